@@ -1,0 +1,204 @@
+//! TSRPC v3 JSON mode: each frame is a JSON array
+//! `[name, body]` (message) or `[name, body, sn]` (API call or return).
+
+use std::fmt;
+
+use bytes::Bytes;
+use serde::de::{DeserializeOwned, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{ClientFrame, Encoding, FrameError, Payload, PayloadError, ServerFrame, ServiceRef, WireFrame};
+use crate::error::TsrpcError;
+
+/// Where the payload goes in a frame with an sn.
+pub(super) enum Slot {
+    /// `[name, req, sn]`
+    Request,
+    /// `[name, {"isSucc":true,"res":res}, sn]`
+    Success,
+}
+
+fn push_json_str(s: &str, out: &mut Vec<u8>) {
+    // Writing a str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+pub(super) fn encode_with_payload(
+    name: &str,
+    sn: u32,
+    slot: Slot,
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), PayloadError>,
+) -> Result<WireFrame, PayloadError> {
+    let mut out = Vec::with_capacity(64 + name.len());
+    out.push(b'[');
+    push_json_str(name, &mut out);
+    match slot {
+        Slot::Request => out.push(b','),
+        Slot::Success => out.extend_from_slice(br#",{"isSucc":true,"res":"#),
+    }
+    write(&mut out)?;
+    if let Slot::Success = slot {
+        out.push(b'}');
+    }
+    out.push(b',');
+    out.extend_from_slice(sn.to_string().as_bytes());
+    out.push(b']');
+    Ok(WireFrame::Text(out.into()))
+}
+
+pub(super) fn encode_api_error(name: &str, sn: u32, err: &TsrpcError) -> WireFrame {
+    let mut out = Vec::with_capacity(96 + name.len() + err.message.len());
+    out.push(b'[');
+    push_json_str(name, &mut out);
+    out.extend_from_slice(br#",{"isSucc":false,"err":"#);
+    // A TsrpcError is strings and JSON values: serializing it cannot fail.
+    let _ = serde_json::to_writer(&mut out, err);
+    out.extend_from_slice(b"},");
+    out.extend_from_slice(sn.to_string().as_bytes());
+    out.push(b']');
+    WireFrame::Text(out.into())
+}
+
+pub(super) fn encode_message(
+    name: &str,
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), PayloadError>,
+) -> Result<WireFrame, PayloadError> {
+    let mut out = Vec::with_capacity(64 + name.len());
+    out.push(b'[');
+    push_json_str(name, &mut out);
+    out.push(b',');
+    write(&mut out)?;
+    out.push(b']');
+    Ok(WireFrame::Text(out.into()))
+}
+
+/// The two or three elements of a frame, still as raw JSON text.
+struct Parts<'a>(Vec<&'a RawValue>);
+
+impl<'de> Deserialize<'de> for Parts<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PartsVisitor;
+        impl<'de> Visitor<'de> for PartsVisitor {
+            type Value = Parts<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array [name, body] or [name, body, sn]")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Parts<'de>, A::Error> {
+                let mut parts = Vec::with_capacity(3);
+                while let Some(part) = seq.next_element::<&'de RawValue>()? {
+                    if parts.len() == 3 {
+                        return Err(serde::de::Error::custom("the array has more than 3 elements"));
+                    }
+                    parts.push(part);
+                }
+                Ok(Parts(parts))
+            }
+        }
+        deserializer.deserialize_seq(PartsVisitor)
+    }
+}
+
+/// Splits a frame into its service name, its body (as a slice of `text`,
+/// no copy) and its sn (`None` when absent or `null`).
+fn split(text: &Bytes) -> Result<(String, Bytes, Option<u32>), FrameError> {
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let parts = Parts::deserialize(&mut de)
+        .and_then(|p| de.end().map(|()| p))
+        .map_err(|e| FrameError::json(format!("expected [name, body] or [name, body, sn]: {e}")))?;
+    let parts = parts.0;
+    if parts.len() < 2 {
+        return Err(FrameError::json(format!(
+            "expected [name, body] or [name, body, sn], got an array of {} element(s)",
+            parts.len()
+        )));
+    }
+    let name: String = serde_json::from_str(parts[0].get())
+        .map_err(|_| FrameError::json(format!("the service name must be a string, got {}", clip(parts[0].get()))))?;
+    let body = slice_of(text, parts[1]);
+    let sn = match parts.get(2) {
+        None => None,
+        Some(raw) => match serde_json::from_str::<Option<u32>>(raw.get()) {
+            Ok(Some(0)) | Err(_) => {
+                return Err(FrameError::json(format!(
+                    "sn must be an integer from 1 to 4294967295, got {}",
+                    clip(raw.get())
+                )));
+            }
+            Ok(sn) => sn,
+        },
+    };
+    Ok((name, body, sn))
+}
+
+/// The part of `text` that `raw` borrows, as a zero-copy slice.
+fn slice_of(text: &Bytes, raw: &RawValue) -> Bytes {
+    let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
+    text.slice(start..start + raw.get().len())
+}
+
+/// A short excerpt of untrusted text for error messages.
+fn clip(s: &str) -> String {
+    const MAX: usize = 40;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+pub(super) fn decode_client_frame(text: Bytes) -> Result<ClientFrame, FrameError> {
+    let (name, body, sn) = split(&text)?;
+    let payload = Payload::new(Encoding::Json, body);
+    let service = ServiceRef::Name(name);
+    Ok(match sn {
+        Some(sn) => ClientFrame::ApiRequest { service, sn, payload },
+        None => ClientFrame::Message { service, payload },
+    })
+}
+
+#[derive(Deserialize)]
+struct ReturnBody<'a> {
+    #[serde(rename = "isSucc")]
+    is_succ: bool,
+    #[serde(borrow, default)]
+    res: Option<&'a RawValue>,
+    #[serde(default)]
+    err: Option<TsrpcError>,
+}
+
+pub(super) fn decode_server_frame(text: Bytes) -> Result<ServerFrame, FrameError> {
+    let (name, body, sn) = split(&text)?;
+    let Some(sn) = sn else {
+        return Ok(ServerFrame::Message {
+            service: ServiceRef::Name(name),
+            payload: Payload::new(Encoding::Json, body),
+        });
+    };
+    let ret: ReturnBody<'_> = serde_json::from_slice(&body)
+        .map_err(|e| FrameError::json(format!("API return body must be {{isSucc, res|err}}: {e}")))?;
+    let result = if ret.is_succ {
+        // TSRPC always sends `res`; JSON.stringify drops it only when undefined.
+        let res = match ret.res {
+            Some(raw) => slice_of(&body, raw),
+            None => Bytes::from_static(b"{}"),
+        };
+        Ok(Payload::new(Encoding::Json, res))
+    } else {
+        Err(ret
+            .err
+            .unwrap_or_else(|| TsrpcError::server("the server returned isSucc:false without an err")))
+    };
+    Ok(ServerFrame::ApiReturn {
+        sn,
+        service: Some(name),
+        result,
+    })
+}
+
+pub(super) fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, PayloadError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| PayloadError::decode(e.path().to_string(), e.inner()))?;
+    de.end().map_err(|e| PayloadError::decode(String::new(), e))?;
+    Ok(value)
+}

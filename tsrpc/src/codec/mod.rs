@@ -1,0 +1,305 @@
+//! Wire codecs: frames in TSRPC v3's JSON mode and in tsrpc's binary mode.
+//!
+//! This module knows bytes and frames, never sockets: a transport hands it a
+//! [`WireFrame`] (a text or binary WebSocket frame, or an HTTP body) and gets
+//! back a decoded frame whose payload is still encoded; the payload is
+//! decoded into a protocol type only once dispatch knows which type that is
+//! ([`Payload::decode`]). See `WIRE.md` for the byte layouts.
+
+mod binary;
+mod json;
+mod varint;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::TsrpcError;
+use crate::proto::Fingerprint;
+
+/// JSON (TSRPC v3 compatible) or binary (tsrpc's own, bincode payloads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    /// JSON text frames, as TSRPC's `json: true` mode.
+    Json,
+    /// Binary frames with bincode payloads; Rust peers only.
+    Binary,
+}
+
+/// One WebSocket frame or HTTP body, as it travels.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WireFrame {
+    /// A text frame (UTF-8 JSON).
+    Text(Bytes),
+    /// A binary frame.
+    Binary(Bytes),
+}
+
+impl WireFrame {
+    /// The frame's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            WireFrame::Text(b) | WireFrame::Binary(b) => b,
+        }
+    }
+}
+
+/// How a frame names its service: binary frames by id, JSON frames by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServiceRef {
+    /// An id of the service table (binary mode).
+    Id(u32),
+    /// A service name (JSON mode).
+    Name(String),
+}
+
+/// A frame a server receives from a client.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClientFrame {
+    /// An API call awaiting one return with the same `sn`.
+    ApiRequest {
+        /// The API called.
+        service: ServiceRef,
+        /// The call's serial number, chosen by the client.
+        sn: u32,
+        /// The still-encoded request.
+        payload: Payload,
+    },
+    /// A one-way message.
+    Message {
+        /// The message's service.
+        service: ServiceRef,
+        /// The still-encoded message.
+        payload: Payload,
+    },
+    /// A heartbeat: answer with [`encode_heartbeat`].
+    Heartbeat,
+    /// A binary-mode client announcing its service table's fingerprint.
+    Hello {
+        /// The client's fingerprint.
+        fingerprint: Fingerprint,
+    },
+}
+
+/// A frame a client receives from a server.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ServerFrame {
+    /// The outcome of the call with this `sn`.
+    ApiReturn {
+        /// The call's serial number.
+        sn: u32,
+        /// The API's name, present in JSON mode only.
+        service: Option<String>,
+        /// The still-encoded response, or the error.
+        result: Result<Payload, TsrpcError>,
+    },
+    /// A one-way message.
+    Message {
+        /// The message's service.
+        service: ServiceRef,
+        /// The still-encoded message.
+        payload: Payload,
+    },
+    /// The answer to a heartbeat.
+    Heartbeat,
+}
+
+/// A frame that is not well formed, with what was wrong.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("malformed {encoding} frame: {reason}")]
+pub struct FrameError {
+    encoding: &'static str,
+    reason: String,
+}
+
+impl FrameError {
+    fn json(reason: impl Into<String>) -> Self {
+        FrameError {
+            encoding: "JSON",
+            reason: reason.into(),
+        }
+    }
+
+    fn binary(reason: impl Into<String>) -> Self {
+        FrameError {
+            encoding: "binary",
+            reason: reason.into(),
+        }
+    }
+
+    /// What was wrong, without the prefix.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+/// A payload that could not be decoded into, or encoded from, its type.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PayloadError {
+    message: String,
+    path: Option<String>,
+}
+
+impl PayloadError {
+    pub(crate) fn encode(message: impl Into<String>) -> Self {
+        PayloadError {
+            message: message.into(),
+            path: None,
+        }
+    }
+
+    fn decode(path: String, inner: impl std::fmt::Display) -> Self {
+        let (message, path) = if path.is_empty() || path == "." {
+            (inner.to_string(), None)
+        } else {
+            (format!("at `{path}`: {inner}"), Some(path))
+        };
+        PayloadError { message, path }
+    }
+
+    /// The path of the field that failed, such as `user.tags[2]`, when known.
+    pub fn path(&self) -> Option<&str> {
+        self.path.as_deref()
+    }
+}
+
+/// An encoded request, response or message, decoded on demand.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Payload {
+    encoding: Encoding,
+    bytes: Bytes,
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.encoding {
+            Encoding::Json => write!(f, "Payload::Json({})", String::from_utf8_lossy(&self.bytes)),
+            Encoding::Binary => write!(f, "Payload::Binary({} bytes)", self.bytes.len()),
+        }
+    }
+}
+
+impl Payload {
+    /// A payload from already-encoded bytes.
+    pub fn new(encoding: Encoding, bytes: Bytes) -> Self {
+        Payload { encoding, bytes }
+    }
+
+    /// The payload's encoding.
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    /// The encoded bytes.
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// Decodes the payload, naming the field that failed.
+    ///
+    /// Binary payloads must be consumed exactly: trailing bytes are an error.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, PayloadError> {
+        match self.encoding {
+            Encoding::Json => json::decode_payload(&self.bytes),
+            Encoding::Binary => binary::decode_payload(&self.bytes),
+        }
+    }
+}
+
+/// Appends `value` encoded as a payload.
+pub fn write_payload<T: Serialize + ?Sized>(encoding: Encoding, value: &T, out: &mut Vec<u8>) -> Result<(), PayloadError> {
+    match encoding {
+        Encoding::Json => serde_json::to_writer(&mut *out, value).map_err(|e| PayloadError::encode(e.to_string())),
+        Encoding::Binary => binary::write_payload(value, out),
+    }
+}
+
+/// Decodes a frame received by a server.
+pub fn decode_client_frame(frame: WireFrame) -> Result<ClientFrame, FrameError> {
+    match frame {
+        WireFrame::Text(text) => json::decode_client_frame(text),
+        WireFrame::Binary(data) => binary::decode_client_frame(data),
+    }
+}
+
+/// Decodes a frame received by a client.
+pub fn decode_server_frame(frame: WireFrame) -> Result<ServerFrame, FrameError> {
+    match frame {
+        WireFrame::Text(text) => json::decode_server_frame(text),
+        WireFrame::Binary(data) => binary::decode_server_frame(data),
+    }
+}
+
+/// Encodes an API call. `service_id` is used by binary mode, `name` by JSON mode.
+pub fn encode_api_request<T: Serialize + ?Sized>(
+    encoding: Encoding,
+    service_id: u32,
+    name: &str,
+    sn: u32,
+    req: &T,
+) -> Result<WireFrame, PayloadError> {
+    match encoding {
+        Encoding::Json => json::encode_with_payload(name, sn, json::Slot::Request, |out| write_payload(encoding, req, out)),
+        Encoding::Binary => binary::encode_with_payload(binary::API_REQUEST, &[service_id.into(), sn.into()], |out| {
+            write_payload(encoding, req, out)
+        }),
+    }
+}
+
+/// Encodes a successful API return; `write_res` appends the encoded response.
+pub fn encode_api_success(
+    encoding: Encoding,
+    name: &str,
+    sn: u32,
+    write_res: impl FnOnce(&mut Vec<u8>) -> Result<(), PayloadError>,
+) -> Result<WireFrame, PayloadError> {
+    match encoding {
+        Encoding::Json => json::encode_with_payload(name, sn, json::Slot::Success, write_res),
+        Encoding::Binary => binary::encode_with_payload(binary::API_SUCCESS, &[sn.into()], write_res),
+    }
+}
+
+/// Encodes a failed API return.
+pub fn encode_api_error(encoding: Encoding, name: &str, sn: u32, err: &TsrpcError) -> WireFrame {
+    match encoding {
+        Encoding::Json => json::encode_api_error(name, sn, err),
+        Encoding::Binary => binary::encode_api_error(sn, err),
+    }
+}
+
+/// Encodes a message; `write_msg` appends the encoded message.
+pub fn encode_message_with(
+    encoding: Encoding,
+    service_id: u32,
+    name: &str,
+    write_msg: impl FnOnce(&mut Vec<u8>) -> Result<(), PayloadError>,
+) -> Result<WireFrame, PayloadError> {
+    match encoding {
+        Encoding::Json => json::encode_message(name, write_msg),
+        Encoding::Binary => binary::encode_with_payload(binary::MESSAGE, &[service_id.into()], write_msg),
+    }
+}
+
+/// Encodes a message.
+pub fn encode_message<T: Serialize + ?Sized>(
+    encoding: Encoding,
+    service_id: u32,
+    name: &str,
+    msg: &T,
+) -> Result<WireFrame, PayloadError> {
+    encode_message_with(encoding, service_id, name, |out| write_payload(encoding, msg, out))
+}
+
+/// The heartbeat frame: one binary `0x00` byte, in both encodings.
+pub fn encode_heartbeat() -> WireFrame {
+    WireFrame::Binary(Bytes::from_static(&[binary::HEARTBEAT]))
+}
+
+/// The binary-mode hello frame carrying a fingerprint.
+pub fn encode_hello(fingerprint: Fingerprint) -> WireFrame {
+    binary::encode_hello(fingerprint)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,91 @@
+//! # tsrpc
+//!
+//! Type-safe RPC and real-time messaging over WebSocket and HTTP for Rust,
+//! in the spirit of the TypeScript framework [TSRPC], and wire-compatible
+//! with its JSON mode.
+//!
+//! Protocols are plain Rust structs: `#[tsrpc::api]` marks a request (with
+//! its response type), `#[tsrpc::msg]` a message, and handlers are plain
+//! `async fn`s marked `#[tsrpc::handler]`. The macros register everything
+//! with the [`inventory`](https://docs.rs/inventory) crate, so a
+//! [`Server`] finds its APIs and handlers without any list written by hand.
+//!
+//! ```
+//! use serde::{Deserialize, Serialize};
+//! use tsrpc::{ApiCall, Server, Timestamp, TsrpcError};
+//!
+//! /// API "Send": the name comes from the struct name (ReqSend -> "Send").
+//! #[tsrpc::api]
+//! #[derive(Serialize, Deserialize, Debug)]
+//! pub struct ReqSend { pub content: String }
+//!
+//! #[derive(Serialize, Deserialize, Debug)]
+//! pub struct ResSend { pub time: Timestamp }
+//!
+//! /// Message "Chat" (MsgChat -> "Chat").
+//! #[tsrpc::msg]
+//! #[derive(Serialize, Deserialize, Debug)]
+//! pub struct MsgChat { pub content: String, pub time: Timestamp }
+//!
+//! #[tsrpc::handler]
+//! async fn send(call: ApiCall<ReqSend>) -> Result<ResSend, TsrpcError> {
+//!     if call.req.content.is_empty() {
+//!         return Err(TsrpcError::api("Content is empty"));
+//!     }
+//!     Ok(ResSend { time: Timestamp::now() })
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = Server::builder().build()?;
+//! println!("{}", server.service_table()); // ids, names, fingerprint
+//! let err = server.call_api(ReqSend { content: String::new() }).await.unwrap_err();
+//! assert!(err.is_api());
+//! # Ok(()) }
+//! ```
+//!
+//! ## Linking: handlers in another crate
+//!
+//! `inventory` only sees crates that are linked into the program. Rust
+//! links a dependency only when something in it is used, so a crate that
+//! holds nothing but `#[handler]`s (or protocols) must be referenced from
+//! the binary:
+//!
+//! ```ignore
+//! use my_handlers as _; // links the crate, so its handlers are registered
+//! ```
+//!
+//! ## Types in protocols
+//!
+//! Request, response and message types need `Serialize` and `Deserialize`.
+//! Use [`Timestamp`] for dates and [`Binary`] for bytes, so TypeScript
+//! peers read a `Date` and a `Uint8Array`. Binary mode encodes payloads
+//! with bincode, which needs types that describe themselves without the
+//! input's help: `#[serde(untagged)]` and internally tagged enums,
+//! `#[serde(flatten)]`, `#[serde(skip_serializing_if)]` and
+//! `serde_json::Value` work in JSON mode only. Such types are reported
+//! when the service table is built (their [`Shape`] cannot be traced).
+//!
+//! [TSRPC]: https://github.com/k8w/tsrpc
+
+#![deny(missing_docs)]
+
+pub mod codec;
+mod error;
+pub mod proto;
+pub mod server;
+mod values;
+
+pub use error::{ErrorCode, ErrorKind, TsrpcError, codes};
+pub use proto::{Api, Fingerprint, Message, ServiceInfo, ServiceKind, ServiceTable, Shape};
+pub use server::{ApiCall, Connection, MsgCall, Server, ServerBuilder, SetupError};
+pub use tsrpc_macros::{api, handler, msg};
+pub use values::{Binary, ParseTimestampError, Timestamp};
+
+/// Support for the code the macros generate. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::proto::{Location, ServiceDescriptor};
+    pub use crate::server::{ApiHandlerFn, BoxFuture, HandlerDescriptor, MsgHandlerFn};
+    pub use inventory;
+}

@@ -1,0 +1,431 @@
+//! Type shapes: what a service's types look like on the wire, traced from
+//! their serde implementations with `serde-reflection`.
+//!
+//! Tracing sees every type reachable from a request, response or message
+//! (nested structs, enums, options, sequences, maps), whether or not a tsrpc
+//! macro was put on it, so the table's fingerprint changes whenever any
+//! field that travels changes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_reflection::{ContainerFormat, Format, Named, Samples, Tracer, TracerConfig, VariantFormat};
+
+use super::{Api, Message};
+
+/// The traced shape of one service's types.
+///
+/// `roots` are the service's own types (`req` and `res` for an API, `msg`
+/// for a message); `types` holds every named type reachable from them.
+/// `Display` lists both, one per line, for example:
+///
+/// ```text
+/// req: ReqSend
+/// res: ResSend
+/// ReqSend { content: str }
+/// ResSend { time: tsrpc::Timestamp }
+/// tsrpc::Timestamp(i64)
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Shape {
+    /// The service's root types, by role (`req`, `res` or `msg`).
+    pub roots: Vec<(&'static str, TypeShape)>,
+    /// Every named type reachable from the roots, by serde name.
+    pub types: BTreeMap<String, ContainerShape>,
+}
+
+/// The shape of one value as it travels.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub enum TypeShape {
+    /// A named type described in [`Shape::types`] (`tsrpc::Timestamp` and
+    /// `tsrpc::Binary` stand for [`Timestamp`](crate::Timestamp) and [`Binary`](crate::Binary)).
+    Named(String),
+    /// `()`.
+    Unit,
+    /// `bool`.
+    Bool,
+    /// `i8`.
+    I8,
+    /// `i16`.
+    I16,
+    /// `i32`.
+    I32,
+    /// `i64`.
+    I64,
+    /// `i128`.
+    I128,
+    /// `u8`.
+    U8,
+    /// `u16`.
+    U16,
+    /// `u32`.
+    U32,
+    /// `u64`.
+    U64,
+    /// `u128`.
+    U128,
+    /// `f32`.
+    F32,
+    /// `f64`.
+    F64,
+    /// `char`.
+    Char,
+    /// A string.
+    Str,
+    /// Raw bytes.
+    Bytes,
+    /// `Option<T>`: an optional property in TypeScript.
+    Option(Box<TypeShape>),
+    /// A sequence such as `Vec<T>`.
+    Seq(Box<TypeShape>),
+    /// A map such as `HashMap<K, V>`.
+    Map {
+        /// The key's shape.
+        key: Box<TypeShape>,
+        /// The value's shape.
+        value: Box<TypeShape>,
+    },
+    /// A tuple.
+    Tuple(Vec<TypeShape>),
+    /// A fixed-size array `[T; N]`.
+    Array {
+        /// The item's shape.
+        item: Box<TypeShape>,
+        /// The number of items.
+        len: usize,
+    },
+}
+
+/// The shape of a named struct or enum.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub enum ContainerShape {
+    /// `struct A;`
+    UnitStruct,
+    /// `struct A(T);`
+    Newtype(TypeShape),
+    /// `struct A(T, U);`
+    Tuple(Vec<TypeShape>),
+    /// `struct A { .. }`
+    Struct(Vec<Field>),
+    /// `enum A { .. }`, variants in declaration order.
+    Enum(Vec<Variant>),
+}
+
+/// A named field of a struct or struct variant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Field {
+    /// The field's serde name.
+    pub name: String,
+    /// The field's shape.
+    pub shape: TypeShape,
+}
+
+/// An enum variant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Variant {
+    /// The variant's serde name.
+    pub name: String,
+    /// What the variant carries.
+    pub shape: VariantShape,
+}
+
+/// What an enum variant carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub enum VariantShape {
+    /// Nothing.
+    Unit,
+    /// One value.
+    Newtype(TypeShape),
+    /// Several values.
+    Tuple(Vec<TypeShape>),
+    /// Named fields.
+    Struct(Vec<Field>),
+}
+
+/// Why a service's types could not be traced.
+///
+/// This happens with serde features that need the input to describe itself
+/// (`#[serde(untagged)]`, internally tagged enums, `#[serde(flatten)]`,
+/// `serde_json::Value`), which binary mode cannot encode either, and with
+/// custom `Deserialize` impls that reject the tracer's sample values.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("cannot trace the type shape of {type_name}: {reason}")]
+pub struct ShapeError {
+    type_name: &'static str,
+    reason: String,
+}
+
+/// How many times the whole trace restarts to discover enums nested in
+/// other types, and how many passes one root may take to cover variants.
+const MAX_ROUNDS: usize = 16;
+const MAX_PASSES: usize = 1024;
+
+type TraceFn = fn(&mut Tracer, &Samples) -> serde_reflection::Result<Format>;
+
+fn trace_one<T: DeserializeOwned>(tracer: &mut Tracer, samples: &Samples) -> serde_reflection::Result<Format> {
+    tracer.trace_type::<T>(samples).map(|(format, _values)| format)
+}
+
+pub(crate) fn trace_api<T: Api>() -> Result<Shape, ShapeError> {
+    trace(
+        std::any::type_name::<T>(),
+        &[("req", trace_one::<T> as TraceFn), ("res", trace_one::<T::Res>)],
+    )
+}
+
+pub(crate) fn trace_msg<T: Message>() -> Result<Shape, ShapeError> {
+    trace(std::any::type_name::<T>(), &[("msg", trace_one::<T> as TraceFn)])
+}
+
+fn trace(type_name: &'static str, roots: &[(&'static str, TraceFn)]) -> Result<Shape, ShapeError> {
+    let fail = |reason: String| ShapeError { type_name, reason };
+    // Enums nested inside other types are only reported as incomplete at the
+    // end of a trace; each round restarts knowing more of their names, and
+    // within a round every root is traced again until those enums have had
+    // each of their variants visited.
+    let mut nested_enums: BTreeSet<String> = BTreeSet::new();
+    for _ in 0..MAX_ROUNDS {
+        let mut tracer = Tracer::new(TracerConfig::default());
+        let samples = Samples::new();
+        let mut formats = Vec::with_capacity(roots.len());
+        for &(role, trace_root) in roots {
+            let mut passes = 0;
+            let format = loop {
+                let format = trace_root(&mut tracer, &samples).map_err(|e| fail(e.to_string()))?;
+                passes += 1;
+                let mut incomplete = false;
+                for name in &nested_enums {
+                    incomplete |= tracer.check_incomplete_enum(name).is_some();
+                }
+                if !incomplete || passes >= MAX_PASSES {
+                    break format;
+                }
+            };
+            formats.push((role, format));
+        }
+        match tracer.registry() {
+            Ok(registry) => {
+                let convert = |f: &Format| convert_type(f).ok_or_else(|| fail("a type was left incomplete".into()));
+                let roots = formats
+                    .iter()
+                    .map(|(role, f)| Ok((*role, convert(f)?)))
+                    .collect::<Result<_, ShapeError>>()?;
+                let types = registry
+                    .iter()
+                    .map(|(name, c)| {
+                        let c = convert_container(c).ok_or_else(|| fail(format!("type {name} was left incomplete")))?;
+                        Ok((name.clone(), c))
+                    })
+                    .collect::<Result<_, ShapeError>>()?;
+                return Ok(Shape { roots, types });
+            }
+            Err(serde_reflection::Error::MissingVariants(names)) => {
+                let known = nested_enums.len();
+                nested_enums.extend(names);
+                if nested_enums.len() == known {
+                    return Err(fail("some enum variants could not be reached".into()));
+                }
+            }
+            Err(e) => return Err(fail(e.to_string())),
+        }
+    }
+    Err(fail("too many nested enums to trace".into()))
+}
+
+fn convert_type(f: &Format) -> Option<TypeShape> {
+    let boxed = |f: &Format| convert_type(f).map(Box::new);
+    let list = |items: &[Format]| items.iter().map(convert_type).collect::<Option<Vec<_>>>();
+    Some(match f {
+        Format::Variable(_) => return None,
+        Format::TypeName(n) => TypeShape::Named(n.clone()),
+        Format::Unit => TypeShape::Unit,
+        Format::Bool => TypeShape::Bool,
+        Format::I8 => TypeShape::I8,
+        Format::I16 => TypeShape::I16,
+        Format::I32 => TypeShape::I32,
+        Format::I64 => TypeShape::I64,
+        Format::I128 => TypeShape::I128,
+        Format::U8 => TypeShape::U8,
+        Format::U16 => TypeShape::U16,
+        Format::U32 => TypeShape::U32,
+        Format::U64 => TypeShape::U64,
+        Format::U128 => TypeShape::U128,
+        Format::F32 => TypeShape::F32,
+        Format::F64 => TypeShape::F64,
+        Format::Char => TypeShape::Char,
+        Format::Str => TypeShape::Str,
+        Format::Bytes => TypeShape::Bytes,
+        Format::Option(inner) => TypeShape::Option(boxed(inner)?),
+        Format::Seq(inner) => TypeShape::Seq(boxed(inner)?),
+        Format::Map { key, value } => TypeShape::Map {
+            key: boxed(key)?,
+            value: boxed(value)?,
+        },
+        Format::Tuple(items) => TypeShape::Tuple(list(items)?),
+        Format::TupleArray { content, size } => TypeShape::Array {
+            item: boxed(content)?,
+            len: *size,
+        },
+    })
+}
+
+fn convert_fields(fields: &[Named<Format>]) -> Option<Vec<Field>> {
+    fields
+        .iter()
+        .map(|n| {
+            Some(Field {
+                name: n.name.clone(),
+                shape: convert_type(&n.value)?,
+            })
+        })
+        .collect()
+}
+
+fn convert_container(c: &ContainerFormat) -> Option<ContainerShape> {
+    Some(match c {
+        ContainerFormat::UnitStruct => ContainerShape::UnitStruct,
+        ContainerFormat::NewTypeStruct(inner) => ContainerShape::Newtype(convert_type(inner)?),
+        ContainerFormat::TupleStruct(items) => {
+            ContainerShape::Tuple(items.iter().map(convert_type).collect::<Option<_>>()?)
+        }
+        ContainerFormat::Struct(fields) => ContainerShape::Struct(convert_fields(fields)?),
+        ContainerFormat::Enum(variants) => ContainerShape::Enum(
+            variants
+                .values()
+                .map(|v| {
+                    let shape = match &v.value {
+                        VariantFormat::Variable(_) => return None,
+                        VariantFormat::Unit => VariantShape::Unit,
+                        VariantFormat::NewType(inner) => VariantShape::Newtype(convert_type(inner)?),
+                        VariantFormat::Tuple(items) => {
+                            VariantShape::Tuple(items.iter().map(convert_type).collect::<Option<_>>()?)
+                        }
+                        VariantFormat::Struct(fields) => VariantShape::Struct(convert_fields(fields)?),
+                    };
+                    Some(Variant {
+                        name: v.name.clone(),
+                        shape,
+                    })
+                })
+                .collect::<Option<_>>()?,
+        ),
+    })
+}
+
+impl Shape {
+    /// A canonical byte form, equal for equal shapes, for fingerprints.
+    pub(crate) fn canonical_bytes(&self) -> Vec<u8> {
+        // `types` is a BTreeMap and `roots` keep their fixed order, so the
+        // JSON text is deterministic. Serializing these plain types into a
+        // Vec cannot fail; the Debug form would stand in if it did.
+        serde_json::to_vec(self).unwrap_or_else(|_| format!("{self:?}").into_bytes())
+    }
+}
+
+fn write_list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: impl IntoIterator<Item = T>) -> fmt::Result {
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{item}")?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for TypeShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let simple = match self {
+            TypeShape::Named(n) => n.as_str(),
+            TypeShape::Unit => "()",
+            TypeShape::Bool => "bool",
+            TypeShape::I8 => "i8",
+            TypeShape::I16 => "i16",
+            TypeShape::I32 => "i32",
+            TypeShape::I64 => "i64",
+            TypeShape::I128 => "i128",
+            TypeShape::U8 => "u8",
+            TypeShape::U16 => "u16",
+            TypeShape::U32 => "u32",
+            TypeShape::U64 => "u64",
+            TypeShape::U128 => "u128",
+            TypeShape::F32 => "f32",
+            TypeShape::F64 => "f64",
+            TypeShape::Char => "char",
+            TypeShape::Str => "str",
+            TypeShape::Bytes => "bytes",
+            TypeShape::Option(inner) => return write!(f, "Option<{inner}>"),
+            TypeShape::Seq(inner) => return write!(f, "Vec<{inner}>"),
+            TypeShape::Map { key, value } => return write!(f, "Map<{key}, {value}>"),
+            TypeShape::Tuple(items) => {
+                f.write_str("(")?;
+                write_list(f, items)?;
+                return f.write_str(")");
+            }
+            TypeShape::Array { item, len } => return write!(f, "[{item}; {len}]"),
+        };
+        f.write_str(simple)
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.shape)
+    }
+}
+
+struct Fields<'a>(&'a [Field]);
+
+impl fmt::Display for Fields<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("{ ")?;
+        write_list(f, self.0)?;
+        f.write_str(" }")
+    }
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = &self.name;
+        match &self.shape {
+            VariantShape::Unit => f.write_str(name),
+            VariantShape::Newtype(inner) => write!(f, "{name}({inner})"),
+            VariantShape::Tuple(items) => {
+                write!(f, "{name}(")?;
+                write_list(f, items)?;
+                f.write_str(")")
+            }
+            VariantShape::Struct(fields) => write!(f, "{name} {}", Fields(fields)),
+        }
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (role, shape) in &self.roots {
+            writeln!(f, "{role}: {shape}")?;
+        }
+        for (name, container) in &self.types {
+            match container {
+                ContainerShape::UnitStruct => writeln!(f, "{name}")?,
+                ContainerShape::Newtype(inner) => writeln!(f, "{name}({inner})")?,
+                ContainerShape::Tuple(items) => {
+                    write!(f, "{name}(")?;
+                    write_list(f, items)?;
+                    writeln!(f, ")")?;
+                }
+                ContainerShape::Struct(fields) => writeln!(f, "{name} {}", Fields(fields))?,
+                ContainerShape::Enum(variants) => {
+                    write!(f, "enum {name} {{ ")?;
+                    write_list(f, variants)?;
+                    writeln!(f, " }}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

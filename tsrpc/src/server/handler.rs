@@ -1,0 +1,170 @@
+//! Handlers, type-erased so one table holds every API's and message's.
+//!
+//! `#[tsrpc::handler]` turns an `async fn` into a zero-sized type
+//! implementing [`ApiHandlerFn`] or [`MsgHandlerFn`] and registers a
+//! [`HandlerDescriptor`] with `inventory`; `Server::implement_api` wraps a
+//! closure the same way.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use super::{ApiCall, Connection, MsgCall, Server};
+use crate::error::TsrpcError;
+use crate::proto::{AnyValue, Api, Location, Message, ServiceKind};
+
+/// A boxed, sendable future; the return type of generated handler glue.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// What a call needs besides its decoded input.
+#[derive(Clone, Debug)]
+pub(crate) struct CallContext {
+    pub(crate) sn: u32,
+    pub(crate) conn: Connection,
+    pub(crate) server: Server,
+}
+
+pub(crate) type ErasedApiFn = Arc<dyn Fn(AnyValue, CallContext) -> BoxFuture<Result<AnyValue, TsrpcError>> + Send + Sync>;
+pub(crate) type ErasedMsgFn = Arc<dyn Fn(AnyValue, CallContext) -> BoxFuture<()> + Send + Sync>;
+
+/// A handler of either kind.
+#[derive(Clone)]
+pub(crate) enum Handler {
+    Api(ErasedApiFn),
+    Msg(ErasedMsgFn),
+}
+
+pub(crate) fn erase_api<R, F, Fut>(f: F) -> ErasedApiFn
+where
+    R: Api,
+    F: Fn(ApiCall<R>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R::Res, TsrpcError>> + Send + 'static,
+{
+    Arc::new(move |req: AnyValue, ctx: CallContext| -> BoxFuture<Result<AnyValue, TsrpcError>> {
+        match req.downcast::<R>() {
+            Ok(req) => {
+                let fut = f(ApiCall::new(*req, ctx.sn, ctx.conn, ctx.server));
+                Box::pin(async move { fut.await.map(|res| Box::new(res) as AnyValue) })
+            }
+            Err(_) => Box::pin(std::future::ready(Err(TsrpcError::internal(format!(
+                "the handler of {} was given a request of another type",
+                R::NAME
+            ))))),
+        }
+    })
+}
+
+pub(crate) fn erase_msg<M, F, Fut>(f: F) -> ErasedMsgFn
+where
+    M: Message,
+    F: Fn(MsgCall<M>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    Arc::new(move |msg: AnyValue, ctx: CallContext| -> BoxFuture<()> {
+        match msg.downcast::<M>() {
+            Ok(msg) => Box::pin(f(MsgCall::new(*msg, ctx.conn, ctx.server))),
+            Err(_) => {
+                tracing::error!(msg = M::NAME, "message handler was given a message of another type");
+                Box::pin(std::future::ready(()))
+            }
+        }
+    })
+}
+
+/// Implemented by the type `#[tsrpc::handler]` generates for an API handler.
+#[doc(hidden)]
+pub trait ApiHandlerFn: 'static {
+    type Req: Api;
+    fn call(call: ApiCall<Self::Req>) -> BoxFuture<Result<<Self::Req as Api>::Res, TsrpcError>>;
+}
+
+/// Implemented by the type `#[tsrpc::handler]` generates for a message handler.
+#[doc(hidden)]
+pub trait MsgHandlerFn: 'static {
+    type Msg: Message;
+    fn call(call: MsgCall<Self::Msg>) -> BoxFuture<()>;
+}
+
+/// What `#[tsrpc::handler]` registers. Not for direct use.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct HandlerDescriptor {
+    pub(crate) info: HandlerInfo,
+    pub(crate) make: fn() -> Handler,
+}
+
+fn make_api<H: ApiHandlerFn>() -> Handler {
+    Handler::Api(erase_api(H::call))
+}
+
+fn make_msg<H: MsgHandlerFn>() -> Handler {
+    Handler::Msg(erase_msg(H::call))
+}
+
+impl HandlerDescriptor {
+    /// The descriptor of an API handler.
+    pub const fn api<H: ApiHandlerFn>(location: Location) -> Self {
+        HandlerDescriptor {
+            info: HandlerInfo {
+                kind: ServiceKind::Api,
+                service: <H::Req as Api>::NAME,
+                location,
+            },
+            make: make_api::<H>,
+        }
+    }
+
+    /// The descriptor of a message handler.
+    pub const fn msg<H: MsgHandlerFn>(location: Location) -> Self {
+        HandlerDescriptor {
+            info: HandlerInfo {
+                kind: ServiceKind::Msg,
+                service: <H::Msg as Message>::NAME,
+                location,
+            },
+            make: make_msg::<H>,
+        }
+    }
+}
+
+inventory::collect!(HandlerDescriptor);
+
+impl std::fmt::Debug for Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Handler::Api(_) => "Handler::Api",
+            Handler::Msg(_) => "Handler::Msg",
+        })
+    }
+}
+
+/// A registered handler, as [`ServerBuilder::select_handlers`](super::ServerBuilder::select_handlers)
+/// and [`Server::handlers`] show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HandlerInfo {
+    kind: ServiceKind,
+    service: &'static str,
+    location: Location,
+}
+
+impl HandlerInfo {
+    pub(crate) fn manual(kind: ServiceKind, service: &'static str, location: Location) -> Self {
+        HandlerInfo { kind, service, location }
+    }
+
+    /// Whether it handles an API or a message.
+    pub fn kind(&self) -> ServiceKind {
+        self.kind
+    }
+
+    /// The API's or message's name.
+    pub fn service(&self) -> &'static str {
+        self.service
+    }
+
+    /// Where the handler is defined; `path` is the function's Rust path
+    /// (for example `my_app::chat::send`), handy to select handlers by module.
+    pub fn location(&self) -> Location {
+        self.location
+    }
+}
