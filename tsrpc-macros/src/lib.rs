@@ -1,9 +1,28 @@
-//! Procedural macros of tsrpc. Use them through the `tsrpc` crate:
-//! `#[tsrpc::api]`, `#[tsrpc::msg]`, `#[tsrpc::handler]`.
+//! Procedural macros of [tsrpc](https://docs.rs/tsrpc). Use them through the
+//! `tsrpc` crate, which documents them: `#[tsrpc::api]`, `#[tsrpc::msg]`,
+//! `#[tsrpc::handler]`. The generated code reaches everything through
+//! `::tsrpc::__private`, so users depend on `tsrpc` alone.
+
 use proc_macro::TokenStream;
+
+mod args;
+mod handler;
+mod service;
+
+/// Marks a request struct of an API; see `tsrpc::api`.
 #[proc_macro_attribute]
-pub fn api(_a: TokenStream, i: TokenStream) -> TokenStream { i }
+pub fn api(attr: TokenStream, item: TokenStream) -> TokenStream {
+    service::expand(service::Kind::Api, attr.into(), item.into()).into()
+}
+
+/// Marks a message struct; see `tsrpc::msg`.
 #[proc_macro_attribute]
-pub fn msg(_a: TokenStream, i: TokenStream) -> TokenStream { i }
+pub fn msg(attr: TokenStream, item: TokenStream) -> TokenStream {
+    service::expand(service::Kind::Msg, attr.into(), item.into()).into()
+}
+
+/// Registers an async fn as an API or message handler; see `tsrpc::handler`.
 #[proc_macro_attribute]
-pub fn handler(_a: TokenStream, i: TokenStream) -> TokenStream { i }
+pub fn handler(attr: TokenStream, item: TokenStream) -> TokenStream {
+    handler::expand(attr.into(), item.into()).into()
+}

@@ -70,6 +70,9 @@
 
 #![deny(missing_docs)]
 
+// Lets the macros' `::tsrpc::...` paths resolve inside this crate's own tests.
+extern crate self as tsrpc;
+
 pub mod codec;
 mod error;
 pub mod proto;
@@ -86,6 +89,6 @@ pub use values::{Binary, ParseTimestampError, Timestamp};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::proto::{Location, ServiceDescriptor};
-    pub use crate::server::{ApiHandlerFn, BoxFuture, HandlerDescriptor, MsgHandlerFn};
+    pub use crate::server::{ApiHandlerFn, BoxFuture, HandlerDescriptor, MsgHandlerFn, api_future, msg_future};
     pub use inventory;
 }

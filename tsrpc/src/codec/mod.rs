@@ -158,7 +158,9 @@ impl PayloadError {
         PayloadError { message, path }
     }
 
-    /// The path of the field that failed, such as `user.tags[2]`, when known.
+    /// The path of the field that failed, when known: `user.tags[2]` in
+    /// JSON mode; in binary mode, which carries no field names, positions
+    /// such as `[0][2]`.
     pub fn path(&self) -> Option<&str> {
         self.path.as_deref()
     }

@@ -429,3 +429,96 @@ impl fmt::Display for Shape {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use serde::{Deserialize, Serialize};
+
+    use crate::{Binary, Timestamp};
+
+    #[derive(Serialize, Deserialize)]
+    enum Color {
+        Red,
+        Custom { rgb: (u8, u8, u8) },
+    }
+
+    #[derive(Serialize, Deserialize)]
+    enum Status {
+        Idle,
+        Busy(Color),
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Tree {
+        label: String,
+        children: Vec<Tree>,
+        parent: Option<Box<Tree>>,
+    }
+
+    #[crate::api(name = "shape/Everything")]
+    #[derive(Serialize, Deserialize)]
+    struct ReqEverything {
+        a: Option<u32>,
+        tags: Vec<String>,
+        scores: HashMap<String, f64>,
+        status: Status,
+        at: Timestamp,
+        data: Binary,
+        tree: Tree,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    enum ResEverything {
+        Done,
+        Failed { reason: String },
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Loose {
+        A(u32),
+        B(String),
+    }
+
+    #[crate::msg(name = "shape/Loose")]
+    #[derive(Serialize, Deserialize)]
+    struct MsgLoose {
+        value: Loose,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Inner {
+        x: u32,
+    }
+
+    #[crate::msg(name = "shape/Flat")]
+    #[derive(Serialize, Deserialize)]
+    struct MsgFlat {
+        #[serde(flatten)]
+        inner: Inner,
+    }
+
+    #[test]
+    fn traces_nested_enums_recursion_and_special_types() {
+        let shape = super::trace_api::<ReqEverything>().unwrap();
+        let text = shape.to_string();
+        assert!(text.contains("req: ReqEverything"), "{text}");
+        assert!(text.contains("res: ResEverything"), "{text}");
+        assert!(text.contains("enum Color { Red, Custom { rgb: [u8; 3] } }"), "{text}");
+        assert!(text.contains("enum Status { Idle, Busy(Color) }"), "{text}");
+        assert!(text.contains("Tree { label: str, children: Vec<Tree>, parent: Option<Tree> }"), "{text}");
+        assert!(text.contains("tsrpc::Timestamp(i64)"), "{text}");
+        assert!(text.contains("tsrpc::Binary(bytes)"), "{text}");
+        assert!(text.contains("enum ResEverything { Done, Failed { reason: str } }"), "{text}");
+        assert!(text.contains("scores: Map<str, f64>"), "{text}");
+    }
+
+    #[test]
+    fn self_describing_serde_features_are_reported() {
+        let err = super::trace_msg::<MsgLoose>().unwrap_err();
+        assert!(err.to_string().contains("MsgLoose"), "{err}");
+        assert!(super::trace_msg::<MsgFlat>().is_err());
+    }
+}

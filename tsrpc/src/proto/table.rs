@@ -247,3 +247,97 @@ impl fmt::Display for ServiceTable {
         write!(f, "fingerprint {}", self.fingerprint)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::proto::{Api, Message};
+
+    const HERE: Location = Location {
+        path: "test",
+        file: file!(),
+        line: 0,
+    };
+
+    macro_rules! api {
+        ($req:ident, $res:ident, $name:literal, { $($f:ident: $t:ty),* }) => {
+            #[derive(Serialize, Deserialize)]
+            struct $req { $($f: $t),* }
+            impl Api for $req {
+                const NAME: &'static str = $name;
+                type Res = $res;
+            }
+        };
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct ResOk {
+        ok: bool,
+    }
+    #[derive(Serialize, Deserialize)]
+    struct ResOther {
+        ok: u8,
+    }
+    #[derive(Serialize, Deserialize)]
+    struct MsgNote {
+        text: String,
+    }
+    impl Message for MsgNote {
+        const NAME: &'static str = "Note";
+    }
+
+    api!(ReqBase, ResOk, "Base", { a: u32, b: String });
+    api!(ReqRenamedField, ResOk, "Base", { a: u32, c: String });
+    api!(ReqRetyped, ResOk, "Base", { a: u64, b: String });
+    api!(ReqOtherName, ResOk, "Other", { a: u32, b: String });
+    api!(ReqOtherRes, ResOther, "Base", { a: u32, b: String });
+
+    static BASE: ServiceDescriptor = ServiceDescriptor::api::<ReqBase>(HERE);
+    static RENAMED_FIELD: ServiceDescriptor = ServiceDescriptor::api::<ReqRenamedField>(HERE);
+    static RETYPED: ServiceDescriptor = ServiceDescriptor::api::<ReqRetyped>(HERE);
+    static OTHER_NAME: ServiceDescriptor = ServiceDescriptor::api::<ReqOtherName>(HERE);
+    static OTHER_RES: ServiceDescriptor = ServiceDescriptor::api::<ReqOtherRes>(HERE);
+    static NOTE: ServiceDescriptor = ServiceDescriptor::msg::<MsgNote>(HERE);
+
+    fn fingerprint(descriptors: &[&'static ServiceDescriptor]) -> Fingerprint {
+        ServiceTable::from_descriptors(descriptors.iter().copied())
+            .unwrap()
+            .fingerprint()
+    }
+
+    #[test]
+    fn fingerprint_is_stable_across_builds() {
+        // A golden value: it must only change on purpose, since peers built
+        // from different versions of tsrpc compare it.
+        assert_eq!(fingerprint(&[&BASE, &NOTE]).to_string(), GOLDEN);
+        // Order of registration does not matter.
+        assert_eq!(fingerprint(&[&NOTE, &BASE]), fingerprint(&[&BASE, &NOTE]));
+    }
+
+    const GOLDEN: &str = "9c596b2d564370ad";
+
+    #[test]
+    fn fingerprint_changes_with_names_fields_types_and_services() {
+        let base = fingerprint(&[&BASE]);
+        for changed in [&RENAMED_FIELD, &RETYPED, &OTHER_NAME, &OTHER_RES] {
+            assert_ne!(fingerprint(&[changed]), base);
+        }
+        assert_ne!(fingerprint(&[&BASE, &NOTE]), base);
+        assert_ne!(fingerprint(&[]), base);
+    }
+
+    #[test]
+    fn invalid_names_are_reported() {
+        #[derive(Serialize, Deserialize)]
+        struct ReqBad {}
+        impl Api for ReqBad {
+            const NAME: &'static str = "has space";
+            type Res = ResOk;
+        }
+        static BAD: ServiceDescriptor = ServiceDescriptor::api::<ReqBad>(HERE);
+        let err = ServiceTable::from_descriptors([&BAD]).unwrap_err();
+        assert!(err.to_string().contains("invalid api name \"has space\""), "{err}");
+    }
+}

@@ -71,6 +71,25 @@ where
     })
 }
 
+/// Boxes an API handler's future; a wrong response type or a future that
+/// is not `Send` is reported here, on the handler's return type.
+#[doc(hidden)]
+pub fn api_future<R: Api, Fut>(fut: Fut) -> BoxFuture<Result<R::Res, TsrpcError>>
+where
+    Fut: Future<Output = Result<R::Res, TsrpcError>> + Send + 'static,
+{
+    Box::pin(fut)
+}
+
+/// Boxes a message handler's future.
+#[doc(hidden)]
+pub fn msg_future<Fut>(fut: Fut) -> BoxFuture<()>
+where
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    Box::pin(fut)
+}
+
 /// Implemented by the type `#[tsrpc::handler]` generates for an API handler.
 #[doc(hidden)]
 pub trait ApiHandlerFn: 'static {

@@ -21,7 +21,7 @@ use std::time::Duration;
 pub use call::{ApiCall, MsgCall};
 pub use connection::{Connection, Transport};
 #[doc(hidden)]
-pub use handler::{ApiHandlerFn, BoxFuture, HandlerDescriptor, MsgHandlerFn};
+pub use handler::{ApiHandlerFn, BoxFuture, HandlerDescriptor, MsgHandlerFn, api_future, msg_future};
 pub use handler::HandlerInfo;
 use handler::{CallContext, ErasedApiFn, ErasedMsgFn, Handler};
 

@@ -1,0 +1,1 @@
+//! The examples are in this folder; this library is empty.

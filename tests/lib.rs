@@ -1,0 +1,129 @@
+//! Protocols and handlers shared by the integration tests.
+//!
+//! Every test binary that uses this crate links these definitions, so they
+//! are in each binary's service table.
+
+pub mod proto {
+    use serde::{Deserialize, Serialize};
+    use tsrpc::{Binary, Timestamp};
+
+    /// API "Echo" (name derived from the struct name).
+    #[tsrpc::api]
+    #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+    pub struct ReqEcho {
+        pub a: i32,
+        pub b: String,
+        pub c: bool,
+    }
+
+    #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+    pub struct ResEcho {
+        pub a: i32,
+        pub b: String,
+        pub c: bool,
+    }
+
+    /// API "room/Send" with an explicit name and response type.
+    #[tsrpc::api(name = "room/Send", res = SendResult)]
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub struct SendRequest {
+        pub content: String,
+    }
+
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub struct SendResult {
+        pub time: Timestamp,
+    }
+
+    /// API and message may share a name, as in TSRPC.
+    #[tsrpc::api]
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub struct ReqChat {
+        pub content: String,
+    }
+
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub struct ResChat {}
+
+    #[tsrpc::msg]
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub struct MsgChat {
+        pub content: String,
+        pub time: Timestamp,
+        pub attachment: Option<Binary>,
+    }
+
+    #[tsrpc::msg(name = "room/Typing")]
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub struct MsgTyping {
+        pub user: String,
+    }
+
+    /// Panics: to show that a panic fails only its own call.
+    #[tsrpc::api]
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub struct ReqPanic {}
+
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub struct ResPanic {}
+
+    /// Sleeps for `ms` milliseconds.
+    #[tsrpc::api]
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub struct ReqSleep {
+        pub ms: u64,
+    }
+
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub struct ResSleep {}
+
+    /// Registered, but no handler implements it.
+    #[tsrpc::api]
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub struct ReqNobody {}
+
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub struct ResNobody {}
+}
+
+pub mod handlers {
+    use std::time::Duration;
+
+    use tsrpc::{ApiCall, MsgCall, Timestamp, TsrpcError};
+
+    use crate::proto::*;
+
+    #[tsrpc::handler]
+    async fn echo(call: ApiCall<ReqEcho>) -> Result<ResEcho, TsrpcError> {
+        let ReqEcho { a, b, c } = call.req;
+        Ok(ResEcho { a, b, c })
+    }
+
+    #[tsrpc::handler]
+    async fn send(call: ApiCall<SendRequest>) -> Result<SendResult, TsrpcError> {
+        if call.req.content.is_empty() {
+            return Err(TsrpcError::api("Content is empty"));
+        }
+        Ok(SendResult { time: Timestamp::now() })
+    }
+
+    #[tsrpc::handler]
+    async fn chat(_call: ApiCall<ReqChat>) -> Result<ResChat, TsrpcError> {
+        Ok(ResChat {})
+    }
+
+    #[tsrpc::handler]
+    async fn on_chat(_call: MsgCall<MsgChat>) {}
+
+    #[tsrpc::handler]
+    #[allow(unreachable_code)]
+    async fn panics(_call: ApiCall<ReqPanic>) -> Result<ResPanic, TsrpcError> {
+        panic!("this handler always panics");
+    }
+
+    #[tsrpc::handler]
+    async fn sleep(call: ApiCall<ReqSleep>) -> Result<ResSleep, TsrpcError> {
+        tokio::time::sleep(Duration::from_millis(call.req.ms)).await;
+        Ok(ResSleep {})
+    }
+}

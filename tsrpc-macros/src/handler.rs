@@ -1,0 +1,164 @@
+//! `#[handler]`: registers an `async fn` as the handler of an API
+//! (`call: ApiCall<ReqXxx>` -> `Result<ResXxx, TsrpcError>`) or of a message
+//! (`call: MsgCall<MsgXxx>`, no return value).
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{FnArg, GenericArgument, Item, ItemFn, PathArguments, ReturnType, Type};
+
+use crate::args::{self, Errors};
+
+const ARG_HELP: &str = "`call: ApiCall<ReqXxx>` or `call: MsgCall<MsgXxx>`";
+
+enum CallKind {
+    Api,
+    Msg,
+}
+
+/// `ApiCall<T>` / `MsgCall<T>` (any path ending so), as the kind and `T`.
+fn call_type(ty: &Type) -> Option<(CallKind, &Type)> {
+    let Type::Path(path) = ty else { return None };
+    if path.qself.is_some() {
+        return None;
+    }
+    let last = path.path.segments.last()?;
+    let kind = match last.ident.to_string().as_str() {
+        "ApiCall" => CallKind::Api,
+        "MsgCall" => CallKind::Msg,
+        _ => return None,
+    };
+    let PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+    if args.args.len() != 1 {
+        return None;
+    }
+    match args.args.first() {
+        Some(GenericArgument::Type(inner)) => Some((kind, inner)),
+        _ => None,
+    }
+}
+
+pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    args::parse(attr, "#[tsrpc::handler]", &[], &mut errors, |_, _| Ok(()));
+
+    let f: ItemFn = match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Fn(f)) => f,
+        Ok(other) => {
+            errors.spanned(other, "#[tsrpc::handler] goes on an `async fn`");
+            return errors.emit(item);
+        }
+        Err(e) => {
+            errors.push(e);
+            return errors.emit(item);
+        }
+    };
+    let sig = &f.sig;
+    if sig.asyncness.is_none() {
+        errors.spanned(sig.fn_token, "a tsrpc handler must be an `async fn`");
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        errors.spanned(&sig.generics, "a tsrpc handler cannot be generic");
+    }
+    if let Some(variadic) = &sig.variadic {
+        errors.spanned(variadic, "a tsrpc handler cannot be variadic");
+    }
+
+    let mut call = None;
+    match sig.inputs.len() {
+        0 => errors.push(syn::Error::new(
+            sig.paren_token.span.join(),
+            format!("a handler takes one argument: {ARG_HELP}"),
+        )),
+        1 => {}
+        _ => errors.spanned(
+            sig.inputs.iter().skip(1).collect::<syn::punctuated::Punctuated<_, syn::Token![,]>>(),
+            format!("a handler takes exactly one argument: {ARG_HELP}"),
+        ),
+    }
+    match sig.inputs.first() {
+        Some(FnArg::Receiver(receiver)) => {
+            errors.spanned(receiver, format!("a handler is a free function taking {ARG_HELP}"))
+        }
+        Some(FnArg::Typed(arg)) => match call_type(&arg.ty) {
+            Some(found) => call = Some(found),
+            None => errors.spanned(&arg.ty, format!("expected {ARG_HELP}")),
+        },
+        None => {}
+    }
+
+    let ret_span = match (&call, &sig.output) {
+        (Some((CallKind::Api, _)), ReturnType::Default) => {
+            errors.push(syn::Error::new(
+                sig.paren_token.span.close(),
+                "an API handler returns `Result<ResXxx, TsrpcError>`: add `-> Result<ResXxx, TsrpcError>`",
+            ));
+            None
+        }
+        (Some((CallKind::Msg, _)), ReturnType::Type(_, ty)) if !is_unit(ty) => {
+            errors.spanned(ty, "a message handler returns nothing: remove the return type");
+            None
+        }
+        (_, ReturnType::Type(_, ty)) => Some(ty.span()),
+        (_, ReturnType::Default) => Some(sig.ident.span()),
+    };
+
+    let (Some((kind, inner)), Some(ret_span), true) = (call, ret_span, errors.is_empty()) else {
+        return errors.emit(item);
+    };
+    let fn_name = &sig.ident;
+    let fn_name_str = fn_name.to_string();
+    let location = quote! {
+        ::tsrpc::__private::Location {
+            path: ::core::concat!(::core::module_path!(), "::", #fn_name_str),
+            file: ::core::file!(),
+            line: ::core::line!(),
+        }
+    };
+    let glue = match kind {
+        CallKind::Api => {
+            let future = quote_spanned! {ret_span=> ::tsrpc::__private::api_future::<#inner, _>(#fn_name(call)) };
+            quote! {
+                impl ::tsrpc::__private::ApiHandlerFn for __TsrpcHandler {
+                    type Req = #inner;
+                    fn call(
+                        call: ::tsrpc::ApiCall<#inner>,
+                    ) -> ::tsrpc::__private::BoxFuture<
+                        ::core::result::Result<<#inner as ::tsrpc::Api>::Res, ::tsrpc::TsrpcError>,
+                    > {
+                        #future
+                    }
+                }
+                ::tsrpc::__private::inventory::submit! {
+                    ::tsrpc::__private::HandlerDescriptor::api::<__TsrpcHandler>(#location)
+                }
+            }
+        }
+        CallKind::Msg => {
+            let future = quote_spanned! {ret_span=> ::tsrpc::__private::msg_future(#fn_name(call)) };
+            quote! {
+                impl ::tsrpc::__private::MsgHandlerFn for __TsrpcHandler {
+                    type Msg = #inner;
+                    fn call(call: ::tsrpc::MsgCall<#inner>) -> ::tsrpc::__private::BoxFuture<()> {
+                        #future
+                    }
+                }
+                ::tsrpc::__private::inventory::submit! {
+                    ::tsrpc::__private::HandlerDescriptor::msg::<__TsrpcHandler>(#location)
+                }
+            }
+        }
+    };
+    quote! {
+        #f
+        const _: () = {
+            #[doc(hidden)]
+            struct __TsrpcHandler;
+            #glue
+        };
+    }
+}
+
+fn is_unit(ty: &Type) -> bool {
+    matches!(ty, Type::Tuple(t) if t.elems.is_empty())
+}

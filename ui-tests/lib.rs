@@ -1,0 +1,1 @@
+//! Compile tests of the tsrpc macros live in `ui.rs`; see the folders per macro.
