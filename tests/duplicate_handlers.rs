@@ -6,10 +6,10 @@ use tsrpc::{ApiCall, TsrpcError};
 
 #[tsrpc::api]
 #[derive(Serialize, Deserialize)]
-pub struct ReqWork {}
+pub(crate) struct ReqWork {}
 
 #[derive(Serialize, Deserialize)]
-pub struct ResWork {}
+pub(crate) struct ResWork {}
 
 #[tsrpc::handler]
 async fn work_a(_: ApiCall<ReqWork>) -> Result<ResWork, TsrpcError> {
@@ -23,7 +23,7 @@ async fn work_b(_: ApiCall<ReqWork>) -> Result<ResWork, TsrpcError> {
 
 /// Implements `Api` by hand, without `#[tsrpc::api]`: not in the table.
 #[derive(Serialize, Deserialize)]
-pub struct ReqHidden {}
+pub(crate) struct ReqHidden {}
 
 impl tsrpc::Api for ReqHidden {
     const NAME: &'static str = "Hidden";
@@ -43,7 +43,10 @@ fn every_problem_is_reported_at_once() {
     assert!(text.contains("two handlers for API \"Work\""), "{text}");
     assert!(text.contains("duplicate_handlers::work_a"), "{text}");
     assert!(text.contains("duplicate_handlers::work_b"), "{text}");
-    assert!(text.contains("API \"Hidden\", which is not registered"), "{text}");
+    assert!(
+        text.contains("API \"Hidden\", which is not registered"),
+        "{text}"
+    );
 
     // Selecting one of the two handlers resolves the conflict.
     let server = tsrpc::Server::builder()

@@ -7,14 +7,14 @@ mod first {
 
     #[tsrpc::api(name = "Same")]
     #[derive(Serialize, Deserialize)]
-    pub struct ReqOne {}
+    pub(crate) struct ReqOne {}
 
     #[derive(Serialize, Deserialize)]
-    pub struct ResOne {}
+    pub(crate) struct ResOne {}
 
     #[tsrpc::msg(name = "Twice")]
     #[derive(Serialize, Deserialize)]
-    pub struct MsgA {}
+    pub(crate) struct MsgA {}
 }
 
 mod second {
@@ -22,14 +22,14 @@ mod second {
 
     #[tsrpc::api(name = "Same")]
     #[derive(Serialize, Deserialize)]
-    pub struct ReqTwo {}
+    pub(crate) struct ReqTwo {}
 
     #[derive(Serialize, Deserialize)]
-    pub struct ResTwo {}
+    pub(crate) struct ResTwo {}
 
     #[tsrpc::msg(name = "Twice")]
     #[derive(Serialize, Deserialize)]
-    pub struct MsgB {}
+    pub(crate) struct MsgB {}
 }
 
 #[test]
@@ -39,7 +39,10 @@ fn duplicates_are_reported_with_both_definitions() {
     let text = err.to_string();
     assert!(text.contains("two APIs are named \"Same\""), "{text}");
     assert!(text.contains("duplicate_services::first::ReqOne"), "{text}");
-    assert!(text.contains("duplicate_services::second::ReqTwo"), "{text}");
+    assert!(
+        text.contains("duplicate_services::second::ReqTwo"),
+        "{text}"
+    );
     assert!(text.contains("two messages are named \"Twice\""), "{text}");
     assert!(text.contains("tests/duplicate_services.rs:"), "{text}");
 

@@ -104,7 +104,9 @@ pub mod handlers {
         if call.req.content.is_empty() {
             return Err(TsrpcError::api("Content is empty"));
         }
-        Ok(SendResult { time: Timestamp::now() })
+        Ok(SendResult {
+            time: Timestamp::now(),
+        })
     }
 
     #[tsrpc::handler]

@@ -14,7 +14,8 @@ fn names_come_from_struct_names_or_attributes() {
 #[test]
 fn services_are_ordered_by_name_with_ids_by_position() {
     let table = ServiceTable::global().unwrap();
-    let listed: Vec<(u32, ServiceKind, &str)> = table.iter().map(|s| (s.id(), s.kind(), s.name())).collect();
+    let listed: Vec<(u32, ServiceKind, &str)> =
+        table.iter().map(|s| (s.id(), s.kind(), s.name())).collect();
     use ServiceKind::{Api, Msg};
     assert_eq!(
         listed,
@@ -33,7 +34,10 @@ fn services_are_ordered_by_name_with_ids_by_position() {
     assert_eq!(table.msg("Chat").unwrap().id(), 1);
     assert!(table.msg("Echo").is_none());
     assert!(table.get(8).is_none());
-    assert_eq!(table.api("room/Send").unwrap().location().path, "tsrpc_tests::proto::SendRequest");
+    assert_eq!(
+        table.api("room/Send").unwrap().location().path,
+        "tsrpc_tests::proto::SendRequest"
+    );
 }
 
 #[test]
@@ -41,14 +45,23 @@ fn shapes_and_fingerprint_are_visible() {
     let table = ServiceTable::global().unwrap();
     let shape = table.api("room/Send").unwrap().shape().unwrap().to_string();
     assert!(shape.contains("SendRequest { content: str }"), "{shape}");
-    assert!(shape.contains("SendResult { time: tsrpc::Timestamp }"), "{shape}");
+    assert!(
+        shape.contains("SendResult { time: tsrpc::Timestamp }"),
+        "{shape}"
+    );
     let shape = table.msg("Chat").unwrap().shape().unwrap().to_string();
-    assert!(shape.contains("attachment: Option<tsrpc::Binary>"), "{shape}");
+    assert!(
+        shape.contains("attachment: Option<tsrpc::Binary>"),
+        "{shape}"
+    );
 
     let fingerprint = table.fingerprint().to_string();
     assert_eq!(fingerprint.len(), 16);
     assert!(fingerprint.bytes().all(|b| b.is_ascii_hexdigit()));
     let listing = table.to_string();
     assert!(listing.contains("room/Send"), "{listing}");
-    assert!(listing.ends_with(&format!("fingerprint {fingerprint}")), "{listing}");
+    assert!(
+        listing.ends_with(&format!("fingerprint {fingerprint}")),
+        "{listing}"
+    );
 }

@@ -28,7 +28,9 @@ fn call_type(ty: &Type) -> Option<(CallKind, &Type)> {
         "MsgCall" => CallKind::Msg,
         _ => return None,
     };
-    let PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
     if args.args.len() != 1 {
         return None;
     }
@@ -72,14 +74,18 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         )),
         1 => {}
         _ => errors.spanned(
-            sig.inputs.iter().skip(1).collect::<syn::punctuated::Punctuated<_, syn::Token![,]>>(),
+            sig.inputs
+                .iter()
+                .skip(1)
+                .collect::<syn::punctuated::Punctuated<_, syn::Token![,]>>(),
             format!("a handler takes exactly one argument: {ARG_HELP}"),
         ),
     }
     match sig.inputs.first() {
-        Some(FnArg::Receiver(receiver)) => {
-            errors.spanned(receiver, format!("a handler is a free function taking {ARG_HELP}"))
-        }
+        Some(FnArg::Receiver(receiver)) => errors.spanned(
+            receiver,
+            format!("a handler is a free function taking {ARG_HELP}"),
+        ),
         Some(FnArg::Typed(arg)) => match call_type(&arg.ty) {
             Some(found) => call = Some(found),
             None => errors.spanned(&arg.ty, format!("expected {ARG_HELP}")),
@@ -96,7 +102,10 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             None
         }
         (Some((CallKind::Msg, _)), ReturnType::Type(_, ty)) if !is_unit(ty) => {
-            errors.spanned(ty, "a message handler returns nothing: remove the return type");
+            errors.spanned(
+                ty,
+                "a message handler returns nothing: remove the return type",
+            );
             None
         }
         (_, ReturnType::Type(_, ty)) => Some(ty.span()),
@@ -135,7 +144,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             }
         }
         CallKind::Msg => {
-            let future = quote_spanned! {ret_span=> ::tsrpc::__private::msg_future(#fn_name(call)) };
+            let future =
+                quote_spanned! {ret_span=> ::tsrpc::__private::msg_future(#fn_name(call)) };
             quote! {
                 impl ::tsrpc::__private::MsgHandlerFn for __TsrpcHandler {
                     type Msg = #inner;

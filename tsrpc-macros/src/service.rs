@@ -60,16 +60,26 @@ pub(crate) fn expand(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenS
         Ok(Item::Enum(e)) => {
             errors.spanned(
                 e.enum_token,
-                format!("{} goes on a struct with named fields: {} cannot be an enum", kind.attr(), kind.what()),
+                format!(
+                    "{} goes on a struct with named fields: {} cannot be an enum",
+                    kind.attr(),
+                    kind.what()
+                ),
             );
             return errors.emit(item);
         }
         Ok(Item::Union(u)) => {
-            errors.spanned(u.union_token, format!("{} goes on a struct with named fields", kind.attr()));
+            errors.spanned(
+                u.union_token,
+                format!("{} goes on a struct with named fields", kind.attr()),
+            );
             return errors.emit(item);
         }
         Ok(other) => {
-            errors.spanned(other, format!("{} goes on a struct with named fields", kind.attr()));
+            errors.spanned(
+                other,
+                format!("{} goes on a struct with named fields", kind.attr()),
+            );
             return errors.emit(item);
         }
         Err(e) => {
@@ -91,13 +101,19 @@ pub(crate) fn expand(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenS
         ),
         Fields::Unit => errors.spanned(
             ident,
-            format!("{} needs named fields; write `struct {ident} {{}}` for an empty one", kind.attr()),
+            format!(
+                "{} needs named fields; write `struct {ident} {{}}` for an empty one",
+                kind.attr()
+            ),
         ),
     }
     if !item_struct.generics.params.is_empty() || item_struct.generics.where_clause.is_some() {
         errors.spanned(
             &item_struct.generics,
-            format!("{} does not support generic structs: each protocol type is registered once", kind.attr()),
+            format!(
+                "{} does not support generic structs: each protocol type is registered once",
+                kind.attr()
+            ),
         );
     }
 
@@ -109,13 +125,19 @@ pub(crate) fn expand(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenS
     let name = match (&name, &suffix) {
         (Some(lit), _) => {
             if let Some(problem) = args::service_name_problem(&lit.value()) {
-                errors.spanned(lit, format!("invalid service name {:?}: {problem}", lit.value()));
+                errors.spanned(
+                    lit,
+                    format!("invalid service name {:?}: {problem}", lit.value()),
+                );
             }
             lit.clone()
         }
         (None, Some(suffix)) => {
             if let Some(problem) = args::service_name_problem(suffix) {
-                errors.spanned(ident, format!("the name {suffix:?} derived from `{ident}` is invalid: {problem}"));
+                errors.spanned(
+                    ident,
+                    format!("the name {suffix:?} derived from `{ident}` is invalid: {problem}"),
+                );
             }
             LitStr::new(suffix, ident.span())
         }
@@ -123,7 +145,7 @@ pub(crate) fn expand(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenS
             errors.spanned(
                 ident,
                 format!(
-                    "cannot derive a service name from `{ident}`: name the struct `{}Xxx` or give `{}(name = \"...\")`",
+                    "cannot derive a service name from `{ident}`: name the struct `{}Xxx` or give `{}(name = \"...\")]`",
                     kind.prefix(),
                     kind.attr().trim_end_matches(']')
                 ),

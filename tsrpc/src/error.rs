@@ -282,9 +282,10 @@ impl<'de> Deserialize<'de> for TsrpcError {
         };
         let code = match data.remove("code") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(ErrorCode::deserialize(v).map_err(|_| {
-                D::Error::custom("error code must be a string or an integer")
-            })?),
+            Some(v) => Some(
+                ErrorCode::deserialize(v)
+                    .map_err(|_| D::Error::custom("error code must be a string or an integer"))?,
+            ),
         };
         Ok(TsrpcError {
             message,

@@ -71,6 +71,7 @@
 #![deny(missing_docs)]
 
 // Lets the macros' `::tsrpc::...` paths resolve inside this crate's own tests.
+#[cfg(test)]
 extern crate self as tsrpc;
 
 pub mod codec;
@@ -89,6 +90,8 @@ pub use values::{Binary, ParseTimestampError, Timestamp};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::proto::{Location, ServiceDescriptor};
-    pub use crate::server::{ApiHandlerFn, BoxFuture, HandlerDescriptor, MsgHandlerFn, api_future, msg_future};
+    pub use crate::server::{
+        ApiHandlerFn, BoxFuture, HandlerDescriptor, MsgHandlerFn, api_future, msg_future,
+    };
     pub use inventory;
 }

@@ -166,7 +166,10 @@ impl<'de> Deserialize<'de> for Timestamp {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an ISO-8601 date string")
             }
-            fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Timestamp, D::Error> {
+            fn visit_newtype_struct<D: Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> Result<Timestamp, D::Error> {
                 if d.is_human_readable() {
                     d.deserialize_str(self)
                 } else {

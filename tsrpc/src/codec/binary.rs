@@ -8,7 +8,10 @@ use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{ClientFrame, Encoding, FrameError, Payload, PayloadError, ServerFrame, ServiceRef, WireFrame, varint};
+use super::{
+    ClientFrame, Encoding, FrameError, Payload, PayloadError, ServerFrame, ServiceRef, WireFrame,
+    varint,
+};
 use crate::error::{ErrorCode, ErrorKind, TsrpcError};
 use crate::proto::Fingerprint;
 
@@ -23,7 +26,10 @@ fn config() -> bincode::config::Configuration {
     bincode::config::standard()
 }
 
-pub(super) fn write_payload<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), PayloadError> {
+pub(super) fn write_payload<T: Serialize + ?Sized>(
+    value: &T,
+    out: &mut Vec<u8>,
+) -> Result<(), PayloadError> {
     bincode::serde::encode_into_std_write(value, out, config())
         .map(drop)
         .map_err(|e| PayloadError::encode(e.to_string()))
@@ -45,7 +51,9 @@ impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for PathSeed<'_, T> {
     }
 }
 
-fn decode_limited<T: DeserializeOwned, const LIMIT: usize>(bytes: &[u8]) -> Result<T, PayloadError> {
+fn decode_limited<T: DeserializeOwned, const LIMIT: usize>(
+    bytes: &[u8],
+) -> Result<T, PayloadError> {
     let mut path = String::new();
     let seed = PathSeed::<T> {
         path: &mut path,
@@ -55,7 +63,10 @@ fn decode_limited<T: DeserializeOwned, const LIMIT: usize>(bytes: &[u8]) -> Resu
         Ok((value, used)) if used == bytes.len() => Ok(value),
         Ok((_, used)) => Err(PayloadError::decode(
             String::new(),
-            format_args!("{} unexpected byte(s) after the payload", bytes.len() - used),
+            format_args!(
+                "{} unexpected byte(s) after the payload",
+                bytes.len() - used
+            ),
         )),
         Err(e) => Err(PayloadError::decode(path, e)),
     }
@@ -149,9 +160,12 @@ pub(super) fn encode_api_error(sn: u32, err: &TsrpcError) -> WireFrame {
 
 fn decode_error(payload: &[u8]) -> Result<TsrpcError, PayloadError> {
     let wire: WireError = decode_payload(payload)?;
-    let kind = *KINDS
-        .get(usize::from(wire.kind))
-        .ok_or_else(|| PayloadError::decode(String::new(), format_args!("unknown error kind {}", wire.kind)))?;
+    let kind = *KINDS.get(usize::from(wire.kind)).ok_or_else(|| {
+        PayloadError::decode(
+            String::new(),
+            format_args!("unknown error kind {}", wire.kind),
+        )
+    })?;
     let data = if wire.data.is_empty() {
         Map::new()
     } else {
@@ -182,9 +196,11 @@ struct Header<'a> {
 
 impl Header<'_> {
     fn u32(&mut self, what: &str) -> Result<u32, FrameError> {
-        let (value, used) = varint::read(&self.data[self.pos..]).map_err(|e| FrameError::binary(format!("{what}: {e}")))?;
+        let (value, used) = varint::read(&self.data[self.pos..])
+            .map_err(|e| FrameError::binary(format!("{what}: {e}")))?;
         self.pos += used;
-        u32::try_from(value).map_err(|_| FrameError::binary(format!("{what} {value} does not fit in 32 bits")))
+        u32::try_from(value)
+            .map_err(|_| FrameError::binary(format!("{what} {value} does not fit in 32 bits")))
     }
 
     fn payload(&self) -> Payload {
@@ -193,7 +209,9 @@ impl Header<'_> {
 }
 
 fn kind_byte(data: &Bytes) -> Result<u8, FrameError> {
-    let kind = *data.first().ok_or_else(|| FrameError::binary("empty frame"))?;
+    let kind = *data
+        .first()
+        .ok_or_else(|| FrameError::binary("empty frame"))?;
     if kind == HEARTBEAT && data.len() != 1 {
         return Err(FrameError::binary("a heartbeat is the single byte 0x00"));
     }
@@ -210,7 +228,10 @@ fn unknown(kind: u8) -> FrameError {
 
 pub(super) fn decode_client_frame(data: Bytes) -> Result<ClientFrame, FrameError> {
     let kind = kind_byte(&data)?;
-    let mut h = Header { data: &data, pos: 1 };
+    let mut h = Header {
+        data: &data,
+        pos: 1,
+    };
     Ok(match kind {
         HEARTBEAT => ClientFrame::Heartbeat,
         API_REQUEST => {
@@ -230,9 +251,9 @@ pub(super) fn decode_client_frame(data: Bytes) -> Result<ClientFrame, FrameError
             }
         }
         HELLO => {
-            let bytes: [u8; 8] = data[1..]
-                .try_into()
-                .map_err(|_| FrameError::binary("a hello frame is 0x05 and an 8-byte fingerprint"))?;
+            let bytes: [u8; 8] = data[1..].try_into().map_err(|_| {
+                FrameError::binary("a hello frame is 0x05 and an 8-byte fingerprint")
+            })?;
             ClientFrame::Hello {
                 fingerprint: Fingerprint(u64::from_be_bytes(bytes)),
             }
@@ -244,7 +265,10 @@ pub(super) fn decode_client_frame(data: Bytes) -> Result<ClientFrame, FrameError
 
 pub(super) fn decode_server_frame(data: Bytes) -> Result<ServerFrame, FrameError> {
     let kind = kind_byte(&data)?;
-    let mut h = Header { data: &data, pos: 1 };
+    let mut h = Header {
+        data: &data,
+        pos: 1,
+    };
     Ok(match kind {
         HEARTBEAT => ServerFrame::Heartbeat,
         API_SUCCESS => {
@@ -257,7 +281,8 @@ pub(super) fn decode_server_frame(data: Bytes) -> Result<ServerFrame, FrameError
         }
         API_ERROR => {
             let sn = h.u32("sn")?;
-            let err = decode_error(&data[h.pos..]).map_err(|e| FrameError::binary(format!("API error payload: {e}")))?;
+            let err = decode_error(&data[h.pos..])
+                .map_err(|e| FrameError::binary(format!("API error payload: {e}")))?;
             ServerFrame::ApiReturn {
                 sn,
                 service: None,

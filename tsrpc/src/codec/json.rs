@@ -4,11 +4,13 @@
 use std::fmt;
 
 use bytes::Bytes;
-use serde::de::{DeserializeOwned, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{DeserializeOwned, Deserializer, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::{ClientFrame, Encoding, FrameError, Payload, PayloadError, ServerFrame, ServiceRef, WireFrame};
+use super::{
+    ClientFrame, Encoding, FrameError, Payload, PayloadError, ServerFrame, ServiceRef, WireFrame,
+};
 use crate::error::TsrpcError;
 
 /// Where the payload goes in a frame with an sn.
@@ -88,7 +90,9 @@ impl<'de> Deserialize<'de> for Parts<'de> {
                 let mut parts = Vec::with_capacity(3);
                 while let Some(part) = seq.next_element::<&'de RawValue>()? {
                     if parts.len() == 3 {
-                        return Err(serde::de::Error::custom("the array has more than 3 elements"));
+                        return Err(serde::de::Error::custom(
+                            "the array has more than 3 elements",
+                        ));
                     }
                     parts.push(part);
                 }
@@ -113,8 +117,12 @@ fn split(text: &Bytes) -> Result<(String, Bytes, Option<u32>), FrameError> {
             parts.len()
         )));
     }
-    let name: String = serde_json::from_str(parts[0].get())
-        .map_err(|_| FrameError::json(format!("the service name must be a string, got {}", clip(parts[0].get()))))?;
+    let name: String = serde_json::from_str(parts[0].get()).map_err(|_| {
+        FrameError::json(format!(
+            "the service name must be a string, got {}",
+            clip(parts[0].get())
+        ))
+    })?;
     let body = slice_of(text, parts[1]);
     let sn = match parts.get(2) {
         None => None,
@@ -151,7 +159,11 @@ pub(super) fn decode_client_frame(text: Bytes) -> Result<ClientFrame, FrameError
     let payload = Payload::new(Encoding::Json, body);
     let service = ServiceRef::Name(name);
     Ok(match sn {
-        Some(sn) => ClientFrame::ApiRequest { service, sn, payload },
+        Some(sn) => ClientFrame::ApiRequest {
+            service,
+            sn,
+            payload,
+        },
         None => ClientFrame::Message { service, payload },
     })
 }
@@ -174,8 +186,9 @@ pub(super) fn decode_server_frame(text: Bytes) -> Result<ServerFrame, FrameError
             payload: Payload::new(Encoding::Json, body),
         });
     };
-    let ret: ReturnBody<'_> = serde_json::from_slice(&body)
-        .map_err(|e| FrameError::json(format!("API return body must be {{isSucc, res|err}}: {e}")))?;
+    let ret: ReturnBody<'_> = serde_json::from_slice(&body).map_err(|e| {
+        FrameError::json(format!("API return body must be {{isSucc, res|err}}: {e}"))
+    })?;
     let result = if ret.is_succ {
         // TSRPC always sends `res`; JSON.stringify drops it only when undefined.
         let res = match ret.res {
@@ -184,9 +197,9 @@ pub(super) fn decode_server_frame(text: Bytes) -> Result<ServerFrame, FrameError
         };
         Ok(Payload::new(Encoding::Json, res))
     } else {
-        Err(ret
-            .err
-            .unwrap_or_else(|| TsrpcError::server("the server returned isSucc:false without an err")))
+        Err(ret.err.unwrap_or_else(|| {
+            TsrpcError::server("the server returned isSucc:false without an err")
+        }))
     };
     Ok(ServerFrame::ApiReturn {
         sn,
@@ -199,6 +212,7 @@ pub(super) fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Pay
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| PayloadError::decode(e.path().to_string(), e.inner()))?;
-    de.end().map_err(|e| PayloadError::decode(String::new(), e))?;
+    de.end()
+        .map_err(|e| PayloadError::decode(String::new(), e))?;
     Ok(value)
 }

@@ -210,9 +210,15 @@ impl Payload {
 }
 
 /// Appends `value` encoded as a payload.
-pub fn write_payload<T: Serialize + ?Sized>(encoding: Encoding, value: &T, out: &mut Vec<u8>) -> Result<(), PayloadError> {
+pub fn write_payload<T: Serialize + ?Sized>(
+    encoding: Encoding,
+    value: &T,
+    out: &mut Vec<u8>,
+) -> Result<(), PayloadError> {
     match encoding {
-        Encoding::Json => serde_json::to_writer(&mut *out, value).map_err(|e| PayloadError::encode(e.to_string())),
+        Encoding::Json => {
+            serde_json::to_writer(&mut *out, value).map_err(|e| PayloadError::encode(e.to_string()))
+        }
         Encoding::Binary => binary::write_payload(value, out),
     }
 }
@@ -242,10 +248,14 @@ pub fn encode_api_request<T: Serialize + ?Sized>(
     req: &T,
 ) -> Result<WireFrame, PayloadError> {
     match encoding {
-        Encoding::Json => json::encode_with_payload(name, sn, json::Slot::Request, |out| write_payload(encoding, req, out)),
-        Encoding::Binary => binary::encode_with_payload(binary::API_REQUEST, &[service_id.into(), sn.into()], |out| {
+        Encoding::Json => json::encode_with_payload(name, sn, json::Slot::Request, |out| {
             write_payload(encoding, req, out)
         }),
+        Encoding::Binary => binary::encode_with_payload(
+            binary::API_REQUEST,
+            &[service_id.into(), sn.into()],
+            |out| write_payload(encoding, req, out),
+        ),
     }
 }
 
@@ -258,7 +268,9 @@ pub fn encode_api_success(
 ) -> Result<WireFrame, PayloadError> {
     match encoding {
         Encoding::Json => json::encode_with_payload(name, sn, json::Slot::Success, write_res),
-        Encoding::Binary => binary::encode_with_payload(binary::API_SUCCESS, &[sn.into()], write_res),
+        Encoding::Binary => {
+            binary::encode_with_payload(binary::API_SUCCESS, &[sn.into()], write_res)
+        }
     }
 }
 
@@ -279,7 +291,9 @@ pub fn encode_message_with(
 ) -> Result<WireFrame, PayloadError> {
     match encoding {
         Encoding::Json => json::encode_message(name, write_msg),
-        Encoding::Binary => binary::encode_with_payload(binary::MESSAGE, &[service_id.into()], write_msg),
+        Encoding::Binary => {
+            binary::encode_with_payload(binary::MESSAGE, &[service_id.into()], write_msg)
+        }
     }
 }
 
@@ -290,7 +304,9 @@ pub fn encode_message<T: Serialize + ?Sized>(
     name: &str,
     msg: &T,
 ) -> Result<WireFrame, PayloadError> {
-    encode_message_with(encoding, service_id, name, |out| write_payload(encoding, msg, out))
+    encode_message_with(encoding, service_id, name, |out| {
+        write_payload(encoding, msg, out)
+    })
 }
 
 /// The heartbeat frame: one binary `0x00` byte, in both encodings.

@@ -36,19 +36,25 @@ fn sample() -> impl Strategy<Value = Sample> {
         prop::collection::vec(any::<u8>(), 0..64),
         // Years 0000..=9999, the range with an ISO-8601 form.
         -62_167_219_200_000i64..253_402_300_799_999,
-        prop_oneof![Just(Kind::A), any::<u16>().prop_map(Kind::B), ".{0,5}".prop_map(|x| Kind::C { x })],
+        prop_oneof![
+            Just(Kind::A),
+            any::<u16>().prop_map(Kind::B),
+            ".{0,5}".prop_map(|x| Kind::C { x })
+        ],
     )
-        .prop_map(|(text, n, small, flag, maybe, list, data, at, kind)| Sample {
-            text,
-            n,
-            small,
-            flag,
-            maybe,
-            list,
-            data: Binary(data),
-            at: Timestamp::from_unix_millis(at),
-            kind,
-        })
+        .prop_map(
+            |(text, n, small, flag, maybe, list, data, at, kind)| Sample {
+                text,
+                n,
+                small,
+                flag,
+                maybe,
+                list,
+                data: Binary(data),
+                at: Timestamp::from_unix_millis(at),
+                kind,
+            },
+        )
 }
 
 fn encoding() -> impl Strategy<Value = Encoding> {
@@ -60,9 +66,22 @@ fn service_name() -> impl Strategy<Value = String> {
 }
 
 fn error() -> impl Strategy<Value = TsrpcError> {
-    (".*", 0usize..4, prop::option::of(prop_oneof![".*".prop_map(ErrorCode::Str), any::<i64>().prop_map(ErrorCode::Int)]), prop::option::of(".*"))
+    (
+        ".*",
+        0usize..4,
+        prop::option::of(prop_oneof![
+            ".*".prop_map(ErrorCode::Str),
+            any::<i64>().prop_map(ErrorCode::Int)
+        ]),
+        prop::option::of(".*"),
+    )
         .prop_map(|(message, kind, code, extra)| {
-            let kinds = [ErrorKind::NetworkError, ErrorKind::ServerError, ErrorKind::ClientError, ErrorKind::ApiError];
+            let kinds = [
+                ErrorKind::NetworkError,
+                ErrorKind::ServerError,
+                ErrorKind::ClientError,
+                ErrorKind::ApiError,
+            ];
             let mut err = TsrpcError::new(kinds[kind], message);
             err.code = code;
             if let Some(extra) = extra {
@@ -158,34 +177,80 @@ struct Login {
 
 #[test]
 fn wire_md_json_frames() {
-    let ClientFrame::ApiRequest { service, sn, payload } =
-        decode_client_frame(text(r#"["user/Login", {"user":"a","age":3,"unknown":1}, 7]"#)).unwrap()
+    let ClientFrame::ApiRequest {
+        service,
+        sn,
+        payload,
+    } = decode_client_frame(text(
+        r#"["user/Login", {"user":"a","age":3,"unknown":1}, 7]"#,
+    ))
+    .unwrap()
     else {
         panic!()
     };
     assert_eq!((service, sn), (ServiceRef::Name("user/Login".into()), 7));
-    assert_eq!(payload.decode::<Login>().unwrap(), Login { user: "a".into(), age: 3 });
+    assert_eq!(
+        payload.decode::<Login>().unwrap(),
+        Login {
+            user: "a".into(),
+            age: 3
+        }
+    );
 
-    let ClientFrame::Message { service, .. } = decode_client_frame(text(r#"["Chat",{"content":"hi"}]"#)).unwrap() else {
+    let ClientFrame::Message { service, .. } =
+        decode_client_frame(text(r#"["Chat",{"content":"hi"}]"#)).unwrap()
+    else {
         panic!()
     };
     assert_eq!(service, ServiceRef::Name("Chat".into()));
     // JSON.stringify([name, body, undefined]) sends null: still a message.
-    assert!(matches!(decode_client_frame(text(r#"["Chat",{},null]"#)).unwrap(), ClientFrame::Message { .. }));
+    assert!(matches!(
+        decode_client_frame(text(r#"["Chat",{},null]"#)).unwrap(),
+        ClientFrame::Message { .. }
+    ));
 
     let ok = encode_api_success(Encoding::Json, "user/Login", 7, |out| {
-        write_payload(Encoding::Json, &Login { user: "a".into(), age: 3 }, out)
+        write_payload(
+            Encoding::Json,
+            &Login {
+                user: "a".into(),
+                age: 3,
+            },
+            out,
+        )
     })
     .unwrap();
-    assert_eq!(ok, text(r#"["user/Login",{"isSucc":true,"res":{"user":"a","age":3}},7]"#));
-    let err = encode_api_error(Encoding::Json, "user/Login", 7, &TsrpcError::api("no").with_code("X"));
+    assert_eq!(
+        ok,
+        text(r#"["user/Login",{"isSucc":true,"res":{"user":"a","age":3}},7]"#)
+    );
+    let err = encode_api_error(
+        Encoding::Json,
+        "user/Login",
+        7,
+        &TsrpcError::api("no").with_code("X"),
+    );
     assert_eq!(
         err,
-        text(r#"["user/Login",{"isSucc":false,"err":{"message":"no","type":"ApiError","code":"X"}},7]"#)
+        text(
+            r#"["user/Login",{"isSucc":false,"err":{"message":"no","type":"ApiError","code":"X"}},7]"#
+        )
     );
-    let msg = encode_message(Encoding::Json, 0, "Chat", &Login { user: "b".into(), age: 1 }).unwrap();
+    let msg = encode_message(
+        Encoding::Json,
+        0,
+        "Chat",
+        &Login {
+            user: "b".into(),
+            age: 1,
+        },
+    )
+    .unwrap();
     assert_eq!(msg, text(r#"["Chat",{"user":"b","age":1}]"#));
-    assert_eq!(encode_heartbeat(), WireFrame::Binary(Bytes::from_static(&[0])));
+    assert_eq!(
+        encode_heartbeat(),
+        WireFrame::Binary(Bytes::from_static(&[0]))
+    );
 }
 
 #[test]
@@ -202,19 +267,34 @@ fn bad_json_frames_say_what_is_wrong() {
 
 #[test]
 fn payload_errors_name_the_field() {
-    let payload = Payload::new(Encoding::Json, Bytes::from_static(br#"{"user":"a","age":"old"}"#));
+    let payload = Payload::new(
+        Encoding::Json,
+        Bytes::from_static(br#"{"user":"a","age":"old"}"#),
+    );
     let err = payload.decode::<Login>().unwrap_err();
     assert_eq!(err.path(), Some("age"));
     assert!(err.to_string().contains("at `age`"), "{err}");
 
-    let err = Payload::new(Encoding::Json, Bytes::from_static(br#"{"age":1}"#)).decode::<Login>().unwrap_err();
+    let err = Payload::new(Encoding::Json, Bytes::from_static(br#"{"age":1}"#))
+        .decode::<Login>()
+        .unwrap_err();
     assert!(err.to_string().contains("missing field `user`"), "{err}");
 
     // Binary: "a" then a truncated age.
     let mut bytes = Vec::new();
-    write_payload(Encoding::Binary, &Login { user: "a".into(), age: 300 }, &mut bytes).unwrap();
+    write_payload(
+        Encoding::Binary,
+        &Login {
+            user: "a".into(),
+            age: 300,
+        },
+        &mut bytes,
+    )
+    .unwrap();
     bytes.truncate(bytes.len() - 1);
-    let err = Payload::new(Encoding::Binary, bytes.into()).decode::<Login>().unwrap_err();
+    let err = Payload::new(Encoding::Binary, bytes.into())
+        .decode::<Login>()
+        .unwrap_err();
     // bincode carries no field names: the path is the field's position.
     assert_eq!(err.path(), Some("[1]"), "{err}");
 }
@@ -222,26 +302,46 @@ fn payload_errors_name_the_field() {
 #[test]
 fn binary_rejects_trailing_bytes_and_forged_lengths() {
     let mut bytes = Vec::new();
-    write_payload(Encoding::Binary, &Login { user: "a".into(), age: 3 }, &mut bytes).unwrap();
+    write_payload(
+        Encoding::Binary,
+        &Login {
+            user: "a".into(),
+            age: 3,
+        },
+        &mut bytes,
+    )
+    .unwrap();
     bytes.push(0);
-    let err = Payload::new(Encoding::Binary, bytes.into()).decode::<Login>().unwrap_err();
+    let err = Payload::new(Encoding::Binary, bytes.into())
+        .decode::<Login>()
+        .unwrap_err();
     assert!(err.to_string().contains("1 unexpected byte"), "{err}");
 
     // A string claiming u64::MAX bytes (varint tag 253 + u64), then nothing.
     let mut forged = vec![253u8];
     forged.extend_from_slice(&u64::MAX.to_le_bytes());
-    let err = Payload::new(Encoding::Binary, forged.into()).decode::<Login>().unwrap_err();
+    let err = Payload::new(Encoding::Binary, forged.into())
+        .decode::<Login>()
+        .unwrap_err();
     assert_eq!(err.path(), Some("[0]"), "{err}");
     assert!(err.to_string().contains("LimitExceeded"), "{err}");
     // Claiming 1 GiB in a 9-byte payload is refused by the limit, not allocated.
     let mut forged = vec![252u8];
     forged.extend_from_slice(&(1u32 << 30).to_le_bytes());
-    assert!(Payload::new(Encoding::Binary, forged.into()).decode::<Binary>().is_err());
+    assert!(
+        Payload::new(Encoding::Binary, forged.into())
+            .decode::<Binary>()
+            .is_err()
+    );
 }
 
 #[test]
 fn bad_binary_frames_say_what_is_wrong() {
-    let reason = |b: &'static [u8]| decode_client_frame(WireFrame::Binary(Bytes::from_static(b))).unwrap_err().to_string();
+    let reason = |b: &'static [u8]| {
+        decode_client_frame(WireFrame::Binary(Bytes::from_static(b)))
+            .unwrap_err()
+            .to_string()
+    };
     assert!(reason(b"").contains("empty frame"));
     assert!(reason(&[0, 0]).contains("single byte"));
     assert!(reason(&[9]).contains("unknown frame kind 0x09"));

@@ -105,11 +105,13 @@ pub struct ServiceDescriptor {
 }
 
 /// Type-erased encode/decode functions of one service's types.
+#[allow(dead_code)] // read by the transports' dispatch
 pub(crate) struct ServiceCodec {
     /// Decodes the request (API) or the message (Msg).
     pub(crate) decode_input: fn(&Payload) -> Result<AnyValue, PayloadError>,
     /// Encodes the response (API) or the message (Msg).
-    pub(crate) encode_output: fn(&(dyn Any + Send), Encoding, &mut Vec<u8>) -> Result<(), PayloadError>,
+    pub(crate) encode_output:
+        fn(&(dyn Any + Send), Encoding, &mut Vec<u8>) -> Result<(), PayloadError>,
     /// Traces the type shapes of the service.
     pub(crate) shape: fn() -> Result<Shape, ShapeError>,
 }
@@ -129,9 +131,9 @@ fn encode_as<T: Serialize + 'static>(
     encoding: Encoding,
     out: &mut Vec<u8>,
 ) -> Result<(), PayloadError> {
-    let value = value
-        .downcast_ref::<T>()
-        .ok_or_else(|| PayloadError::encode(format!("value is not a {}", std::any::type_name::<T>())))?;
+    let value = value.downcast_ref::<T>().ok_or_else(|| {
+        PayloadError::encode(format!("value is not a {}", std::any::type_name::<T>()))
+    })?;
     crate::codec::write_payload(encoding, value, out)
 }
 

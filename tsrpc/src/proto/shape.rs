@@ -11,7 +11,9 @@ use std::fmt;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_reflection::{ContainerFormat, Format, Named, Samples, Tracer, TracerConfig, VariantFormat};
+use serde_reflection::{
+    ContainerFormat, Format, Named, Samples, Tracer, TracerConfig, VariantFormat,
+};
 
 use super::{Api, Message};
 
@@ -167,19 +169,30 @@ const MAX_PASSES: usize = 1024;
 
 type TraceFn = fn(&mut Tracer, &Samples) -> serde_reflection::Result<Format>;
 
-fn trace_one<T: DeserializeOwned>(tracer: &mut Tracer, samples: &Samples) -> serde_reflection::Result<Format> {
-    tracer.trace_type::<T>(samples).map(|(format, _values)| format)
+fn trace_one<T: DeserializeOwned>(
+    tracer: &mut Tracer,
+    samples: &Samples,
+) -> serde_reflection::Result<Format> {
+    tracer
+        .trace_type::<T>(samples)
+        .map(|(format, _values)| format)
 }
 
 pub(crate) fn trace_api<T: Api>() -> Result<Shape, ShapeError> {
     trace(
         std::any::type_name::<T>(),
-        &[("req", trace_one::<T> as TraceFn), ("res", trace_one::<T::Res>)],
+        &[
+            ("req", trace_one::<T> as TraceFn),
+            ("res", trace_one::<T::Res>),
+        ],
     )
 }
 
 pub(crate) fn trace_msg<T: Message>() -> Result<Shape, ShapeError> {
-    trace(std::any::type_name::<T>(), &[("msg", trace_one::<T> as TraceFn)])
+    trace(
+        std::any::type_name::<T>(),
+        &[("msg", trace_one::<T> as TraceFn)],
+    )
 }
 
 fn trace(type_name: &'static str, roots: &[(&'static str, TraceFn)]) -> Result<Shape, ShapeError> {
@@ -210,7 +223,9 @@ fn trace(type_name: &'static str, roots: &[(&'static str, TraceFn)]) -> Result<S
         }
         match tracer.registry() {
             Ok(registry) => {
-                let convert = |f: &Format| convert_type(f).ok_or_else(|| fail("a type was left incomplete".into()));
+                let convert = |f: &Format| {
+                    convert_type(f).ok_or_else(|| fail("a type was left incomplete".into()))
+                };
                 let roots = formats
                     .iter()
                     .map(|(role, f)| Ok((*role, convert(f)?)))
@@ -218,7 +233,8 @@ fn trace(type_name: &'static str, roots: &[(&'static str, TraceFn)]) -> Result<S
                 let types = registry
                     .iter()
                     .map(|(name, c)| {
-                        let c = convert_container(c).ok_or_else(|| fail(format!("type {name} was left incomplete")))?;
+                        let c = convert_container(c)
+                            .ok_or_else(|| fail(format!("type {name} was left incomplete")))?;
                         Ok((name.clone(), c))
                     })
                     .collect::<Result<_, ShapeError>>()?;
@@ -301,11 +317,15 @@ fn convert_container(c: &ContainerFormat) -> Option<ContainerShape> {
                     let shape = match &v.value {
                         VariantFormat::Variable(_) => return None,
                         VariantFormat::Unit => VariantShape::Unit,
-                        VariantFormat::NewType(inner) => VariantShape::Newtype(convert_type(inner)?),
-                        VariantFormat::Tuple(items) => {
-                            VariantShape::Tuple(items.iter().map(convert_type).collect::<Option<_>>()?)
+                        VariantFormat::NewType(inner) => {
+                            VariantShape::Newtype(convert_type(inner)?)
                         }
-                        VariantFormat::Struct(fields) => VariantShape::Struct(convert_fields(fields)?),
+                        VariantFormat::Tuple(items) => VariantShape::Tuple(
+                            items.iter().map(convert_type).collect::<Option<_>>()?,
+                        ),
+                        VariantFormat::Struct(fields) => {
+                            VariantShape::Struct(convert_fields(fields)?)
+                        }
                     };
                     Some(Variant {
                         name: v.name.clone(),
@@ -327,7 +347,10 @@ impl Shape {
     }
 }
 
-fn write_list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: impl IntoIterator<Item = T>) -> fmt::Result {
+fn write_list<T: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    items: impl IntoIterator<Item = T>,
+) -> fmt::Result {
     for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
             f.write_str(", ")?;
@@ -506,12 +529,21 @@ mod tests {
         let text = shape.to_string();
         assert!(text.contains("req: ReqEverything"), "{text}");
         assert!(text.contains("res: ResEverything"), "{text}");
-        assert!(text.contains("enum Color { Red, Custom { rgb: [u8; 3] } }"), "{text}");
+        assert!(
+            text.contains("enum Color { Red, Custom { rgb: [u8; 3] } }"),
+            "{text}"
+        );
         assert!(text.contains("enum Status { Idle, Busy(Color) }"), "{text}");
-        assert!(text.contains("Tree { label: str, children: Vec<Tree>, parent: Option<Tree> }"), "{text}");
+        assert!(
+            text.contains("Tree { label: str, children: Vec<Tree>, parent: Option<Tree> }"),
+            "{text}"
+        );
         assert!(text.contains("tsrpc::Timestamp(i64)"), "{text}");
         assert!(text.contains("tsrpc::Binary(bytes)"), "{text}");
-        assert!(text.contains("enum ResEverything { Done, Failed { reason: str } }"), "{text}");
+        assert!(
+            text.contains("enum ResEverything { Done, Failed { reason: str } }"),
+            "{text}"
+        );
         assert!(text.contains("scores: Map<str, f64>"), "{text}");
     }
 

@@ -44,6 +44,7 @@ impl ServiceInfo {
         self.shape.as_ref()
     }
 
+    #[allow(dead_code)] // used by the transports' dispatch
     pub(crate) fn codec(&self) -> &'static ServiceCodec {
         &self.descriptor.codec
     }
@@ -145,7 +146,11 @@ impl ServiceTable {
             if pair[0].name == pair[1].name && pair[0].kind == pair[1].kind {
                 problems.push(format!(
                     "two {}s are named {:?}: {} and {}",
-                    if pair[0].kind == ServiceKind::Api { "API" } else { "message" },
+                    if pair[0].kind == ServiceKind::Api {
+                        "API"
+                    } else {
+                        "message"
+                    },
                     pair[0].name,
                     pair[0].location,
                     pair[1].location
@@ -165,7 +170,10 @@ impl ServiceTable {
             })?;
             let shape = (descriptor.codec.shape)();
             if let Err(e) = &shape {
-                tracing::warn!(service = descriptor.name, "{e}; the fingerprint uses the type name instead");
+                tracing::warn!(
+                    service = descriptor.name,
+                    "{e}; the fingerprint uses the type name instead"
+                );
             }
             hasher.update(descriptor.kind.as_str());
             hasher.update([0]);
@@ -180,7 +188,11 @@ impl ServiceTable {
                 ServiceKind::Api => apis.insert(descriptor.name, id),
                 ServiceKind::Msg => msgs.insert(descriptor.name, id),
             };
-            services.push(ServiceInfo { id, descriptor, shape });
+            services.push(ServiceInfo {
+                id,
+                descriptor,
+                shape,
+            });
         }
         let digest = hasher.finalize();
         let mut first = [0u8; 8];
@@ -240,9 +252,21 @@ impl ServiceTable {
 /// One line per service (`id kind name  type`), then the fingerprint.
 impl fmt::Display for ServiceTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self.services.iter().map(|s| s.name().len()).max().unwrap_or(0);
+        let width = self
+            .services
+            .iter()
+            .map(|s| s.name().len())
+            .max()
+            .unwrap_or(0);
         for s in &self.services {
-            writeln!(f, "{:>4}  {}  {:<width$}  {}", s.id, s.kind(), s.name(), s.location().path)?;
+            writeln!(
+                f,
+                "{:>4}  {}  {:<width$}  {}",
+                s.id,
+                s.kind(),
+                s.name(),
+                s.location().path
+            )?;
         }
         write!(f, "fingerprint {}", self.fingerprint)
     }
@@ -338,6 +362,9 @@ mod tests {
         }
         static BAD: ServiceDescriptor = ServiceDescriptor::api::<ReqBad>(HERE);
         let err = ServiceTable::from_descriptors([&BAD]).unwrap_err();
-        assert!(err.to_string().contains("invalid api name \"has space\""), "{err}");
+        assert!(
+            err.to_string().contains("invalid api name \"has space\""),
+            "{err}"
+        );
     }
 }

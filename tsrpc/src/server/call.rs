@@ -36,7 +36,12 @@ pub struct ApiCall<Req: Api> {
 
 impl<Req: Api> ApiCall<Req> {
     pub(crate) fn new(req: Req, sn: u32, conn: Connection, server: Server) -> Self {
-        ApiCall { req, sn, conn, server }
+        ApiCall {
+            req,
+            sn,
+            conn,
+            server,
+        }
     }
 
     /// The server handling the call (to broadcast, or call other APIs).

@@ -24,7 +24,8 @@ pub(crate) struct CallContext {
     pub(crate) server: Server,
 }
 
-pub(crate) type ErasedApiFn = Arc<dyn Fn(AnyValue, CallContext) -> BoxFuture<Result<AnyValue, TsrpcError>> + Send + Sync>;
+pub(crate) type ErasedApiFn =
+    Arc<dyn Fn(AnyValue, CallContext) -> BoxFuture<Result<AnyValue, TsrpcError>> + Send + Sync>;
 pub(crate) type ErasedMsgFn = Arc<dyn Fn(AnyValue, CallContext) -> BoxFuture<()> + Send + Sync>;
 
 /// A handler of either kind.
@@ -40,18 +41,20 @@ where
     F: Fn(ApiCall<R>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<R::Res, TsrpcError>> + Send + 'static,
 {
-    Arc::new(move |req: AnyValue, ctx: CallContext| -> BoxFuture<Result<AnyValue, TsrpcError>> {
-        match req.downcast::<R>() {
-            Ok(req) => {
-                let fut = f(ApiCall::new(*req, ctx.sn, ctx.conn, ctx.server));
-                Box::pin(async move { fut.await.map(|res| Box::new(res) as AnyValue) })
+    Arc::new(
+        move |req: AnyValue, ctx: CallContext| -> BoxFuture<Result<AnyValue, TsrpcError>> {
+            match req.downcast::<R>() {
+                Ok(req) => {
+                    let fut = f(ApiCall::new(*req, ctx.sn, ctx.conn, ctx.server));
+                    Box::pin(async move { fut.await.map(|res| Box::new(res) as AnyValue) })
+                }
+                Err(_) => Box::pin(std::future::ready(Err(TsrpcError::internal(format!(
+                    "the handler of {} was given a request of another type",
+                    R::NAME
+                ))))),
             }
-            Err(_) => Box::pin(std::future::ready(Err(TsrpcError::internal(format!(
-                "the handler of {} was given a request of another type",
-                R::NAME
-            ))))),
-        }
-    })
+        },
+    )
 }
 
 pub(crate) fn erase_msg<M, F, Fut>(f: F) -> ErasedMsgFn
@@ -64,7 +67,10 @@ where
         match msg.downcast::<M>() {
             Ok(msg) => Box::pin(f(MsgCall::new(*msg, ctx.conn, ctx.server))),
             Err(_) => {
-                tracing::error!(msg = M::NAME, "message handler was given a message of another type");
+                tracing::error!(
+                    msg = M::NAME,
+                    "message handler was given a message of another type"
+                );
                 Box::pin(std::future::ready(()))
             }
         }
@@ -168,7 +174,11 @@ pub struct HandlerInfo {
 
 impl HandlerInfo {
     pub(crate) fn manual(kind: ServiceKind, service: &'static str, location: Location) -> Self {
-        HandlerInfo { kind, service, location }
+        HandlerInfo {
+            kind,
+            service,
+            location,
+        }
     }
 
     /// Whether it handles an API or a message.

@@ -20,9 +20,11 @@ use std::time::Duration;
 
 pub use call::{ApiCall, MsgCall};
 pub use connection::{Connection, Transport};
-#[doc(hidden)]
-pub use handler::{ApiHandlerFn, BoxFuture, HandlerDescriptor, MsgHandlerFn, api_future, msg_future};
 pub use handler::HandlerInfo;
+#[doc(hidden)]
+pub use handler::{
+    ApiHandlerFn, BoxFuture, HandlerDescriptor, MsgHandlerFn, api_future, msg_future,
+};
 use handler::{CallContext, ErasedApiFn, ErasedMsgFn, Handler};
 
 use crate::error::{TsrpcError, codes};
@@ -80,7 +82,10 @@ impl ServerBuilder {
     ///     .select_handlers(|h| h.location().path.contains("::admin::"))
     ///     .build();
     /// ```
-    pub fn select_handlers(mut self, filter: impl Fn(&HandlerInfo) -> bool + Send + Sync + 'static) -> Self {
+    pub fn select_handlers(
+        mut self,
+        filter: impl Fn(&HandlerInfo) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.filter = Some(Box::new(filter));
         self
     }
@@ -98,7 +103,11 @@ impl ServerBuilder {
         let mut handlers = HandlerMap::default();
         let mut problems = Vec::new();
         for descriptor in inventory::iter::<HandlerDescriptor>() {
-            if self.filter.as_ref().is_some_and(|keep| !keep(&descriptor.info)) {
+            if self
+                .filter
+                .as_ref()
+                .is_some_and(|keep| !keep(&descriptor.info))
+            {
                 continue;
             }
             if let Err(problem) = handlers.insert(table, descriptor.info, (descriptor.make)()) {
@@ -128,7 +137,12 @@ struct HandlerMap {
 }
 
 impl HandlerMap {
-    fn insert(&mut self, table: &ServiceTable, info: HandlerInfo, handler: Handler) -> Result<(), String> {
+    fn insert(
+        &mut self,
+        table: &ServiceTable,
+        info: HandlerInfo,
+        handler: Handler,
+    ) -> Result<(), String> {
         let kind = info.kind();
         let Some(service) = table.find(kind, info.service()) else {
             let (what, attr) = match kind {
@@ -222,7 +236,11 @@ impl Server {
 
     /// Every handler the server runs, ordered by service name.
     pub fn handlers(&self) -> Vec<HandlerInfo> {
-        let map = self.inner.handlers.read().unwrap_or_else(PoisonError::into_inner);
+        let map = self
+            .inner
+            .handlers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         let mut all: Vec<HandlerInfo> = map
             .apis
             .values()
@@ -271,9 +289,19 @@ impl Server {
                 line: caller.line(),
             },
         );
-        let mut map = self.inner.handlers.write().unwrap_or_else(PoisonError::into_inner);
-        map.insert(self.inner.table, info, Handler::Api(handler::erase_api(handler)))
-            .map_err(|problem| SetupError { problems: vec![problem] })
+        let mut map = self
+            .inner
+            .handlers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.insert(
+            self.inner.table,
+            info,
+            Handler::Api(handler::erase_api(handler)),
+        )
+        .map_err(|problem| SetupError {
+            problems: vec![problem],
+        })
     }
 
     /// Calls API `R` inside the process, through the same handler, timeout
@@ -291,18 +319,30 @@ impl Server {
             conn: self.inner.in_process.clone(),
             server: self.clone(),
         };
-        let res = self.run_api(service.id(), R::NAME, Box::new(req), ctx).await?;
-        res.downcast::<R::Res>()
-            .map(|res| *res)
-            .map_err(|_| TsrpcError::internal(format!("the handler of {} returned another type", R::NAME)))
+        let res = self
+            .run_api(service.id(), R::NAME, Box::new(req), ctx)
+            .await?;
+        res.downcast::<R::Res>().map(|res| *res).map_err(|_| {
+            TsrpcError::internal(format!("the handler of {} returned another type", R::NAME))
+        })
     }
 
     /// Runs the handler of API `id` in its own task, so that a panic fails
     /// only this call (`INTERNAL_ERR`) and a handler past the API timeout is
     /// cancelled (`SERVER_TIMEOUT`).
-    async fn run_api(&self, id: u32, name: &str, req: AnyValue, ctx: CallContext) -> Result<AnyValue, TsrpcError> {
+    async fn run_api(
+        &self,
+        id: u32,
+        name: &str,
+        req: AnyValue,
+        ctx: CallContext,
+    ) -> Result<AnyValue, TsrpcError> {
         let handler = {
-            let map = self.inner.handlers.read().unwrap_or_else(PoisonError::into_inner);
+            let map = self
+                .inner
+                .handlers
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
             map.apis.get(&id).map(|(f, _)| f.clone())
         };
         let handler = handler.ok_or_else(|| unhandled(name))?;
@@ -314,7 +354,9 @@ impl Server {
                 Err(_) => {
                     task.abort();
                     tracing::warn!(api = name, ?limit, "handler timed out");
-                    return Err(TsrpcError::server("Server Timeout").with_code(codes::SERVER_TIMEOUT));
+                    return Err(
+                        TsrpcError::server("Server Timeout").with_code(codes::SERVER_TIMEOUT)
+                    );
                 }
             },
         };

@@ -1,0 +1,6 @@
+#[tsrpc::api]
+pub enum ReqLogin {
+    Password(String),
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[tsrpc::api]
+pub struct ReqGet<T> {
+    pub id: T,
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[tsrpc::api]
+pub struct ReqLogin(String);
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[tsrpc::api]
+pub struct ReqPing;
+
+fn main() {}

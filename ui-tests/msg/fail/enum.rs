@@ -1,0 +1,7 @@
+#[tsrpc::msg]
+pub enum MsgEvent {
+    Joined,
+    Left,
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[tsrpc::msg]
+pub struct MsgPair<A>(A, A);
+
+fn main() {}
