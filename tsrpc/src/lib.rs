@@ -78,11 +78,13 @@ pub mod codec;
 mod error;
 pub mod proto;
 pub mod server;
+mod transport;
 mod values;
 
 pub use error::{ErrorCode, ErrorKind, TsrpcError, codes};
 pub use proto::{Api, Fingerprint, Message, ServiceInfo, ServiceKind, ServiceTable, Shape};
-pub use server::{ApiCall, Connection, MsgCall, Server, ServerBuilder, SetupError};
+pub use regex::Regex;
+pub use server::{AnyMsgCall, ApiCall, Connection, MsgCall, MsgListener, Server, ServerBuilder, SetupError};
 pub use tsrpc_macros::{api, handler, msg};
 pub use values::{Binary, ParseTimestampError, Timestamp};
 

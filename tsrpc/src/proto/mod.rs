@@ -105,7 +105,6 @@ pub struct ServiceDescriptor {
 }
 
 /// Type-erased encode/decode functions of one service's types.
-#[allow(dead_code)] // read by the transports' dispatch
 pub(crate) struct ServiceCodec {
     /// Decodes the request (API) or the message (Msg).
     pub(crate) decode_input: fn(&Payload) -> Result<AnyValue, PayloadError>,

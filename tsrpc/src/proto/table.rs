@@ -44,7 +44,6 @@ impl ServiceInfo {
         self.shape.as_ref()
     }
 
-    #[allow(dead_code)] // used by the transports' dispatch
     pub(crate) fn codec(&self) -> &'static ServiceCodec {
         &self.descriptor.codec
     }

@@ -91,7 +91,6 @@ pub struct MsgCall<Msg: Message> {
 }
 
 impl<Msg: Message> MsgCall<Msg> {
-    #[allow(dead_code)] // used by message dispatch
     pub(crate) fn new(msg: Msg, conn: Connection, server: Server) -> Self {
         MsgCall { msg, conn, server }
     }
@@ -112,6 +111,68 @@ impl<Msg: Message + fmt::Debug> fmt::Debug for MsgCall<Msg> {
         f.debug_struct("MsgCall")
             .field("name", &Msg::NAME)
             .field("msg", &self.msg)
+            .field("conn", &self.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A message received by a [`Server::listen_msg_matching`] listener: its
+/// name and payload, decodable into whichever type fits.
+///
+/// ```no_run
+/// # use serde::{Deserialize, Serialize};
+/// # #[tsrpc::msg(name = "room/Join")] #[derive(Serialize, Deserialize)] pub struct MsgJoin { pub user: String }
+/// # fn f(server: tsrpc::Server) -> Result<(), Box<dyn std::error::Error>> {
+/// server.listen_msg_matching(tsrpc::Regex::new("^room/")?, |call: tsrpc::AnyMsgCall| async move {
+///     if call.name() == "room/Join" {
+///         let join: MsgJoin = call.decode().unwrap();
+///         println!("{} joined", join.user);
+///     }
+/// });
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct AnyMsgCall {
+    name: &'static str,
+    payload: crate::codec::Payload,
+    /// The connection the message came over.
+    pub conn: Connection,
+    server: Server,
+}
+
+impl AnyMsgCall {
+    pub(crate) fn new(name: &'static str, payload: crate::codec::Payload, conn: Connection, server: Server) -> Self {
+        AnyMsgCall {
+            name,
+            payload,
+            conn,
+            server,
+        }
+    }
+
+    /// The message's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Decodes the message; an `INPUT_DATA_ERR` error says what did not fit.
+    pub fn decode<M: serde::de::DeserializeOwned>(&self) -> Result<M, crate::TsrpcError> {
+        self.payload
+            .decode()
+            .map_err(|e| crate::TsrpcError::input_data(format!("Invalid message {}: {e}", self.name)))
+    }
+
+    /// The server that received the message.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+}
+
+impl fmt::Debug for AnyMsgCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AnyMsgCall")
+            .field("name", &self.name)
+            .field("payload", &self.payload)
             .field("conn", &self.conn)
             .finish_non_exhaustive()
     }

@@ -1,34 +1,48 @@
-//! The server: handlers, the service table they serve, and calls.
+//! The server: handlers, the service table they serve, connections and calls.
 //!
 //! A [`Server`] is built from every `#[tsrpc::handler]` linked into the
 //! program (or a selection of them, see
-//! [`ServerBuilder::select_handlers`]) plus handlers added at run time with
-//! [`Server::implement_api`]. Conflicts (two handlers for one API, a handler
-//! for an API that is not registered, two APIs with one name) are reported
-//! by [`ServerBuilder::build`], all at once, naming every definition.
+//! [`ServerBuilder::select_handlers`]) plus handlers and listeners added at
+//! run time ([`Server::implement_api`], [`Server::listen_msg`]). Conflicts
+//! (two handlers for one API, a handler for an API that is not registered,
+//! two APIs with one name) are reported by [`ServerBuilder::build`], all at
+//! once, naming every definition.
+//!
+//! [`Server::start`] serves WebSocket connections on one port (HTTP comes
+//! on the same listener). Every connection may speak JSON (TSRPC v3's JSON
+//! mode) or binary; its subprotocol (`text` / `buffer`) or else its first
+//! data frame decides.
 
 mod call;
 mod connection;
+mod dispatch;
 mod handler;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-pub use call::{ApiCall, MsgCall};
+use futures_util::FutureExt;
+use regex::Regex;
+use tokio::sync::Notify;
+
+pub use call::{AnyMsgCall, ApiCall, MsgCall};
 pub use connection::{Connection, Transport};
 pub use handler::HandlerInfo;
 #[doc(hidden)]
-pub use handler::{
-    ApiHandlerFn, BoxFuture, HandlerDescriptor, MsgHandlerFn, api_future, msg_future,
-};
+pub use handler::{ApiHandlerFn, BoxFuture, HandlerDescriptor, MsgHandlerFn, api_future, msg_future};
 use handler::{CallContext, ErasedApiFn, ErasedMsgFn, Handler};
 
+use crate::codec::{self, Encoding, Payload};
 use crate::error::{TsrpcError, codes};
-use crate::proto::{AnyValue, Api, Location, ServiceKind, ServiceTable, TableError};
+use crate::proto::{AnyValue, Api, Location, Message, ServiceInfo, ServiceKind, ServiceTable, TableError};
+use crate::transport::listener::{self, App, Listener, ServerSocket};
+use crate::transport::{close_code, outbound, ws};
 
 /// Why a server could not be set up: every problem found, one per line.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -54,23 +68,40 @@ impl From<TableError> for SetupError {
 
 type HandlerFilter = Box<dyn Fn(&HandlerInfo) -> bool + Send + Sync>;
 
+/// The default [`ServerBuilder::api_timeout`], as TSRPC's.
+pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default [`ServerBuilder::max_message_size`]: 16 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
+/// The default [`ServerBuilder::send_queue_capacity`].
+pub const DEFAULT_SEND_QUEUE_CAPACITY: usize = 1024;
+/// The default [`ServerBuilder::max_pending_calls`].
+pub const DEFAULT_MAX_PENDING_CALLS: usize = 256;
+
+/// Settings of a server, fixed when it is built.
+#[derive(Clone, Debug)]
+struct Settings {
+    addr: SocketAddr,
+    api_timeout: Option<Duration>,
+    max_message_size: usize,
+    send_queue_capacity: usize,
+    max_pending_calls: usize,
+    heartbeat_wait_time: Option<Duration>,
+}
+
 /// Builds a [`Server`]. Get one with [`Server::builder`].
 pub struct ServerBuilder {
     filter: Option<HandlerFilter>,
-    api_timeout: Option<Duration>,
+    settings: Settings,
 }
 
 impl fmt::Debug for ServerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerBuilder")
             .field("select_handlers", &self.filter.is_some())
-            .field("api_timeout", &self.api_timeout)
+            .field("settings", &self.settings)
             .finish()
     }
 }
-
-/// The default [`ServerBuilder::api_timeout`], as TSRPC's.
-pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl ServerBuilder {
     /// Serve only the registered `#[handler]`s for which `filter` returns
@@ -82,18 +113,57 @@ impl ServerBuilder {
     ///     .select_handlers(|h| h.location().path.contains("::admin::"))
     ///     .build();
     /// ```
-    pub fn select_handlers(
-        mut self,
-        filter: impl Fn(&HandlerInfo) -> bool + Send + Sync + 'static,
-    ) -> Self {
+    pub fn select_handlers(mut self, filter: impl Fn(&HandlerInfo) -> bool + Send + Sync + 'static) -> Self {
         self.filter = Some(Box::new(filter));
+        self
+    }
+
+    /// The address to listen on (default `0.0.0.0:3000`, as TSRPC's port).
+    /// Port 0 picks a free port; [`Server::start`] returns the bound address.
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.settings.addr = addr;
+        self
+    }
+
+    /// Listen on all interfaces on this port.
+    pub fn port(mut self, port: u16) -> Self {
+        self.settings.addr.set_port(port);
         self
     }
 
     /// How long a handler may run before its call fails with
     /// `SERVER_TIMEOUT` (30 s by default); `None` lets handlers run forever.
     pub fn api_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.api_timeout = timeout;
+        self.settings.api_timeout = timeout;
+        self
+    }
+
+    /// The largest WebSocket message accepted (16 MiB by default). A larger
+    /// one closes its connection with code 1009 and a reason.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.settings.max_message_size = bytes;
+        self
+    }
+
+    /// How many frames may wait to be sent on one connection (1024 by
+    /// default). A peer that stops reading fills its queue and is then
+    /// disconnected, so it never holds up broadcasts or other connections.
+    pub fn send_queue_capacity(mut self, frames: usize) -> Self {
+        self.settings.send_queue_capacity = frames;
+        self
+    }
+
+    /// How many API calls of one connection may run at once (256 by
+    /// default); past that, the connection is not read until one returns.
+    pub fn max_pending_calls(mut self, calls: usize) -> Self {
+        self.settings.max_pending_calls = calls;
+        self
+    }
+
+    /// Close a connection (code 3001) that sent nothing, not even a
+    /// heartbeat, for this long (TSRPC's `heartbeatWaitTime`). Off by default.
+    pub fn heartbeat_wait_time(mut self, wait: Option<Duration>) -> Self {
+        self.settings.heartbeat_wait_time = wait;
         self
     }
 
@@ -103,11 +173,7 @@ impl ServerBuilder {
         let mut handlers = HandlerMap::default();
         let mut problems = Vec::new();
         for descriptor in inventory::iter::<HandlerDescriptor>() {
-            if self
-                .filter
-                .as_ref()
-                .is_some_and(|keep| !keep(&descriptor.info))
-            {
+            if self.filter.as_ref().is_some_and(|keep| !keep(&descriptor.info)) {
                 continue;
             }
             if let Err(problem) = handlers.insert(table, descriptor.info, (descriptor.make)()) {
@@ -122,64 +188,95 @@ impl ServerBuilder {
             inner: Arc::new(ServerInner {
                 table,
                 handlers: RwLock::new(handlers),
-                api_timeout: self.api_timeout,
+                settings: self.settings,
                 next_conn_id: AtomicU64::new(1),
-                in_process: Connection::new(0, None, Transport::InProcess),
+                in_process: Connection::in_process(),
+                listener: Mutex::new(None),
+                connections: Mutex::new(HashMap::new()),
+                connections_changed: Notify::new(),
+                stopping: AtomicBool::new(false),
+                in_flight: AtomicUsize::new(0),
+                calls_done: Notify::new(),
             }),
         })
     }
 }
 
+/// A handle on a message listener, to remove it with `unlisten_msg`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MsgListener(u64);
+
+static NEXT_LISTENER: AtomicU64 = AtomicU64::new(1);
+
+type ErasedAnyMsgFn = Arc<dyn Fn(AnyMsgCall) -> BoxFuture<()> + Send + Sync>;
+
+struct MsgEntry {
+    listener: MsgListener,
+    f: ErasedMsgFn,
+    info: HandlerInfo,
+}
+
 #[derive(Default)]
 struct HandlerMap {
     apis: HashMap<u32, (ErasedApiFn, HandlerInfo)>,
-    msgs: HashMap<u32, Vec<(ErasedMsgFn, HandlerInfo)>>,
+    msgs: HashMap<u32, Vec<MsgEntry>>,
+    matching: Vec<(MsgListener, Regex, ErasedAnyMsgFn)>,
 }
 
 impl HandlerMap {
-    fn insert(
-        &mut self,
-        table: &ServiceTable,
-        info: HandlerInfo,
-        handler: Handler,
-    ) -> Result<(), String> {
-        let kind = info.kind();
-        let Some(service) = table.find(kind, info.service()) else {
-            let (what, attr) = match kind {
+    fn insert(&mut self, table: &ServiceTable, info: HandlerInfo, handler: Handler) -> Result<MsgListener, String> {
+        let name = info.service();
+        let Some(service) = table.find(info.kind(), name) else {
+            let (what, attr) = match info.kind() {
                 ServiceKind::Api => ("API", "#[tsrpc::api]"),
                 ServiceKind::Msg => ("message", "#[tsrpc::msg]"),
             };
             return Err(format!(
-                "handler {} is for {what} {:?}, which is not registered: put {attr} on its type",
-                info.location(),
-                info.service()
+                "handler {} is for {what} {name:?}, which is not registered: put {attr} on its type",
+                info.location()
             ));
         };
+        let listener = MsgListener(NEXT_LISTENER.fetch_add(1, Ordering::Relaxed));
         match handler {
             Handler::Api(f) => {
                 if let Some((_, first)) = self.apis.get(&service.id()) {
                     return Err(format!(
-                        "two handlers for API {:?}: {} and {}",
-                        info.service(),
+                        "two handlers for API {name:?}: {} and {}",
                         first.location(),
                         info.location()
                     ));
                 }
                 self.apis.insert(service.id(), (f, info));
             }
-            Handler::Msg(f) => self.msgs.entry(service.id()).or_default().push((f, info)),
+            Handler::Msg(f) => self.msgs.entry(service.id()).or_default().push(MsgEntry { listener, f, info }),
         }
-        Ok(())
+        Ok(listener)
     }
 }
 
 struct ServerInner {
     table: &'static ServiceTable,
     handlers: RwLock<HandlerMap>,
-    api_timeout: Option<Duration>,
-    #[allow(dead_code)] // used by the transports
+    settings: Settings,
     next_conn_id: AtomicU64,
     in_process: Connection,
+    listener: Mutex<Option<Listener>>,
+    connections: Mutex<HashMap<u64, Connection>>,
+    connections_changed: Notify,
+    stopping: AtomicBool,
+    in_flight: AtomicUsize,
+    calls_done: Notify,
+}
+
+/// Counts one running API call; dropping it ends the count.
+pub(crate) struct InFlight(Arc<ServerInner>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.calls_done.notify_waiters();
+        }
+    }
 }
 
 /// A tsrpc server: a cheap, cloneable handle.
@@ -201,9 +298,11 @@ struct ServerInner {
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let server = Server::builder().build()?;
+/// let server = Server::builder().bind("127.0.0.1:0".parse()?).build()?;
+/// let addr = server.start().await?; // ws://{addr}
 /// let res = server.call_api(ReqHello { name: "tsrpc".into() }).await?;
 /// assert_eq!(res.greeting, "Hello, tsrpc!");
+/// server.stop().await;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -216,16 +315,37 @@ impl fmt::Debug for Server {
         f.debug_struct("Server")
             .field("services", &self.inner.table.len())
             .field("fingerprint", &self.inner.table.fingerprint())
+            .field("local_addr", &self.local_addr())
             .finish_non_exhaustive()
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a non-string panic payload")
+}
+
 impl Server {
-    /// A builder with the defaults: every registered handler, 30 s API timeout.
+    /// A builder with the defaults: every registered handler, `0.0.0.0:3000`,
+    /// 30 s API timeout, 16 MiB messages.
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
             filter: None,
-            api_timeout: Some(DEFAULT_API_TIMEOUT),
+            settings: Settings {
+                addr: SocketAddr::from(([0, 0, 0, 0], 3000)),
+                api_timeout: Some(DEFAULT_API_TIMEOUT),
+                max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+                send_queue_capacity: DEFAULT_SEND_QUEUE_CAPACITY,
+                max_pending_calls: DEFAULT_MAX_PENDING_CALLS,
+                heartbeat_wait_time: None,
+            },
         }
     }
 
@@ -234,21 +354,132 @@ impl Server {
         self.inner.table
     }
 
-    /// Every handler the server runs, ordered by service name.
+    /// Every handler and typed message listener the server runs, ordered
+    /// by service name.
     pub fn handlers(&self) -> Vec<HandlerInfo> {
-        let map = self
-            .inner
-            .handlers
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
+        let map = self.inner.handlers.read().unwrap_or_else(PoisonError::into_inner);
         let mut all: Vec<HandlerInfo> = map
             .apis
             .values()
             .map(|(_, info)| *info)
-            .chain(map.msgs.values().flatten().map(|(_, info)| *info))
+            .chain(map.msgs.values().flatten().map(|e| e.info))
             .collect();
         all.sort_by_key(|h| (h.service(), h.kind(), h.location().path));
         all
+    }
+
+    /// Starts listening; returns the bound address.
+    pub async fn start(&self) -> std::io::Result<SocketAddr> {
+        let mut slot = lock(&self.inner.listener).take();
+        if let Some(existing) = &slot {
+            let addr = existing.local_addr();
+            *lock(&self.inner.listener) = slot.take();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("the server is already listening on {addr}"),
+            ));
+        }
+        self.inner.stopping.store(false, Ordering::Release);
+        let listener = listener::serve(self.inner.settings.addr, self.inner.clone()).await?;
+        let addr = listener.local_addr();
+        tracing::info!(%addr, fingerprint = %self.inner.table.fingerprint(), "tsrpc server started");
+        *lock(&self.inner.listener) = Some(listener);
+        Ok(addr)
+    }
+
+    /// The address the server listens on, while started.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        lock(&self.inner.listener).as_ref().map(Listener::local_addr)
+    }
+
+    /// Stops at once: stops listening and closes every connection (code
+    /// 1001, reason "Server stopped"); returns when they are closed.
+    pub async fn stop(&self) {
+        self.inner.stopping.store(true, Ordering::Release);
+        if let Some(listener) = lock(&self.inner.listener).take() {
+            listener.stop();
+        }
+        for conn in self.connections() {
+            conn.close_with(close_code::GOING_AWAY, "Server stopped");
+        }
+        // Closing takes at most the transport's grace period per connection.
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let changed = self.inner.connections_changed.notified();
+                if lock(&self.inner.connections).is_empty() {
+                    break;
+                }
+                changed.await;
+            }
+        })
+        .await;
+    }
+
+    /// Stops gracefully: refuses new connections and new calls
+    /// (`SERVER_STOPPING`), lets running calls finish for up to `timeout`,
+    /// then [`stop`](Self::stop)s.
+    pub async fn graceful_stop(&self, timeout: Duration) {
+        self.inner.stopping.store(true, Ordering::Release);
+        if let Some(listener) = lock(&self.inner.listener).as_ref() {
+            listener.stop();
+        }
+        let _ = tokio::time::timeout(timeout, async {
+            loop {
+                let done = self.inner.calls_done.notified();
+                if self.inner.in_flight.load(Ordering::Acquire) == 0 {
+                    break;
+                }
+                done.await;
+            }
+        })
+        .await;
+        self.stop().await;
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.inner.stopping.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn track_call(&self) -> InFlight {
+        self.inner.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self.inner.clone())
+    }
+
+    /// The open connections.
+    pub fn connections(&self) -> Vec<Connection> {
+        lock(&self.inner.connections).values().cloned().collect()
+    }
+
+    /// Sends a message to every connection. It is encoded once per encoding
+    /// in use, whatever the number of receivers; connections that are gone
+    /// or not reading are skipped.
+    pub fn broadcast_msg<M: Message>(&self, msg: &M) -> Result<(), TsrpcError> {
+        self.broadcast_msg_to(msg, &self.connections())
+    }
+
+    /// Sends a message to the given connections, encoded once per encoding.
+    pub fn broadcast_msg_to<M: Message>(&self, msg: &M, conns: &[Connection]) -> Result<(), TsrpcError> {
+        let service = self
+            .inner
+            .table
+            .msg(M::NAME)
+            .ok_or_else(|| TsrpcError::client(format!("message {:?} is not registered with #[tsrpc::msg]", M::NAME)))?;
+        let mut encoded: [Option<tokio_tungstenite::tungstenite::Message>; 2] = [None, None];
+        for conn in conns {
+            let encoding = conn.send_encoding();
+            let slot = &mut encoded[usize::from(encoding == Encoding::Binary)];
+            let frame = match slot {
+                Some(frame) => frame.clone(),
+                None => {
+                    let frame = codec::encode_message(encoding, service.id(), M::NAME, msg)
+                        .map_err(|e| TsrpcError::client(format!("cannot encode message {}: {e}", M::NAME)))?;
+                    slot.insert(ws::to_message(frame)).clone()
+                }
+            };
+            // One failed receiver does not stop the others.
+            let _ = conn.send_frame(frame);
+        }
+        Ok(())
     }
 
     /// Implements API `R` with a closure or function, at any time.
@@ -279,29 +510,65 @@ impl Server {
         F: Fn(ApiCall<R>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<R::Res, TsrpcError>> + Send + 'static,
     {
-        let caller = std::panic::Location::caller();
-        let info = HandlerInfo::manual(
-            ServiceKind::Api,
-            R::NAME,
-            Location {
-                path: std::any::type_name::<F>(),
-                file: caller.file(),
-                line: caller.line(),
-            },
-        );
-        let mut map = self
-            .inner
-            .handlers
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        map.insert(
-            self.inner.table,
-            info,
-            Handler::Api(handler::erase_api(handler)),
-        )
-        .map_err(|problem| SetupError {
-            problems: vec![problem],
-        })
+        let info = manual_info::<F>(ServiceKind::Api, R::NAME, std::panic::Location::caller());
+        let mut map = self.inner.handlers.write().unwrap_or_else(PoisonError::into_inner);
+        map.insert(self.inner.table, info, Handler::Api(handler::erase_api(handler)))
+            .map(drop)
+            .map_err(|problem| SetupError { problems: vec![problem] })
+    }
+
+    /// Listens to message `M` from every connection; `#[tsrpc::handler]`
+    /// does the same for a function. Messages of one connection are
+    /// handled in order: the next is read when the listeners return.
+    ///
+    /// ```no_run
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[tsrpc::msg] #[derive(Serialize, Deserialize)] pub struct MsgChat { pub content: String }
+    /// # fn f(server: tsrpc::Server) -> Result<(), tsrpc::SetupError> {
+    /// let listener = server.listen_msg(|call: tsrpc::MsgCall<MsgChat>| async move {
+    ///     println!("{} says {}", call.conn.id(), call.msg.content);
+    /// })?;
+    /// server.unlisten_msg(listener);
+    /// # Ok(()) }
+    /// ```
+    #[track_caller]
+    pub fn listen_msg<M, F, Fut>(&self, listener: F) -> Result<MsgListener, SetupError>
+    where
+        M: Message,
+        F: Fn(MsgCall<M>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let info = manual_info::<F>(ServiceKind::Msg, M::NAME, std::panic::Location::caller());
+        let mut map = self.inner.handlers.write().unwrap_or_else(PoisonError::into_inner);
+        map.insert(self.inner.table, info, Handler::Msg(handler::erase_msg(listener)))
+            .map_err(|problem| SetupError { problems: vec![problem] })
+    }
+
+    /// Listens to every message whose name matches `pattern` (TSRPC's
+    /// `listenMsg(/^room\//, ...)`). The listener gets the name and a
+    /// payload it decodes into the right type.
+    pub fn listen_msg_matching<F, Fut>(&self, pattern: Regex, listener: F) -> MsgListener
+    where
+        F: Fn(AnyMsgCall) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let id = MsgListener(NEXT_LISTENER.fetch_add(1, Ordering::Relaxed));
+        let f: ErasedAnyMsgFn = Arc::new(move |call| Box::pin(listener(call)));
+        let mut map = self.inner.handlers.write().unwrap_or_else(PoisonError::into_inner);
+        map.matching.push((id, pattern, f));
+        id
+    }
+
+    /// Removes a listener added with `listen_msg` or `listen_msg_matching`;
+    /// false if it was not there.
+    pub fn unlisten_msg(&self, listener: MsgListener) -> bool {
+        let mut map = self.inner.handlers.write().unwrap_or_else(PoisonError::into_inner);
+        let before = map.matching.len() + map.msgs.values().map(Vec::len).sum::<usize>();
+        map.matching.retain(|(id, _, _)| *id != listener);
+        for entries in map.msgs.values_mut() {
+            entries.retain(|e| e.listener != listener);
+        }
+        before != map.matching.len() + map.msgs.values().map(Vec::len).sum::<usize>()
     }
 
     /// Calls API `R` inside the process, through the same handler, timeout
@@ -309,64 +576,149 @@ impl Server {
     /// connection whose [`transport`](Connection::transport) is
     /// [`Transport::InProcess`].
     pub async fn call_api<R: Api>(&self, req: R) -> Result<R::Res, TsrpcError> {
-        let service = self
-            .inner
-            .table
-            .api(R::NAME)
-            .ok_or_else(|| unhandled(R::NAME))?;
+        let service = self.inner.table.api(R::NAME).ok_or_else(|| unhandled(R::NAME))?;
         let ctx = CallContext {
             sn: 0,
             conn: self.inner.in_process.clone(),
             server: self.clone(),
         };
-        let res = self
-            .run_api(service.id(), R::NAME, Box::new(req), ctx)
-            .await?;
-        res.downcast::<R::Res>().map(|res| *res).map_err(|_| {
-            TsrpcError::internal(format!("the handler of {} returned another type", R::NAME))
-        })
+        let res = self.run_handler(service.id(), R::NAME, Box::new(req), ctx).await?;
+        res.downcast::<R::Res>()
+            .map(|res| *res)
+            .map_err(|_| TsrpcError::internal(format!("the handler of {} returned another type", R::NAME)))
     }
 
-    /// Runs the handler of API `id` in its own task, so that a panic fails
-    /// only this call (`INTERNAL_ERR`) and a handler past the API timeout is
-    /// cancelled (`SERVER_TIMEOUT`).
-    async fn run_api(
-        &self,
-        id: u32,
-        name: &str,
-        req: AnyValue,
-        ctx: CallContext,
-    ) -> Result<AnyValue, TsrpcError> {
+    /// Runs the handler of API `id`: a panic fails only this call
+    /// (`INTERNAL_ERR`), a handler past the API timeout is cancelled
+    /// (`SERVER_TIMEOUT`).
+    async fn run_handler(&self, id: u32, name: &str, req: AnyValue, ctx: CallContext) -> Result<AnyValue, TsrpcError> {
         let handler = {
-            let map = self
-                .inner
-                .handlers
-                .read()
-                .unwrap_or_else(PoisonError::into_inner);
+            let map = self.inner.handlers.read().unwrap_or_else(PoisonError::into_inner);
             map.apis.get(&id).map(|(f, _)| f.clone())
         };
         let handler = handler.ok_or_else(|| unhandled(name))?;
-        let mut task = tokio::spawn(handler(req, ctx));
-        let joined = match self.inner.api_timeout {
-            None => (&mut task).await,
-            Some(limit) => match tokio::time::timeout(limit, &mut task).await {
-                Ok(joined) => joined,
+        let run = async move {
+            let fut = std::panic::catch_unwind(AssertUnwindSafe(|| handler(req, ctx)))?;
+            AssertUnwindSafe(fut).catch_unwind().await
+        };
+        let outcome = match self.inner.settings.api_timeout {
+            None => run.await,
+            Some(limit) => match tokio::time::timeout(limit, run).await {
+                Ok(outcome) => outcome,
                 Err(_) => {
-                    task.abort();
                     tracing::warn!(api = name, ?limit, "handler timed out");
-                    return Err(
-                        TsrpcError::server("Server Timeout").with_code(codes::SERVER_TIMEOUT)
-                    );
+                    return Err(TsrpcError::server("Server Timeout").with_code(codes::SERVER_TIMEOUT));
                 }
             },
         };
-        joined.unwrap_or_else(|e| {
-            tracing::error!(api = name, "handler failed: {e}");
+        outcome.unwrap_or_else(|panic| {
+            tracing::error!(api = name, "handler panicked: {}", panic_text(&*panic));
             Err(TsrpcError::internal("Internal Server Error"))
         })
     }
+
+    /// Hands a received message to its handlers, listeners and matching
+    /// listeners, one after the other.
+    async fn deliver_msg(&self, info: &'static ServiceInfo, payload: &Payload, conn: &Connection) {
+        let (typed, matching): (Vec<ErasedMsgFn>, Vec<ErasedAnyMsgFn>) = {
+            let map = self.inner.handlers.read().unwrap_or_else(PoisonError::into_inner);
+            let typed = map
+                .msgs
+                .get(&info.id())
+                .map(|entries| entries.iter().map(|e| e.f.clone()).collect())
+                .unwrap_or_default();
+            let matching = map
+                .matching
+                .iter()
+                .filter(|(_, re, _)| re.is_match(info.name()))
+                .map(|(_, _, f)| f.clone())
+                .collect();
+            (typed, matching)
+        };
+        for f in typed {
+            let msg = match (info.codec().decode_input)(payload) {
+                Ok(msg) => msg,
+                Err(e) => {
+                    tracing::warn!(conn = conn.id(), msg = info.name(), "invalid message: {e}");
+                    return;
+                }
+            };
+            let ctx = CallContext {
+                sn: 0,
+                conn: conn.clone(),
+                server: self.clone(),
+            };
+            guard_listener(info.name(), || f(msg, ctx)).await;
+        }
+        for f in matching {
+            let call = AnyMsgCall::new(info.name(), payload.clone(), conn.clone(), self.clone());
+            guard_listener(info.name(), || f(call)).await;
+        }
+    }
+}
+
+async fn guard_listener(name: &str, start: impl FnOnce() -> BoxFuture<()>) {
+    let outcome = match std::panic::catch_unwind(AssertUnwindSafe(start)) {
+        Ok(fut) => AssertUnwindSafe(fut).catch_unwind().await,
+        Err(panic) => Err(panic),
+    };
+    if let Err(panic) = outcome {
+        tracing::error!(msg = name, "message listener panicked: {}", panic_text(&*panic));
+    }
+}
+
+fn manual_info<F>(kind: ServiceKind, service: &'static str, caller: &'static std::panic::Location<'static>) -> HandlerInfo {
+    HandlerInfo::manual(
+        kind,
+        service,
+        Location {
+            path: std::any::type_name::<F>(),
+            file: caller.file(),
+            line: caller.line(),
+        },
+    )
 }
 
 fn unhandled(name: &str) -> TsrpcError {
     TsrpcError::server(format!("Unhandled API: {name}")).with_code(codes::UNHANDLED_API)
+}
+
+impl App for ServerInner {
+    fn accepting(&self) -> bool {
+        !self.stopping.load(Ordering::Acquire)
+    }
+
+    fn ws_config(&self) -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+        ws::config(self.settings.max_message_size)
+    }
+
+    fn serve_websocket(
+        self: Arc<Self>,
+        socket: ServerSocket,
+        remote: SocketAddr,
+        encoding: Option<Encoding>,
+    ) -> BoxFuture<()> {
+        Box::pin(async move {
+            let server = Server { inner: self.clone() };
+            let (outbound, rx) = outbound::channel(self.settings.send_queue_capacity);
+            let id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
+            let conn = Connection::websocket(id, remote, outbound.clone(), encoding);
+            lock(&self.connections).insert(id, conn.clone());
+            self.connections_changed.notify_waiters();
+            tracing::debug!(conn = id, %remote, "connected");
+            let session = dispatch::ConnSession::new(server, conn, self.settings.max_pending_calls);
+            let end = ws::drive(socket, rx, &outbound, self.settings.heartbeat_wait_time, &session).await;
+            lock(&self.connections).remove(&id);
+            self.connections_changed.notify_waiters();
+            tracing::debug!(conn = id, code = ?end.code, reason = %end.reason, local = end.local, "disconnected");
+        })
+    }
+
+    fn serve_http(
+        self: Arc<Self>,
+        _req: http::Request<hyper::body::Incoming>,
+        _remote: SocketAddr,
+    ) -> BoxFuture<http::Response<http_body_util::Full<bytes::Bytes>>> {
+        Box::pin(async { listener::not_found() })
+    }
 }

@@ -1,0 +1,389 @@
+//! The WebSocket server against raw tokio-tungstenite sockets sending the
+//! exact frames of WIRE.md.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_util::SinkExt;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tsrpc::{AnyMsgCall, MsgCall, Regex, Server};
+use tsrpc_tests::proto::*;
+use tsrpc_tests::support::*;
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).expect("the server sends JSON")
+}
+
+#[tokio::test]
+async fn json_calls_succeed_and_fail_as_tsrpc_clients_expect() {
+    let (server, url) = start(Server::builder()).await;
+    let mut ws = raw(&url, Some("text")).await;
+
+    send_text(&mut ws, r#"["Echo",{"a":1,"b":"Hello, World!","c":true},1]"#).await;
+    assert_eq!(
+        next_text(&mut ws).await,
+        r#"["Echo",{"isSucc":true,"res":{"a":1,"b":"Hello, World!","c":true}},1]"#
+    );
+
+    send_text(&mut ws, r#"["room/Send",{"content":""},2]"#).await;
+    assert_eq!(
+        next_text(&mut ws).await,
+        r#"["room/Send",{"isSucc":false,"err":{"message":"Content is empty","type":"ApiError"}},2]"#
+    );
+
+    // Wrong field type: INPUT_DATA_ERR on that sn, naming the field; the connection stays.
+    send_text(&mut ws, r#"["Echo",{"a":"one","b":"","c":true},3]"#).await;
+    let reply = json(&next_text(&mut ws).await);
+    assert_eq!(reply[2], 3);
+    let err = &reply[1]["err"];
+    assert_eq!((err["type"].as_str(), err["code"].as_str()), (Some("ServerError"), Some("INPUT_DATA_ERR")));
+    assert_eq!(err["path"], "a", "{err}");
+    assert!(err["message"].as_str().unwrap().contains("at `a`"), "{err}");
+
+    send_text(&mut ws, r#"["NoSuchApi",{},4]"#).await;
+    let reply = json(&next_text(&mut ws).await);
+    assert_eq!(reply[1]["err"]["code"], "UNHANDLED_API");
+
+    // Registered API without a handler.
+    send_text(&mut ws, r#"["Nobody",{},5]"#).await;
+    assert_eq!(json(&next_text(&mut ws).await)[1]["err"]["code"], "UNHANDLED_API");
+
+    send_text(&mut ws, r#"["Echo",{"a":7,"b":"still here","c":false},6]"#).await;
+    assert_eq!(json(&next_text(&mut ws).await)[1]["res"]["a"], 7);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_panicking_handler_answers_internal_err_and_the_server_goes_on() {
+    let (server, url) = start(Server::builder()).await;
+    let mut ws = raw(&url, Some("text")).await;
+    let mut other = raw(&url, Some("text")).await;
+    send_text(&mut ws, r#"["Panic",{},1]"#).await;
+    let reply = json(&next_text(&mut ws).await);
+    assert_eq!(reply[1]["err"]["code"], "INTERNAL_ERR");
+    assert_eq!(reply[1]["err"]["type"], "ServerError");
+    send_text(&mut ws, r#"["Echo",{"a":1,"b":"","c":true},2]"#).await;
+    assert_eq!(json(&next_text(&mut ws).await)[1]["isSucc"], true);
+    send_text(&mut other, r#"["Echo",{"a":2,"b":"","c":true},1]"#).await;
+    assert_eq!(json(&next_text(&mut other).await)[1]["res"]["a"], 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_handler_past_the_api_timeout_answers_server_timeout() {
+    let builder = Server::builder().api_timeout(Some(Duration::from_millis(100)));
+    let (server, url) = start(builder).await;
+    let mut ws = raw(&url, None).await;
+    send_text(&mut ws, r#"["Sleep",{"ms":60000},9]"#).await;
+    let reply = json(&next_text(&mut ws).await);
+    assert_eq!((reply[1]["err"]["code"].as_str(), reply[2].as_u64()), (Some("SERVER_TIMEOUT"), Some(9)));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn heartbeats_and_pings_are_answered() {
+    let (server, url) = start(Server::builder()).await;
+    let mut ws = raw(&url, Some("text")).await;
+    send_binary(&mut ws, vec![0]).await;
+    assert_eq!(next(&mut ws).await, Message::Binary(vec![0].into()));
+    ws.send(Message::Ping("are you there".into())).await.unwrap();
+    loop {
+        let msg = tokio::time::timeout(PATIENCE, futures_util::StreamExt::next(&mut ws))
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Message::Pong(data) = msg {
+            assert_eq!(&data[..], b"are you there");
+            break;
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_silent_peer_is_closed_after_the_heartbeat_wait_time() {
+    let builder = Server::builder().heartbeat_wait_time(Some(Duration::from_millis(300)));
+    let (server, url) = start(builder).await;
+    let mut silent = raw(&url, Some("text")).await;
+    let close = closed(&mut silent).await;
+    assert_eq!(u16::from(close.code), 3001);
+    assert!(close.reason.contains("heartbeat"), "{}", close.reason);
+    assert!(server.connections().len() <= 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_frames_close_that_connection_only() {
+    let (server, url) = start(Server::builder().max_message_size(1024)).await;
+    let mut big = raw(&url, Some("text")).await;
+    let mut bad = raw(&url, Some("text")).await;
+    let mut good = raw(&url, Some("text")).await;
+
+    let huge = format!(r#"["Echo",{{"a":1,"b":"{}","c":true}},1]"#, "x".repeat(4000));
+    send_text(&mut big, &huge).await;
+    let close = closed(&mut big).await;
+    assert_eq!(u16::from(close.code), 1009);
+    assert!(close.reason.contains("too big"), "{}", close.reason);
+
+    send_text(&mut bad, "this is not JSON").await;
+    let close = closed(&mut bad).await;
+    assert_eq!(u16::from(close.code), 1007);
+    assert!(close.reason.contains("malformed JSON frame"), "{}", close.reason);
+
+    send_text(&mut good, r#"["Echo",{"a":1,"b":"fine","c":true},1]"#).await;
+    assert_eq!(json(&next_text(&mut good).await)[1]["res"]["b"], "fine");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn conn_close_sends_the_reason() {
+    let (server, url) = start(Server::builder()).await;
+    let mut ws = raw(&url, Some("text")).await;
+    // The handler closes before its return is queued: the close wins.
+    send_text(&mut ws, r#"["Kick",{"reason":"Bye bye"},1]"#).await;
+    let close = closed(&mut ws).await;
+    assert_eq!((u16::from(close.code), close.reason.as_str()), (1000, "Bye bye"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn broadcast_reaches_every_connection_once_and_encodes_once_per_encoding() {
+    let (server, url) = start(Server::builder()).await;
+    let mut json_peers = Vec::new();
+    for _ in 0..5 {
+        json_peers.push(raw(&url, Some("text")).await);
+    }
+    let mut binary_peers = Vec::new();
+    for _ in 0..3 {
+        let mut ws = raw(&url, Some("buffer")).await;
+        let mut hello = vec![5];
+        hello.extend_from_slice(&server.service_table().fingerprint().0.to_be_bytes());
+        send_binary(&mut ws, hello).await;
+        binary_peers.push(ws);
+    }
+    while server.connections().len() < 8 {
+        tokio::task::yield_now().await;
+    }
+    let before = COUNTED_ENCODES.load(Ordering::SeqCst);
+    server.broadcast_msg(&MsgCounted { n: 42 }).unwrap();
+    assert_eq!(COUNTED_ENCODES.load(Ordering::SeqCst) - before, 2, "one JSON and one binary encode");
+
+    for ws in &mut json_peers {
+        assert_eq!(next_text(ws).await, r#"["Counted",{"n":42}]"#);
+    }
+    let id = server.service_table().msg("Counted").unwrap().id();
+    for ws in &mut binary_peers {
+        // kind 0x04, service id, then bincode's varint 42.
+        assert_eq!(next(ws).await, Message::Binary(vec![4, id as u8, 42].into()));
+    }
+    // Exactly once: a second broadcast is the next frame everyone sees.
+    server.broadcast_msg(&MsgCounted { n: 43 }).unwrap();
+    for ws in &mut json_peers {
+        assert_eq!(next_text(ws).await, r#"["Counted",{"n":43}]"#);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_handler_broadcasts_to_everyone_including_the_caller() {
+    let (server, url) = start(Server::builder()).await;
+    let mut caller = raw(&url, Some("text")).await;
+    let mut other = raw(&url, Some("text")).await;
+    send_text(&mut other, r#"["Echo",{"a":0,"b":"","c":true},1]"#).await;
+    next_text(&mut other).await;
+    send_text(&mut caller, r#"["Shout",{"content":"hi all"},1]"#).await;
+    let mut got_chat = false;
+    let mut got_return = false;
+    while !(got_chat && got_return) {
+        let frame = json(&next_text(&mut caller).await);
+        match frame[0].as_str() {
+            Some("Chat") => got_chat = frame[1]["content"] == "hi all",
+            Some("Shout") => got_return = frame[1]["isSucc"] == true,
+            _ => panic!("unexpected {frame}"),
+        }
+    }
+    let chat = json(&next_text(&mut other).await);
+    assert_eq!(chat[0], "Chat");
+    assert!(chat[1]["time"].as_str().unwrap().ends_with('Z'), "{chat}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_is_closed_and_never_stalls_the_others() {
+    let (server, url) = start(Server::builder().send_queue_capacity(8)).await;
+    let _stalled = raw(&url, Some("text")).await; // never read again
+    let mut reader = raw(&url, Some("text")).await;
+    while server.connections().len() < 2 {
+        tokio::task::yield_now().await;
+    }
+    let big = "x".repeat(64 * 1024);
+    let rounds = 200;
+    let reading = tokio::spawn(async move {
+        for _ in 0..rounds {
+            let frame = next_text(&mut reader).await;
+            assert!(frame.starts_with(r#"["Chat",{"content":"xxx"#), "{}", &frame[..40]);
+        }
+        reader
+    });
+    for _ in 0..rounds {
+        let chat = MsgChat {
+            content: big.clone(),
+            time: tsrpc::Timestamp::now(),
+            attachment: None,
+        };
+        server.broadcast_msg(&chat).unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let _reader = reading.await.expect("the reading peer got every broadcast");
+    // The stalled peer filled its queue (8 frames of 64 KiB, beyond the
+    // socket buffers) and was dropped.
+    tokio::time::timeout(PATIENCE, async {
+        while server.connections().len() > 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the stalled connection is closed");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn binary_mode_checks_the_fingerprint() {
+    let (server, url) = start(Server::builder()).await;
+    let fingerprint = server.service_table().fingerprint();
+    let echo = server.service_table().api("Echo").unwrap().id() as u8;
+    // request: kind 1, service id, sn 1, bincode {a: 1 (zigzag 2), b: "hi", c: true}
+    let request = vec![1, echo, 1, 2, 2, b'h', b'i', 1];
+
+    let mut ok = raw(&url, Some("buffer")).await;
+    let mut hello = vec![5];
+    hello.extend_from_slice(&fingerprint.0.to_be_bytes());
+    send_binary(&mut ok, hello).await;
+    send_binary(&mut ok, request.clone()).await;
+    assert_eq!(next(&mut ok).await, Message::Binary(vec![2, 1, 2, 2, b'h', b'i', 1].into()));
+
+    let mut wrong = raw(&url, Some("buffer")).await;
+    send_binary(&mut wrong, vec![5, 1, 2, 3, 4, 5, 6, 7, 8]).await;
+    let close = closed(&mut wrong).await;
+    assert_eq!(u16::from(close.code), 1008);
+    assert!(close.reason.contains(&fingerprint.to_string()), "{}", close.reason);
+    assert!(close.reason.contains("0102030405060708"), "{}", close.reason);
+
+    let mut no_hello = raw(&url, Some("buffer")).await;
+    send_binary(&mut no_hello, request).await;
+    let close = closed(&mut no_hello).await;
+    assert!(close.reason.contains("hello"), "{}", close.reason);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn messages_reach_typed_and_matching_listeners_until_unlistened() {
+    let (server, url) = start(Server::builder()).await;
+    let typed = Arc::new(AtomicUsize::new(0));
+    let rooms = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let games = Arc::new(AtomicUsize::new(0));
+
+    let t = typed.clone();
+    let typed_listener = server
+        .listen_msg(move |call: MsgCall<MsgTyping>| {
+            let t = t.clone();
+            async move {
+                assert_eq!(call.msg.user, "ann");
+                t.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .unwrap();
+    let r = rooms.clone();
+    server.listen_msg_matching(Regex::new("^room/").unwrap(), move |call: AnyMsgCall| {
+        let r = r.clone();
+        async move {
+            r.lock().unwrap().push(call.name());
+        }
+    });
+    let g = games.clone();
+    server.listen_msg_matching(Regex::new("^game/").unwrap(), move |call: AnyMsgCall| {
+        let g = g.clone();
+        async move {
+            let m: MsgMove = call.decode().unwrap();
+            g.fetch_add(m.x as usize, Ordering::SeqCst);
+        }
+    });
+
+    let mut ws = raw(&url, Some("text")).await;
+    send_text(&mut ws, r#"["room/Typing",{"user":"ann"}]"#).await;
+    send_text(&mut ws, r#"["game/Move",{"x":5}]"#).await;
+    send_text(&mut ws, r#"["NotAMessage",{}]"#).await; // ignored
+    // A call after the messages: the messages are handled by the time it returns.
+    send_text(&mut ws, r#"["Echo",{"a":0,"b":"","c":true},1]"#).await;
+    next_text(&mut ws).await;
+    assert_eq!(typed.load(Ordering::SeqCst), 1);
+    assert_eq!(*rooms.lock().unwrap(), vec!["room/Typing"]);
+    assert_eq!(games.load(Ordering::SeqCst), 5);
+
+    assert!(server.unlisten_msg(typed_listener));
+    assert!(!server.unlisten_msg(typed_listener));
+    send_text(&mut ws, r#"["room/Typing",{"user":"ann"}]"#).await;
+    send_text(&mut ws, r#"["Echo",{"a":0,"b":"","c":true},2]"#).await;
+    next_text(&mut ws).await;
+    assert_eq!(typed.load(Ordering::SeqCst), 1, "unlistened");
+    assert_eq!(rooms.lock().unwrap().len(), 2, "the matching listener still hears it");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn protocol_choice_by_subprotocol_or_first_frame() {
+    let (server, url) = start(Server::builder()).await;
+    // An unknown offered protocol is echoed (or the client would refuse the
+    // handshake) and the first frame decides: text means JSON.
+    let mut ws = raw(&url, Some("chat")).await;
+    send_text(&mut ws, r#"["Echo",{"a":1,"b":"","c":true},1]"#).await;
+    assert_eq!(json(&next_text(&mut ws).await)[1]["res"]["a"], 1);
+    let conn = server.connections().pop().unwrap();
+    assert_eq!(conn.encoding(), Some(tsrpc::codec::Encoding::Json));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_websocket_version_gets_426() {
+    let (server, url) = start(Server::builder()).await;
+    let mut request = url.as_str().into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Version", "12".parse().unwrap());
+    let err = tokio_tungstenite::connect_async(request).await.unwrap_err();
+    assert!(err.to_string().contains("426"), "{err}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn graceful_stop_lets_running_calls_finish_and_refuses_new_ones() {
+    let (server, url) = start(Server::builder()).await;
+    let mut ws = raw(&url, Some("text")).await;
+    send_text(&mut ws, r#"["Sleep",{"ms":300},1]"#).await;
+    while server.connections().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let stopping = tokio::spawn({
+        let server = server.clone();
+        async move { server.graceful_stop(Duration::from_secs(10)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    send_text(&mut ws, r#"["Echo",{"a":1,"b":"","c":true},2]"#).await;
+    let mut seen = Vec::new();
+    let close = loop {
+        match next(&mut ws).await {
+            Message::Text(t) => seen.push(json(&t)),
+            Message::Close(frame) => break frame.unwrap(),
+            _ => {}
+        }
+    };
+    assert!(seen.iter().any(|f| f[2] == 2 && f[1]["err"]["code"] == "SERVER_STOPPING"), "{seen:?}");
+    assert!(seen.iter().any(|f| f[2] == 1 && f[1]["isSucc"] == true), "{seen:?}");
+    assert_eq!(u16::from(close.code), 1001);
+    stopping.await.unwrap();
+    assert!(server.connections().is_empty());
+    assert!(tokio_tungstenite::connect_async(url.as_str()).await.is_err());
+}

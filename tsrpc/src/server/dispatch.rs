@@ -1,0 +1,175 @@
+//! From decoded frames to handlers and back: the server's half of a call.
+//!
+//! Dispatch knows the service table and the handlers, never the socket:
+//! replies go to the connection's outbound queue.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use super::handler::CallContext;
+use super::{Connection, Server};
+use crate::codec::{self, ClientFrame, Encoding, Payload, ServiceRef, WireFrame};
+use crate::error::{TsrpcError, codes};
+use crate::proto::{ServiceInfo, ServiceKind};
+use crate::transport::{FrameHandler, close_code, ws};
+
+/// The server side of one WebSocket connection.
+pub(crate) struct ConnSession {
+    server: Server,
+    conn: Connection,
+    /// Binary frames are trusted only after a matching hello.
+    hello: AtomicBool,
+    /// Bounds the API calls of this connection running at once; when all
+    /// permits are taken the connection is not read until one returns.
+    permits: Arc<Semaphore>,
+}
+
+impl ConnSession {
+    pub(crate) fn new(server: Server, conn: Connection, max_pending_calls: usize) -> Self {
+        ConnSession {
+            server,
+            conn,
+            hello: AtomicBool::new(false),
+            permits: Arc::new(Semaphore::new(max_pending_calls.max(1))),
+        }
+    }
+
+    fn resolve(&self, service: &ServiceRef, kind: ServiceKind) -> Option<&'static ServiceInfo> {
+        let table = self.server.service_table();
+        match service {
+            ServiceRef::Name(name) => table.find(kind, name),
+            ServiceRef::Id(id) => table.get(*id).filter(|s| s.kind() == kind),
+        }
+    }
+
+    fn reply(&self, frame: WireFrame) {
+        // A closed connection has nobody left to answer.
+        let _ = self.conn.send_frame(ws::to_message(frame));
+    }
+
+    async fn api_call(&self, service: ServiceRef, sn: u32, payload: Payload) {
+        let encoding = payload.encoding();
+        let Some(info) = self.resolve(&service, ServiceKind::Api) else {
+            let (name, shown) = match &service {
+                ServiceRef::Name(n) => (n.as_str(), n.clone()),
+                ServiceRef::Id(id) => ("", format!("id {id}")),
+            };
+            let err = TsrpcError::server(format!("Unhandled API: {shown}")).with_code(codes::UNHANDLED_API);
+            self.reply(codec::encode_api_error(encoding, name, sn, &err));
+            return;
+        };
+        let name = info.name();
+        if self.server.is_stopping() {
+            let err = TsrpcError::server("The server is stopping").with_code(codes::SERVER_STOPPING);
+            self.reply(codec::encode_api_error(encoding, name, sn, &err));
+            return;
+        }
+        let Ok(permit) = self.permits.clone().acquire_owned().await else {
+            return;
+        };
+        let in_flight = self.server.track_call();
+        let server = self.server.clone();
+        let conn = self.conn.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _in_flight = in_flight;
+            let codec = info.codec();
+            let result = match (codec.decode_input)(&payload) {
+                Err(e) => {
+                    let mut err = TsrpcError::input_data(format!("Invalid request for API {name}: {e}"));
+                    if let Some(path) = e.path() {
+                        err = err.with_data("path", path);
+                    }
+                    Err(err)
+                }
+                Ok(req) => {
+                    let ctx = CallContext {
+                        sn,
+                        conn: conn.clone(),
+                        server: server.clone(),
+                    };
+                    server.run_handler(info.id(), name, req, ctx).await
+                }
+            };
+            let frame = match result {
+                Ok(res) => codec::encode_api_success(encoding, name, sn, |out| {
+                    (codec.encode_output)(&*res, encoding, out)
+                })
+                .unwrap_or_else(|e| {
+                    tracing::error!(api = name, "cannot encode the response: {e}");
+                    let err = TsrpcError::internal(format!("the response of {name} could not be encoded"));
+                    codec::encode_api_error(encoding, name, sn, &err)
+                }),
+                Err(err) => codec::encode_api_error(encoding, name, sn, &err),
+            };
+            let _ = conn.send_frame(ws::to_message(frame));
+        });
+    }
+
+    async fn message(&self, service: ServiceRef, payload: Payload) {
+        let Some(info) = self.resolve(&service, ServiceKind::Msg) else {
+            tracing::debug!(conn = self.conn.id(), ?service, "dropping a message that is not registered");
+            return;
+        };
+        self.server.deliver_msg(info, &payload, &self.conn).await;
+    }
+
+    fn check_hello(&self) -> bool {
+        if self.hello.load(Ordering::Relaxed) {
+            return true;
+        }
+        self.conn.close_with(
+            close_code::POLICY,
+            "binary mode needs the hello frame (0x05, the service table fingerprint) first",
+        );
+        false
+    }
+}
+
+impl FrameHandler for ConnSession {
+    async fn on_frame(&self, frame: WireFrame) {
+        let is_binary = matches!(frame, WireFrame::Binary(_));
+        let frame = match codec::decode_client_frame(frame) {
+            Ok(frame) => frame,
+            Err(e) => {
+                tracing::debug!(conn = self.conn.id(), "{e}");
+                self.conn.close_with(close_code::INVALID_DATA, e.to_string());
+                return;
+            }
+        };
+        if !matches!(frame, ClientFrame::Heartbeat) {
+            self.conn
+                .settle_encoding(if is_binary { Encoding::Binary } else { Encoding::Json });
+        }
+        match frame {
+            ClientFrame::Heartbeat => {
+                let _ = self.conn.send_frame(WsMessage::Binary(Bytes::from_static(&[0])));
+            }
+            ClientFrame::Hello { fingerprint } => {
+                let ours = self.server.service_table().fingerprint();
+                if fingerprint == ours {
+                    self.hello.store(true, Ordering::Relaxed);
+                } else {
+                    self.conn.close_with(
+                        close_code::POLICY,
+                        format!("protocol fingerprint mismatch: server {ours}, client {fingerprint}"),
+                    );
+                }
+            }
+            ClientFrame::ApiRequest { service, sn, payload } => {
+                if !is_binary || self.check_hello() {
+                    self.api_call(service, sn, payload).await;
+                }
+            }
+            ClientFrame::Message { service, payload } => {
+                if !is_binary || self.check_hello() {
+                    self.message(service, payload).await;
+                }
+            }
+        }
+    }
+}
