@@ -104,7 +104,8 @@ pub mod proto {
         pub n: u32,
     }
 
-    pub static COUNTED_ENCODES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    pub static COUNTED_ENCODES: std::sync::atomic::AtomicUsize =
+        std::sync::atomic::AtomicUsize::new(0);
 
     impl Serialize for MsgCounted {
         fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -229,7 +230,9 @@ pub mod support {
                 .headers_mut()
                 .insert("Sec-WebSocket-Protocol", p.parse().expect("a valid header"));
         }
-        let (ws, _) = tokio_tungstenite::connect_async(request).await.expect("the server accepts");
+        let (ws, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("the server accepts");
         ws
     }
 
@@ -257,12 +260,16 @@ pub mod support {
 
     /// Sends a text frame.
     pub async fn send_text(ws: &mut Raw, text: &str) {
-        ws.send(Message::text(text)).await.expect("the frame is sent");
+        ws.send(Message::text(text))
+            .await
+            .expect("the frame is sent");
     }
 
     /// Sends a binary frame.
     pub async fn send_binary(ws: &mut Raw, data: Vec<u8>) {
-        ws.send(Message::Binary(Bytes::from(data))).await.expect("the frame is sent");
+        ws.send(Message::Binary(Bytes::from(data)))
+            .await
+            .expect("the frame is sent");
     }
 
     /// Reads until the close frame and returns it.

@@ -22,18 +22,22 @@ fn services_are_ordered_by_name_with_ids_by_position() {
         vec![
             (0, Api, "Chat"),
             (1, Msg, "Chat"),
-            (2, Api, "Echo"),
-            (3, Api, "Nobody"),
-            (4, Api, "Panic"),
-            (5, Api, "Sleep"),
-            (6, Api, "room/Send"),
-            (7, Msg, "room/Typing"),
+            (2, Msg, "Counted"),
+            (3, Api, "Echo"),
+            (4, Api, "Kick"),
+            (5, Api, "Nobody"),
+            (6, Api, "Panic"),
+            (7, Api, "Shout"),
+            (8, Api, "Sleep"),
+            (9, Msg, "game/Move"),
+            (10, Api, "room/Send"),
+            (11, Msg, "room/Typing"),
         ]
     );
     assert_eq!(table.api("Chat").unwrap().id(), 0);
     assert_eq!(table.msg("Chat").unwrap().id(), 1);
     assert!(table.msg("Echo").is_none());
-    assert!(table.get(8).is_none());
+    assert!(table.get(12).is_none());
     assert_eq!(
         table.api("room/Send").unwrap().location().path,
         "tsrpc_tests::proto::SendRequest"

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::SinkExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tsrpc::{AnyMsgCall, MsgCall, Regex, Server};
@@ -22,7 +22,11 @@ async fn json_calls_succeed_and_fail_as_tsrpc_clients_expect() {
     let (server, url) = start(Server::builder()).await;
     let mut ws = raw(&url, Some("text")).await;
 
-    send_text(&mut ws, r#"["Echo",{"a":1,"b":"Hello, World!","c":true},1]"#).await;
+    send_text(
+        &mut ws,
+        r#"["Echo",{"a":1,"b":"Hello, World!","c":true},1]"#,
+    )
+    .await;
     assert_eq!(
         next_text(&mut ws).await,
         r#"["Echo",{"isSucc":true,"res":{"a":1,"b":"Hello, World!","c":true}},1]"#
@@ -39,7 +43,10 @@ async fn json_calls_succeed_and_fail_as_tsrpc_clients_expect() {
     let reply = json(&next_text(&mut ws).await);
     assert_eq!(reply[2], 3);
     let err = &reply[1]["err"];
-    assert_eq!((err["type"].as_str(), err["code"].as_str()), (Some("ServerError"), Some("INPUT_DATA_ERR")));
+    assert_eq!(
+        (err["type"].as_str(), err["code"].as_str()),
+        (Some("ServerError"), Some("INPUT_DATA_ERR"))
+    );
     assert_eq!(err["path"], "a", "{err}");
     assert!(err["message"].as_str().unwrap().contains("at `a`"), "{err}");
 
@@ -49,7 +56,10 @@ async fn json_calls_succeed_and_fail_as_tsrpc_clients_expect() {
 
     // Registered API without a handler.
     send_text(&mut ws, r#"["Nobody",{},5]"#).await;
-    assert_eq!(json(&next_text(&mut ws).await)[1]["err"]["code"], "UNHANDLED_API");
+    assert_eq!(
+        json(&next_text(&mut ws).await)[1]["err"]["code"],
+        "UNHANDLED_API"
+    );
 
     send_text(&mut ws, r#"["Echo",{"a":7,"b":"still here","c":false},6]"#).await;
     assert_eq!(json(&next_text(&mut ws).await)[1]["res"]["a"], 7);
@@ -79,7 +89,10 @@ async fn a_handler_past_the_api_timeout_answers_server_timeout() {
     let mut ws = raw(&url, None).await;
     send_text(&mut ws, r#"["Sleep",{"ms":60000},9]"#).await;
     let reply = json(&next_text(&mut ws).await);
-    assert_eq!((reply[1]["err"]["code"].as_str(), reply[2].as_u64()), (Some("SERVER_TIMEOUT"), Some(9)));
+    assert_eq!(
+        (reply[1]["err"]["code"].as_str(), reply[2].as_u64()),
+        (Some("SERVER_TIMEOUT"), Some(9))
+    );
     server.stop().await;
 }
 
@@ -89,7 +102,9 @@ async fn heartbeats_and_pings_are_answered() {
     let mut ws = raw(&url, Some("text")).await;
     send_binary(&mut ws, vec![0]).await;
     assert_eq!(next(&mut ws).await, Message::Binary(vec![0].into()));
-    ws.send(Message::Ping("are you there".into())).await.unwrap();
+    ws.send(Message::Ping("are you there".into()))
+        .await
+        .unwrap();
     loop {
         let msg = tokio::time::timeout(PATIENCE, futures_util::StreamExt::next(&mut ws))
             .await
@@ -123,7 +138,10 @@ async fn oversized_and_malformed_frames_close_that_connection_only() {
     let mut bad = raw(&url, Some("text")).await;
     let mut good = raw(&url, Some("text")).await;
 
-    let huge = format!(r#"["Echo",{{"a":1,"b":"{}","c":true}},1]"#, "x".repeat(4000));
+    let huge = format!(
+        r#"["Echo",{{"a":1,"b":"{}","c":true}},1]"#,
+        "x".repeat(4000)
+    );
     send_text(&mut big, &huge).await;
     let close = closed(&mut big).await;
     assert_eq!(u16::from(close.code), 1009);
@@ -132,7 +150,11 @@ async fn oversized_and_malformed_frames_close_that_connection_only() {
     send_text(&mut bad, "this is not JSON").await;
     let close = closed(&mut bad).await;
     assert_eq!(u16::from(close.code), 1007);
-    assert!(close.reason.contains("malformed JSON frame"), "{}", close.reason);
+    assert!(
+        close.reason.contains("malformed JSON frame"),
+        "{}",
+        close.reason
+    );
 
     send_text(&mut good, r#"["Echo",{"a":1,"b":"fine","c":true},1]"#).await;
     assert_eq!(json(&next_text(&mut good).await)[1]["res"]["b"], "fine");
@@ -146,7 +168,10 @@ async fn conn_close_sends_the_reason() {
     // The handler closes before its return is queued: the close wins.
     send_text(&mut ws, r#"["Kick",{"reason":"Bye bye"},1]"#).await;
     let close = closed(&mut ws).await;
-    assert_eq!((u16::from(close.code), close.reason.as_str()), (1000, "Bye bye"));
+    assert_eq!(
+        (u16::from(close.code), close.reason.as_str()),
+        (1000, "Bye bye")
+    );
     server.stop().await;
 }
 
@@ -170,7 +195,11 @@ async fn broadcast_reaches_every_connection_once_and_encodes_once_per_encoding()
     }
     let before = COUNTED_ENCODES.load(Ordering::SeqCst);
     server.broadcast_msg(&MsgCounted { n: 42 }).unwrap();
-    assert_eq!(COUNTED_ENCODES.load(Ordering::SeqCst) - before, 2, "one JSON and one binary encode");
+    assert_eq!(
+        COUNTED_ENCODES.load(Ordering::SeqCst) - before,
+        2,
+        "one JSON and one binary encode"
+    );
 
     for ws in &mut json_peers {
         assert_eq!(next_text(ws).await, r#"["Counted",{"n":42}]"#);
@@ -178,7 +207,10 @@ async fn broadcast_reaches_every_connection_once_and_encodes_once_per_encoding()
     let id = server.service_table().msg("Counted").unwrap().id();
     for ws in &mut binary_peers {
         // kind 0x04, service id, then bincode's varint 42.
-        assert_eq!(next(ws).await, Message::Binary(vec![4, id as u8, 42].into()));
+        assert_eq!(
+            next(ws).await,
+            Message::Binary(vec![4, id as u8, 42].into())
+        );
     }
     // Exactly once: a second broadcast is the next frame everyone sees.
     server.broadcast_msg(&MsgCounted { n: 43 }).unwrap();
@@ -225,7 +257,11 @@ async fn a_peer_that_stops_reading_is_closed_and_never_stalls_the_others() {
     let reading = tokio::spawn(async move {
         for _ in 0..rounds {
             let frame = next_text(&mut reader).await;
-            assert!(frame.starts_with(r#"["Chat",{"content":"xxx"#), "{}", &frame[..40]);
+            assert!(
+                frame.starts_with(r#"["Chat",{"content":"xxx"#),
+                "{}",
+                &frame[..40]
+            );
         }
         reader
     });
@@ -264,14 +300,25 @@ async fn binary_mode_checks_the_fingerprint() {
     hello.extend_from_slice(&fingerprint.0.to_be_bytes());
     send_binary(&mut ok, hello).await;
     send_binary(&mut ok, request.clone()).await;
-    assert_eq!(next(&mut ok).await, Message::Binary(vec![2, 1, 2, 2, b'h', b'i', 1].into()));
+    assert_eq!(
+        next(&mut ok).await,
+        Message::Binary(vec![2, 1, 2, 2, b'h', b'i', 1].into())
+    );
 
     let mut wrong = raw(&url, Some("buffer")).await;
     send_binary(&mut wrong, vec![5, 1, 2, 3, 4, 5, 6, 7, 8]).await;
     let close = closed(&mut wrong).await;
     assert_eq!(u16::from(close.code), 1008);
-    assert!(close.reason.contains(&fingerprint.to_string()), "{}", close.reason);
-    assert!(close.reason.contains("0102030405060708"), "{}", close.reason);
+    assert!(
+        close.reason.contains(&fingerprint.to_string()),
+        "{}",
+        close.reason
+    );
+    assert!(
+        close.reason.contains("0102030405060708"),
+        "{}",
+        close.reason
+    );
 
     let mut no_hello = raw(&url, Some("buffer")).await;
     send_binary(&mut no_hello, request).await;
@@ -330,7 +377,11 @@ async fn messages_reach_typed_and_matching_listeners_until_unlistened() {
     send_text(&mut ws, r#"["Echo",{"a":0,"b":"","c":true},2]"#).await;
     next_text(&mut ws).await;
     assert_eq!(typed.load(Ordering::SeqCst), 1, "unlistened");
-    assert_eq!(rooms.lock().unwrap().len(), 2, "the matching listener still hears it");
+    assert_eq!(
+        rooms.lock().unwrap().len(),
+        2,
+        "the matching listener still hears it"
+    );
     server.stop().await;
 }
 
@@ -351,7 +402,9 @@ async fn protocol_choice_by_subprotocol_or_first_frame() {
 async fn a_wrong_websocket_version_gets_426() {
     let (server, url) = start(Server::builder()).await;
     let mut request = url.as_str().into_client_request().unwrap();
-    request.headers_mut().insert("Sec-WebSocket-Version", "12".parse().unwrap());
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Version", "12".parse().unwrap());
     let err = tokio_tungstenite::connect_async(request).await.unwrap_err();
     assert!(err.to_string().contains("426"), "{err}");
     server.stop().await;
@@ -380,10 +433,21 @@ async fn graceful_stop_lets_running_calls_finish_and_refuses_new_ones() {
             _ => {}
         }
     };
-    assert!(seen.iter().any(|f| f[2] == 2 && f[1]["err"]["code"] == "SERVER_STOPPING"), "{seen:?}");
-    assert!(seen.iter().any(|f| f[2] == 1 && f[1]["isSucc"] == true), "{seen:?}");
+    assert!(
+        seen.iter()
+            .any(|f| f[2] == 2 && f[1]["err"]["code"] == "SERVER_STOPPING"),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|f| f[2] == 1 && f[1]["isSucc"] == true),
+        "{seen:?}"
+    );
     assert_eq!(u16::from(close.code), 1001);
     stopping.await.unwrap();
     assert!(server.connections().is_empty());
-    assert!(tokio_tungstenite::connect_async(url.as_str()).await.is_err());
+    assert!(
+        tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .is_err()
+    );
 }

@@ -3,6 +3,8 @@
 //! `#[tsrpc::handler]`. The generated code reaches everything through
 //! `::tsrpc::__private`, so users depend on `tsrpc` alone.
 
+#![warn(clippy::unwrap_used)]
+
 use proc_macro::TokenStream;
 
 mod args;

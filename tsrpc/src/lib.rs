@@ -10,7 +10,7 @@
 //! with the [`inventory`](https://docs.rs/inventory) crate, so a
 //! [`Server`] finds its APIs and handlers without any list written by hand.
 //!
-//! ```
+//! ```rust,standalone_crate
 //! use serde::{Deserialize, Serialize};
 //! use tsrpc::{ApiCall, Server, Timestamp, TsrpcError};
 //!
@@ -69,22 +69,29 @@
 //! [TSRPC]: https://github.com/k8w/tsrpc
 
 #![deny(missing_docs)]
+#![warn(clippy::unwrap_used)]
 
 // Lets the macros' `::tsrpc::...` paths resolve inside this crate's own tests.
 #[cfg(test)]
 extern crate self as tsrpc;
 
+pub mod client;
 pub mod codec;
 mod error;
+mod flow;
 pub mod proto;
 pub mod server;
 mod transport;
 mod values;
 
+pub use client::{CallOptions, WsClient};
 pub use error::{ErrorCode, ErrorKind, TsrpcError, codes};
+pub use flow::{Flow, FlowNodeId};
 pub use proto::{Api, Fingerprint, Message, ServiceInfo, ServiceKind, ServiceTable, Shape};
 pub use regex::Regex;
-pub use server::{AnyMsgCall, ApiCall, Connection, MsgCall, MsgListener, Server, ServerBuilder, SetupError};
+pub use server::{
+    AnyMsgCall, ApiCall, Connection, MsgCall, MsgListener, Server, ServerBuilder, SetupError,
+};
 pub use tsrpc_macros::{api, handler, msg};
 pub use values::{Binary, ParseTimestampError, Timestamp};
 

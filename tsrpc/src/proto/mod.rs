@@ -22,7 +22,7 @@ use crate::codec::{Encoding, Payload, PayloadError};
 
 /// A request type: `#[tsrpc::api]` implements it on `ReqXxx` structs.
 ///
-/// ```
+/// ```rust,standalone_crate
 /// use serde::{Deserialize, Serialize};
 /// use tsrpc::Api;
 ///

@@ -72,7 +72,7 @@ impl fmt::Debug for Fingerprint {
 
 /// Every registered API and message, ordered by name.
 ///
-/// ```
+/// ```rust,standalone_crate
 /// # use serde::{Deserialize, Serialize};
 /// #[tsrpc::msg]
 /// #[derive(Serialize, Deserialize)]

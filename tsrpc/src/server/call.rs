@@ -7,7 +7,7 @@ use crate::proto::{Api, Message};
 
 /// One API call, as a handler receives it.
 ///
-/// ```
+/// ```rust,standalone_crate
 /// use serde::{Deserialize, Serialize};
 /// use tsrpc::{ApiCall, TsrpcError};
 ///
@@ -68,7 +68,7 @@ impl<Req: Api + fmt::Debug> fmt::Debug for ApiCall<Req> {
 
 /// One received message, as a message handler receives it.
 ///
-/// ```
+/// ```rust,standalone_crate
 /// use serde::{Deserialize, Serialize};
 /// use tsrpc::MsgCall;
 ///
@@ -119,7 +119,7 @@ impl<Msg: Message + fmt::Debug> fmt::Debug for MsgCall<Msg> {
 /// A message received by a [`Server::listen_msg_matching`] listener: its
 /// name and payload, decodable into whichever type fits.
 ///
-/// ```no_run
+/// ```no_run,standalone_crate
 /// # use serde::{Deserialize, Serialize};
 /// # #[tsrpc::msg(name = "room/Join")] #[derive(Serialize, Deserialize)] pub struct MsgJoin { pub user: String }
 /// # fn f(server: tsrpc::Server) -> Result<(), Box<dyn std::error::Error>> {
@@ -141,7 +141,12 @@ pub struct AnyMsgCall {
 }
 
 impl AnyMsgCall {
-    pub(crate) fn new(name: &'static str, payload: crate::codec::Payload, conn: Connection, server: Server) -> Self {
+    pub(crate) fn new(
+        name: &'static str,
+        payload: crate::codec::Payload,
+        conn: Connection,
+        server: Server,
+    ) -> Self {
         AnyMsgCall {
             name,
             payload,
@@ -157,9 +162,9 @@ impl AnyMsgCall {
 
     /// Decodes the message; an `INPUT_DATA_ERR` error says what did not fit.
     pub fn decode<M: serde::de::DeserializeOwned>(&self) -> Result<M, crate::TsrpcError> {
-        self.payload
-            .decode()
-            .map_err(|e| crate::TsrpcError::input_data(format!("Invalid message {}: {e}", self.name)))
+        self.payload.decode().map_err(|e| {
+            crate::TsrpcError::input_data(format!("Invalid message {}: {e}", self.name))
+        })
     }
 
     /// The server that received the message.

@@ -51,8 +51,19 @@ impl Connection {
         Self::build(0, None, Transport::InProcess, None, None)
     }
 
-    pub(crate) fn websocket(id: u64, remote_addr: SocketAddr, outbound: Outbound, encoding: Option<Encoding>) -> Self {
-        Self::build(id, Some(remote_addr), Transport::WebSocket, Some(outbound), encoding)
+    pub(crate) fn websocket(
+        id: u64,
+        remote_addr: SocketAddr,
+        outbound: Outbound,
+        encoding: Option<Encoding>,
+    ) -> Self {
+        Self::build(
+            id,
+            Some(remote_addr),
+            Transport::WebSocket,
+            Some(outbound),
+            encoding,
+        )
     }
 
     fn build(
@@ -101,10 +112,12 @@ impl Connection {
 
     /// Sets the encoding unless one was chosen already.
     pub(crate) fn settle_encoding(&self, encoding: Encoding) {
-        let _ = self
-            .inner
-            .encoding
-            .compare_exchange(0, encoding_code(encoding), Ordering::Relaxed, Ordering::Relaxed);
+        let _ = self.inner.encoding.compare_exchange(
+            0,
+            encoding_code(encoding),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
     }
 
     /// The encoding server-initiated frames use: JSON until the peer chose.
@@ -114,13 +127,16 @@ impl Connection {
 
     /// True while the connection is open and not closing.
     pub fn is_connected(&self) -> bool {
-        self.inner.outbound.as_ref().is_some_and(|o| !o.is_closing())
+        self.inner
+            .outbound
+            .as_ref()
+            .is_some_and(|o| !o.is_closing())
     }
 
     /// Sends a message to this peer. It is queued, never awaited: a peer
     /// whose queue is full is not reading and is disconnected.
     ///
-    /// ```no_run
+    /// ```no_run,standalone_crate
     /// # use serde::{Deserialize, Serialize};
     /// # #[tsrpc::msg] #[derive(Serialize, Deserialize)] pub struct MsgHello { pub text: String }
     /// # fn f(conn: tsrpc::Connection) -> Result<(), tsrpc::TsrpcError> {
@@ -131,7 +147,12 @@ impl Connection {
         let service = ServiceTable::global()
             .ok()
             .and_then(|t| t.msg(M::NAME))
-            .ok_or_else(|| TsrpcError::client(format!("message {:?} is not registered with #[tsrpc::msg]", M::NAME)))?;
+            .ok_or_else(|| {
+                TsrpcError::client(format!(
+                    "message {:?} is not registered with #[tsrpc::msg]",
+                    M::NAME
+                ))
+            })?;
         let encoding = self.send_encoding();
         let frame = codec::encode_message(encoding, service.id(), M::NAME, msg)
             .map_err(|e| TsrpcError::client(format!("cannot encode message {}: {e}", M::NAME)))?;
@@ -141,10 +162,14 @@ impl Connection {
     /// Queues an encoded frame.
     pub(crate) fn send_frame(&self, frame: WsMessage) -> Result<(), TsrpcError> {
         let Some(outbound) = &self.inner.outbound else {
-            return Err(TsrpcError::client("an in-process call has no connection to send to"));
+            return Err(TsrpcError::client(
+                "an in-process call has no connection to send to",
+            ));
         };
         outbound.send(frame).map_err(|e| match e {
-            SendError::Closed => TsrpcError::network(format!("connection {} is closed", self.inner.id)),
+            SendError::Closed => {
+                TsrpcError::network(format!("connection {} is closed", self.inner.id))
+            }
             SendError::Full => TsrpcError::network(format!(
                 "connection {} was closed: its outbound queue is full",
                 self.inner.id

@@ -58,13 +58,15 @@ impl ConnSession {
                 ServiceRef::Name(n) => (n.as_str(), n.clone()),
                 ServiceRef::Id(id) => ("", format!("id {id}")),
             };
-            let err = TsrpcError::server(format!("Unhandled API: {shown}")).with_code(codes::UNHANDLED_API);
+            let err = TsrpcError::server(format!("Unhandled API: {shown}"))
+                .with_code(codes::UNHANDLED_API);
             self.reply(codec::encode_api_error(encoding, name, sn, &err));
             return;
         };
         let name = info.name();
         if self.server.is_stopping() {
-            let err = TsrpcError::server("The server is stopping").with_code(codes::SERVER_STOPPING);
+            let err =
+                TsrpcError::server("The server is stopping").with_code(codes::SERVER_STOPPING);
             self.reply(codec::encode_api_error(encoding, name, sn, &err));
             return;
         }
@@ -80,7 +82,8 @@ impl ConnSession {
             let codec = info.codec();
             let result = match (codec.decode_input)(&payload) {
                 Err(e) => {
-                    let mut err = TsrpcError::input_data(format!("Invalid request for API {name}: {e}"));
+                    let mut err =
+                        TsrpcError::input_data(format!("Invalid request for API {name}: {e}"));
                     if let Some(path) = e.path() {
                         err = err.with_data("path", path);
                     }
@@ -101,7 +104,9 @@ impl ConnSession {
                 })
                 .unwrap_or_else(|e| {
                     tracing::error!(api = name, "cannot encode the response: {e}");
-                    let err = TsrpcError::internal(format!("the response of {name} could not be encoded"));
+                    let err = TsrpcError::internal(format!(
+                        "the response of {name} could not be encoded"
+                    ));
                     codec::encode_api_error(encoding, name, sn, &err)
                 }),
                 Err(err) => codec::encode_api_error(encoding, name, sn, &err),
@@ -112,7 +117,11 @@ impl ConnSession {
 
     async fn message(&self, service: ServiceRef, payload: Payload) {
         let Some(info) = self.resolve(&service, ServiceKind::Msg) else {
-            tracing::debug!(conn = self.conn.id(), ?service, "dropping a message that is not registered");
+            tracing::debug!(
+                conn = self.conn.id(),
+                ?service,
+                "dropping a message that is not registered"
+            );
             return;
         };
         self.server.deliver_msg(info, &payload, &self.conn).await;
@@ -137,17 +146,23 @@ impl FrameHandler for ConnSession {
             Ok(frame) => frame,
             Err(e) => {
                 tracing::debug!(conn = self.conn.id(), "{e}");
-                self.conn.close_with(close_code::INVALID_DATA, e.to_string());
+                self.conn
+                    .close_with(close_code::INVALID_DATA, e.to_string());
                 return;
             }
         };
         if !matches!(frame, ClientFrame::Heartbeat) {
-            self.conn
-                .settle_encoding(if is_binary { Encoding::Binary } else { Encoding::Json });
+            self.conn.settle_encoding(if is_binary {
+                Encoding::Binary
+            } else {
+                Encoding::Json
+            });
         }
         match frame {
             ClientFrame::Heartbeat => {
-                let _ = self.conn.send_frame(WsMessage::Binary(Bytes::from_static(&[0])));
+                let _ = self
+                    .conn
+                    .send_frame(WsMessage::Binary(Bytes::from_static(&[0])));
             }
             ClientFrame::Hello { fingerprint } => {
                 let ours = self.server.service_table().fingerprint();
@@ -156,11 +171,17 @@ impl FrameHandler for ConnSession {
                 } else {
                     self.conn.close_with(
                         close_code::POLICY,
-                        format!("protocol fingerprint mismatch: server {ours}, client {fingerprint}"),
+                        format!(
+                            "protocol fingerprint mismatch: server {ours}, client {fingerprint}"
+                        ),
                     );
                 }
             }
-            ClientFrame::ApiRequest { service, sn, payload } => {
+            ClientFrame::ApiRequest {
+                service,
+                sn,
+                payload,
+            } => {
                 if !is_binary || self.check_hello() {
                     self.api_call(service, sn, payload).await;
                 }

@@ -35,12 +35,16 @@ pub use call::{AnyMsgCall, ApiCall, MsgCall};
 pub use connection::{Connection, Transport};
 pub use handler::HandlerInfo;
 #[doc(hidden)]
-pub use handler::{ApiHandlerFn, BoxFuture, HandlerDescriptor, MsgHandlerFn, api_future, msg_future};
+pub use handler::{
+    ApiHandlerFn, BoxFuture, HandlerDescriptor, MsgHandlerFn, api_future, msg_future,
+};
 use handler::{CallContext, ErasedApiFn, ErasedMsgFn, Handler};
 
 use crate::codec::{self, Encoding, Payload};
 use crate::error::{TsrpcError, codes};
-use crate::proto::{AnyValue, Api, Location, Message, ServiceInfo, ServiceKind, ServiceTable, TableError};
+use crate::proto::{
+    AnyValue, Api, Location, Message, ServiceInfo, ServiceKind, ServiceTable, TableError,
+};
 use crate::transport::listener::{self, App, Listener, ServerSocket};
 use crate::transport::{close_code, outbound, ws};
 
@@ -113,7 +117,10 @@ impl ServerBuilder {
     ///     .select_handlers(|h| h.location().path.contains("::admin::"))
     ///     .build();
     /// ```
-    pub fn select_handlers(mut self, filter: impl Fn(&HandlerInfo) -> bool + Send + Sync + 'static) -> Self {
+    pub fn select_handlers(
+        mut self,
+        filter: impl Fn(&HandlerInfo) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.filter = Some(Box::new(filter));
         self
     }
@@ -173,7 +180,11 @@ impl ServerBuilder {
         let mut handlers = HandlerMap::default();
         let mut problems = Vec::new();
         for descriptor in inventory::iter::<HandlerDescriptor>() {
-            if self.filter.as_ref().is_some_and(|keep| !keep(&descriptor.info)) {
+            if self
+                .filter
+                .as_ref()
+                .is_some_and(|keep| !keep(&descriptor.info))
+            {
                 continue;
             }
             if let Err(problem) = handlers.insert(table, descriptor.info, (descriptor.make)()) {
@@ -224,7 +235,12 @@ struct HandlerMap {
 }
 
 impl HandlerMap {
-    fn insert(&mut self, table: &ServiceTable, info: HandlerInfo, handler: Handler) -> Result<MsgListener, String> {
+    fn insert(
+        &mut self,
+        table: &ServiceTable,
+        info: HandlerInfo,
+        handler: Handler,
+    ) -> Result<MsgListener, String> {
         let name = info.service();
         let Some(service) = table.find(info.kind(), name) else {
             let (what, attr) = match info.kind() {
@@ -248,7 +264,12 @@ impl HandlerMap {
                 }
                 self.apis.insert(service.id(), (f, info));
             }
-            Handler::Msg(f) => self.msgs.entry(service.id()).or_default().push(MsgEntry { listener, f, info }),
+            Handler::Msg(f) => {
+                self.msgs
+                    .entry(service.id())
+                    .or_default()
+                    .push(MsgEntry { listener, f, info })
+            }
         }
         Ok(listener)
     }
@@ -281,7 +302,7 @@ impl Drop for InFlight {
 
 /// A tsrpc server: a cheap, cloneable handle.
 ///
-/// ```
+/// ```rust,standalone_crate
 /// use serde::{Deserialize, Serialize};
 /// use tsrpc::{ApiCall, Server, TsrpcError};
 ///
@@ -357,7 +378,11 @@ impl Server {
     /// Every handler and typed message listener the server runs, ordered
     /// by service name.
     pub fn handlers(&self) -> Vec<HandlerInfo> {
-        let map = self.inner.handlers.read().unwrap_or_else(PoisonError::into_inner);
+        let map = self
+            .inner
+            .handlers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         let mut all: Vec<HandlerInfo> = map
             .apis
             .values()
@@ -389,7 +414,9 @@ impl Server {
 
     /// The address the server listens on, while started.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        lock(&self.inner.listener).as_ref().map(Listener::local_addr)
+        lock(&self.inner.listener)
+            .as_ref()
+            .map(Listener::local_addr)
     }
 
     /// Stops at once: stops listening and closes every connection (code
@@ -458,12 +485,17 @@ impl Server {
     }
 
     /// Sends a message to the given connections, encoded once per encoding.
-    pub fn broadcast_msg_to<M: Message>(&self, msg: &M, conns: &[Connection]) -> Result<(), TsrpcError> {
-        let service = self
-            .inner
-            .table
-            .msg(M::NAME)
-            .ok_or_else(|| TsrpcError::client(format!("message {:?} is not registered with #[tsrpc::msg]", M::NAME)))?;
+    pub fn broadcast_msg_to<M: Message>(
+        &self,
+        msg: &M,
+        conns: &[Connection],
+    ) -> Result<(), TsrpcError> {
+        let service = self.inner.table.msg(M::NAME).ok_or_else(|| {
+            TsrpcError::client(format!(
+                "message {:?} is not registered with #[tsrpc::msg]",
+                M::NAME
+            ))
+        })?;
         let mut encoded: [Option<tokio_tungstenite::tungstenite::Message>; 2] = [None, None];
         for conn in conns {
             let encoding = conn.send_encoding();
@@ -472,7 +504,9 @@ impl Server {
                 Some(frame) => frame.clone(),
                 None => {
                     let frame = codec::encode_message(encoding, service.id(), M::NAME, msg)
-                        .map_err(|e| TsrpcError::client(format!("cannot encode message {}: {e}", M::NAME)))?;
+                        .map_err(|e| {
+                            TsrpcError::client(format!("cannot encode message {}: {e}", M::NAME))
+                        })?;
                     slot.insert(ws::to_message(frame)).clone()
                 }
             };
@@ -487,7 +521,7 @@ impl Server {
     /// Fails when `R` already has a handler or is not registered with
     /// `#[tsrpc::api]`.
     ///
-    /// ```
+    /// ```rust,standalone_crate
     /// # use serde::{Deserialize, Serialize};
     /// # #[tsrpc::api]
     /// # #[derive(Serialize, Deserialize)]
@@ -511,17 +545,27 @@ impl Server {
         Fut: Future<Output = Result<R::Res, TsrpcError>> + Send + 'static,
     {
         let info = manual_info::<F>(ServiceKind::Api, R::NAME, std::panic::Location::caller());
-        let mut map = self.inner.handlers.write().unwrap_or_else(PoisonError::into_inner);
-        map.insert(self.inner.table, info, Handler::Api(handler::erase_api(handler)))
-            .map(drop)
-            .map_err(|problem| SetupError { problems: vec![problem] })
+        let mut map = self
+            .inner
+            .handlers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.insert(
+            self.inner.table,
+            info,
+            Handler::Api(handler::erase_api(handler)),
+        )
+        .map(drop)
+        .map_err(|problem| SetupError {
+            problems: vec![problem],
+        })
     }
 
     /// Listens to message `M` from every connection; `#[tsrpc::handler]`
     /// does the same for a function. Messages of one connection are
     /// handled in order: the next is read when the listeners return.
     ///
-    /// ```no_run
+    /// ```no_run,standalone_crate
     /// # use serde::{Deserialize, Serialize};
     /// # #[tsrpc::msg] #[derive(Serialize, Deserialize)] pub struct MsgChat { pub content: String }
     /// # fn f(server: tsrpc::Server) -> Result<(), tsrpc::SetupError> {
@@ -539,9 +583,19 @@ impl Server {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let info = manual_info::<F>(ServiceKind::Msg, M::NAME, std::panic::Location::caller());
-        let mut map = self.inner.handlers.write().unwrap_or_else(PoisonError::into_inner);
-        map.insert(self.inner.table, info, Handler::Msg(handler::erase_msg(listener)))
-            .map_err(|problem| SetupError { problems: vec![problem] })
+        let mut map = self
+            .inner
+            .handlers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.insert(
+            self.inner.table,
+            info,
+            Handler::Msg(handler::erase_msg(listener)),
+        )
+        .map_err(|problem| SetupError {
+            problems: vec![problem],
+        })
     }
 
     /// Listens to every message whose name matches `pattern` (TSRPC's
@@ -554,7 +608,11 @@ impl Server {
     {
         let id = MsgListener(NEXT_LISTENER.fetch_add(1, Ordering::Relaxed));
         let f: ErasedAnyMsgFn = Arc::new(move |call| Box::pin(listener(call)));
-        let mut map = self.inner.handlers.write().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .inner
+            .handlers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         map.matching.push((id, pattern, f));
         id
     }
@@ -562,7 +620,11 @@ impl Server {
     /// Removes a listener added with `listen_msg` or `listen_msg_matching`;
     /// false if it was not there.
     pub fn unlisten_msg(&self, listener: MsgListener) -> bool {
-        let mut map = self.inner.handlers.write().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .inner
+            .handlers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         let before = map.matching.len() + map.msgs.values().map(Vec::len).sum::<usize>();
         map.matching.retain(|(id, _, _)| *id != listener);
         for entries in map.msgs.values_mut() {
@@ -576,24 +638,40 @@ impl Server {
     /// connection whose [`transport`](Connection::transport) is
     /// [`Transport::InProcess`].
     pub async fn call_api<R: Api>(&self, req: R) -> Result<R::Res, TsrpcError> {
-        let service = self.inner.table.api(R::NAME).ok_or_else(|| unhandled(R::NAME))?;
+        let service = self
+            .inner
+            .table
+            .api(R::NAME)
+            .ok_or_else(|| unhandled(R::NAME))?;
         let ctx = CallContext {
             sn: 0,
             conn: self.inner.in_process.clone(),
             server: self.clone(),
         };
-        let res = self.run_handler(service.id(), R::NAME, Box::new(req), ctx).await?;
-        res.downcast::<R::Res>()
-            .map(|res| *res)
-            .map_err(|_| TsrpcError::internal(format!("the handler of {} returned another type", R::NAME)))
+        let res = self
+            .run_handler(service.id(), R::NAME, Box::new(req), ctx)
+            .await?;
+        res.downcast::<R::Res>().map(|res| *res).map_err(|_| {
+            TsrpcError::internal(format!("the handler of {} returned another type", R::NAME))
+        })
     }
 
     /// Runs the handler of API `id`: a panic fails only this call
     /// (`INTERNAL_ERR`), a handler past the API timeout is cancelled
     /// (`SERVER_TIMEOUT`).
-    async fn run_handler(&self, id: u32, name: &str, req: AnyValue, ctx: CallContext) -> Result<AnyValue, TsrpcError> {
+    async fn run_handler(
+        &self,
+        id: u32,
+        name: &str,
+        req: AnyValue,
+        ctx: CallContext,
+    ) -> Result<AnyValue, TsrpcError> {
         let handler = {
-            let map = self.inner.handlers.read().unwrap_or_else(PoisonError::into_inner);
+            let map = self
+                .inner
+                .handlers
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
             map.apis.get(&id).map(|(f, _)| f.clone())
         };
         let handler = handler.ok_or_else(|| unhandled(name))?;
@@ -607,7 +685,9 @@ impl Server {
                 Ok(outcome) => outcome,
                 Err(_) => {
                     tracing::warn!(api = name, ?limit, "handler timed out");
-                    return Err(TsrpcError::server("Server Timeout").with_code(codes::SERVER_TIMEOUT));
+                    return Err(
+                        TsrpcError::server("Server Timeout").with_code(codes::SERVER_TIMEOUT)
+                    );
                 }
             },
         };
@@ -621,7 +701,11 @@ impl Server {
     /// listeners, one after the other.
     async fn deliver_msg(&self, info: &'static ServiceInfo, payload: &Payload, conn: &Connection) {
         let (typed, matching): (Vec<ErasedMsgFn>, Vec<ErasedAnyMsgFn>) = {
-            let map = self.inner.handlers.read().unwrap_or_else(PoisonError::into_inner);
+            let map = self
+                .inner
+                .handlers
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
             let typed = map
                 .msgs
                 .get(&info.id())
@@ -663,11 +747,19 @@ async fn guard_listener(name: &str, start: impl FnOnce() -> BoxFuture<()>) {
         Err(panic) => Err(panic),
     };
     if let Err(panic) = outcome {
-        tracing::error!(msg = name, "message listener panicked: {}", panic_text(&*panic));
+        tracing::error!(
+            msg = name,
+            "message listener panicked: {}",
+            panic_text(&*panic)
+        );
     }
 }
 
-fn manual_info<F>(kind: ServiceKind, service: &'static str, caller: &'static std::panic::Location<'static>) -> HandlerInfo {
+fn manual_info<F>(
+    kind: ServiceKind,
+    service: &'static str,
+    caller: &'static std::panic::Location<'static>,
+) -> HandlerInfo {
     HandlerInfo::manual(
         kind,
         service,
@@ -699,7 +791,9 @@ impl App for ServerInner {
         encoding: Option<Encoding>,
     ) -> BoxFuture<()> {
         Box::pin(async move {
-            let server = Server { inner: self.clone() };
+            let server = Server {
+                inner: self.clone(),
+            };
             let (outbound, rx) = outbound::channel(self.settings.send_queue_capacity);
             let id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
             let conn = Connection::websocket(id, remote, outbound.clone(), encoding);
@@ -707,7 +801,14 @@ impl App for ServerInner {
             self.connections_changed.notify_waiters();
             tracing::debug!(conn = id, %remote, "connected");
             let session = dispatch::ConnSession::new(server, conn, self.settings.max_pending_calls);
-            let end = ws::drive(socket, rx, &outbound, self.settings.heartbeat_wait_time, &session).await;
+            let end = ws::drive(
+                socket,
+                rx,
+                &outbound,
+                self.settings.heartbeat_wait_time,
+                &session,
+            )
+            .await;
             lock(&self.connections).remove(&id);
             self.connections_changed.notify_waiters();
             tracing::debug!(conn = id, code = ?end.code, reason = %end.reason, local = end.local, "disconnected");

@@ -35,9 +35,18 @@ pub(crate) trait App: Send + Sync + 'static {
     fn ws_config(&self) -> WebSocketConfig;
     /// Runs an accepted WebSocket connection. `encoding` is what its
     /// subprotocol asked for, if anything.
-    fn serve_websocket(self: Arc<Self>, ws: ServerSocket, remote: SocketAddr, encoding: Option<Encoding>) -> BoxFuture<()>;
+    fn serve_websocket(
+        self: Arc<Self>,
+        ws: ServerSocket,
+        remote: SocketAddr,
+        encoding: Option<Encoding>,
+    ) -> BoxFuture<()>;
     /// Answers a request that is not a WebSocket upgrade.
-    fn serve_http(self: Arc<Self>, req: Request<Incoming>, remote: SocketAddr) -> BoxFuture<Response<Full<Bytes>>>;
+    fn serve_http(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        remote: SocketAddr,
+    ) -> BoxFuture<Response<Full<Bytes>>>;
 }
 
 /// A running listener; dropping it does not stop it, [`Listener::stop`] does.
@@ -97,7 +106,10 @@ pub(crate) async fn serve<A: App>(addr: SocketAddr, app: Arc<A>) -> std::io::Res
             });
         }
     });
-    Ok(Listener { local_addr, shutdown })
+    Ok(Listener {
+        local_addr,
+        shutdown,
+    })
 }
 
 async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
@@ -107,8 +119,10 @@ async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
 fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     let mut res = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
     *res.status_mut() = status;
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     res
 }
 
@@ -141,10 +155,17 @@ fn choose_protocol(req: &Request<Incoming>) -> (Option<HeaderValue>, Option<Enco
         };
         return (HeaderValue::from_str(p).ok(), Some(encoding));
     }
-    (offered.first().and_then(|p| HeaderValue::from_str(p).ok()), None)
+    (
+        offered.first().and_then(|p| HeaderValue::from_str(p).ok()),
+        None,
+    )
 }
 
-async fn handle<A: App>(app: Arc<A>, mut req: Request<Incoming>, remote: SocketAddr) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle<A: App>(
+    app: Arc<A>,
+    mut req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let wants_upgrade = header_has_token(&req, header::UPGRADE, "websocket");
     if !wants_upgrade {
         return Ok(app.serve_http(req, remote).await);
@@ -155,17 +176,30 @@ async fn handle<A: App>(app: Arc<A>, mut req: Request<Incoming>, remote: SocketA
             "a WebSocket upgrade is a GET with `Connection: upgrade`",
         ));
     }
-    if req.headers().get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
-        let mut res = plain(StatusCode::UPGRADE_REQUIRED, "only WebSocket version 13 is supported");
-        res.headers_mut()
-            .insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+    if req
+        .headers()
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(HeaderValue::as_bytes)
+        != Some(b"13")
+    {
+        let mut res = plain(
+            StatusCode::UPGRADE_REQUIRED,
+            "only WebSocket version 13 is supported",
+        );
+        res.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
         return Ok(res);
     }
     let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY) else {
         return Ok(plain(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key"));
     };
     if !app.accepting() {
-        return Ok(plain(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping"));
+        return Ok(plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is stopping",
+        ));
     }
     let accept = derive_accept_key(key.as_bytes());
     let (protocol, encoding) = choose_protocol(&req);
@@ -174,7 +208,12 @@ async fn handle<A: App>(app: Arc<A>, mut req: Request<Incoming>, remote: SocketA
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+                let ws = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(config),
+                )
+                .await;
                 app.serve_websocket(ws, remote, encoding).await;
             }
             Err(e) => tracing::debug!(%remote, "WebSocket upgrade failed: {e}"),

@@ -81,7 +81,11 @@ impl Outbound {
 
     /// Asks the writer to close the connection. The first request wins.
     pub(crate) fn close(&self, code: u16, reason: impl Into<String>) {
-        let mut first = self.close.first.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut first = self
+            .close
+            .first
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if first.is_none() {
             let request = CloseRequest {
                 code,
@@ -94,7 +98,11 @@ impl Outbound {
 
     /// The close request, once one was made.
     pub(crate) fn close_request(&self) -> Option<CloseRequest> {
-        self.close.first.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.close
+            .first
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// True once a close was requested or the writer is gone.

@@ -95,7 +95,10 @@ where
                 Err(_) => {
                     outbound.close(
                         close_code::HEARTBEAT_TIMEOUT,
-                        format!("Receive heartbeat timeout: nothing received for {} ms", limit.as_millis()),
+                        format!(
+                            "Receive heartbeat timeout: nothing received for {} ms",
+                            limit.as_millis()
+                        ),
                     );
                     return ReadEnd::Local;
                 }
@@ -109,7 +112,9 @@ where
             })
         };
         match next {
-            Some(Ok(Message::Text(text))) => handler.on_frame(WireFrame::Text(Bytes::from(text))).await,
+            Some(Ok(Message::Text(text))) => {
+                handler.on_frame(WireFrame::Text(Bytes::from(text))).await
+            }
             Some(Ok(Message::Binary(data))) => handler.on_frame(WireFrame::Binary(data)).await,
             // tungstenite answers pings itself; any frame proves the peer alive.
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
@@ -124,7 +129,10 @@ where
                 return ReadEnd::Local;
             }
             Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) | None => {
-                return remote(None, "the connection was closed without a close frame".into());
+                return remote(
+                    None,
+                    "the connection was closed without a close frame".into(),
+                );
             }
             Some(Err(e)) => {
                 if outbound.is_closing() {

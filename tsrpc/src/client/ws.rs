@@ -1,0 +1,782 @@
+//! [`WsClient`]: a long connection to a tsrpc (or TSRPC) server.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use http::HeaderValue;
+use regex::Regex;
+use tokio::sync::{Notify, oneshot, watch};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use super::{AnyMsg, CallOptions};
+use crate::codec::{self, Encoding, Payload, ServerFrame, ServiceRef, WireFrame};
+use crate::error::{TsrpcError, codes};
+use crate::flow::Flow;
+use crate::proto::{Api, Message, ServiceInfo, ServiceKind, ServiceTable};
+use crate::transport::{Disconnect, FrameHandler, Outbound, close_code, outbound, ws};
+
+/// The default call timeout, as TSRPC's.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Where a [`WsClient`] stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WsStatus {
+    /// `connect` is under way.
+    Opening,
+    /// Connected: calls and messages can be sent.
+    Opened,
+    /// `disconnect` is under way.
+    Closing,
+    /// Not connected.
+    Closed,
+}
+
+/// Client heartbeats: a `0x00` frame every `interval` after the last answer;
+/// no answer within `timeout` closes the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeartbeatConfig {
+    /// Time between the last answer and the next heartbeat.
+    pub interval: Duration,
+    /// How long to wait for the answer.
+    pub timeout: Duration,
+}
+
+/// Automatic reconnection after a disconnect that `disconnect()` did not
+/// ask for: the first attempt after `initial_delay`, then each delay is
+/// doubled up to `max_delay`; `max_attempts` (`None`: no limit) in a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReconnectPolicy {
+    /// Delay before the first attempt.
+    pub initial_delay: Duration,
+    /// The longest delay between attempts.
+    pub max_delay: Duration,
+    /// How many attempts in a row before giving up.
+    pub max_attempts: Option<u32>,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        ReconnectPolicy {
+            initial_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(30),
+            max_attempts: None,
+        }
+    }
+}
+
+/// What `post_disconnect` nodes receive: TSRPC's `{ reason, isManual }`.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DisconnectEvent {
+    /// Why the connection ended (the close reason, or what failed).
+    pub reason: String,
+    /// The close code, when a close frame was exchanged.
+    pub code: Option<u16>,
+    /// True only when `disconnect()` was called.
+    pub is_manual: bool,
+    /// The client, to reconnect from a node.
+    pub client: WsClient,
+}
+
+/// The client's flows (more arrive with the flows issue).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct WsClientFlows {
+    /// Runs after each successful connect, with the client.
+    pub post_connect: Flow<WsClient>,
+    /// Runs after a connected client is disconnected, for any reason.
+    pub post_disconnect: Flow<DisconnectEvent>,
+}
+
+/// A handle on a message listener, to remove it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ClientMsgListener(u64);
+
+static NEXT_LISTENER: AtomicU64 = AtomicU64::new(1);
+
+type TypedListener = Arc<dyn Fn(&Payload) + Send + Sync>;
+type MatchingListener = Arc<dyn Fn(AnyMsg) + Send + Sync>;
+
+#[derive(Default)]
+struct Listeners {
+    typed: HashMap<u32, Vec<(ClientMsgListener, TypedListener)>>,
+    matching: Vec<(ClientMsgListener, Regex, MatchingListener)>,
+}
+
+struct Pending {
+    tx: oneshot::Sender<Result<Payload, TsrpcError>>,
+    abort_key: Option<String>,
+}
+
+struct Active {
+    outbound: Outbound,
+    generation: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Settings {
+    url: String,
+    encoding: Encoding,
+    timeout: Duration,
+    heartbeat: Option<HeartbeatConfig>,
+    reconnect: Option<ReconnectPolicy>,
+    max_message_size: usize,
+    send_queue_capacity: usize,
+}
+
+struct ClientInner {
+    settings: Settings,
+    table: Result<&'static ServiceTable, TsrpcError>,
+    active: Mutex<Option<Active>>,
+    generation: AtomicU64,
+    /// The generation `disconnect()` closed; its end is manual.
+    manual: AtomicU64,
+    status: watch::Sender<WsStatus>,
+    pending: Mutex<HashMap<u32, Pending>>,
+    next_sn: AtomicU32,
+    listeners: RwLock<Listeners>,
+    flows: WsClientFlows,
+    heartbeat_answered: Notify,
+    latency: Mutex<Option<Duration>>,
+}
+
+/// A WebSocket client: cheap to clone, every clone the same connection.
+///
+/// ```no_run,standalone_crate
+/// use serde::{Deserialize, Serialize};
+/// use tsrpc::WsClient;
+///
+/// #[tsrpc::api]
+/// #[derive(Serialize, Deserialize)]
+/// pub struct ReqSend { pub content: String }
+/// #[derive(Serialize, Deserialize)]
+/// pub struct ResSend { pub time: tsrpc::Timestamp }
+///
+/// # #[tokio::main] async fn main() -> Result<(), tsrpc::TsrpcError> {
+/// let client = WsClient::builder("ws://127.0.0.1:3000").json(true).build();
+/// client.connect().await?;
+/// let res = client.call_api(ReqSend { content: "Hello".into() }).await?;
+/// println!("sent at {}", res.time);
+/// client.disconnect().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct WsClient {
+    inner: Arc<ClientInner>,
+}
+
+impl fmt::Debug for WsClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WsClient")
+            .field("url", &self.inner.settings.url)
+            .field("encoding", &self.inner.settings.encoding)
+            .field("status", &self.status())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`WsClient`]; get one with [`WsClient::builder`].
+#[derive(Debug, Clone)]
+pub struct WsClientBuilder {
+    settings: Settings,
+}
+
+impl WsClientBuilder {
+    /// JSON mode (TSRPC v3 compatible) when true; binary (the default) when false.
+    pub fn json(mut self, json: bool) -> Self {
+        self.settings.encoding = if json {
+            Encoding::Json
+        } else {
+            Encoding::Binary
+        };
+        self
+    }
+
+    /// The default call timeout (15 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.settings.timeout = timeout;
+        self
+    }
+
+    /// Send heartbeats (off by default).
+    pub fn heartbeat(mut self, heartbeat: HeartbeatConfig) -> Self {
+        self.settings.heartbeat = Some(heartbeat);
+        self
+    }
+
+    /// Reconnect by itself after an unexpected disconnect (off by default).
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.settings.reconnect = Some(policy);
+        self
+    }
+
+    /// The largest message accepted from the server (16 MiB by default).
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.settings.max_message_size = bytes;
+        self
+    }
+
+    /// How many frames may wait to be sent (1024 by default).
+    pub fn send_queue_capacity(mut self, frames: usize) -> Self {
+        self.settings.send_queue_capacity = frames;
+        self
+    }
+
+    /// Builds the client, not yet connected.
+    pub fn build(self) -> WsClient {
+        let table = ServiceTable::global().map_err(|e| TsrpcError::client(e.to_string()));
+        WsClient {
+            inner: Arc::new(ClientInner {
+                settings: self.settings,
+                table,
+                active: Mutex::new(None),
+                generation: AtomicU64::new(0),
+                manual: AtomicU64::new(0),
+                status: watch::channel(WsStatus::Closed).0,
+                pending: Mutex::new(HashMap::new()),
+                next_sn: AtomicU32::new(1),
+                listeners: RwLock::new(Listeners::default()),
+                flows: WsClientFlows {
+                    post_connect: Flow::named("post_connect"),
+                    post_disconnect: Flow::named("post_disconnect"),
+                },
+                heartbeat_answered: Notify::new(),
+                latency: Mutex::new(None),
+            }),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Removes a call's pending entry on every path, including a dropped future.
+struct PendingGuard<'a> {
+    inner: &'a ClientInner,
+    sn: u32,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        lock(&self.inner.pending).remove(&self.sn);
+    }
+}
+
+impl WsClient {
+    /// A builder for a client of the server at `url` (`ws://host:port`).
+    pub fn builder(url: impl Into<String>) -> WsClientBuilder {
+        WsClientBuilder {
+            settings: Settings {
+                url: url.into(),
+                encoding: Encoding::Binary,
+                timeout: DEFAULT_TIMEOUT,
+                heartbeat: None,
+                reconnect: None,
+                max_message_size: crate::server::DEFAULT_MAX_MESSAGE_SIZE,
+                send_queue_capacity: crate::server::DEFAULT_SEND_QUEUE_CAPACITY,
+            },
+        }
+    }
+
+    /// The client's flows.
+    pub fn flows(&self) -> &WsClientFlows {
+        &self.inner.flows
+    }
+
+    /// Where the client stands.
+    pub fn status(&self) -> WsStatus {
+        *self.inner.status.borrow()
+    }
+
+    /// True while connected.
+    pub fn is_connected(&self) -> bool {
+        self.status() == WsStatus::Opened
+    }
+
+    /// The round trip of the last answered heartbeat.
+    pub fn last_heartbeat_latency(&self) -> Option<Duration> {
+        *lock(&self.inner.latency)
+    }
+
+    /// The sn the last call was given (TSRPC's `lastSN`), for [`abort`](Self::abort).
+    pub fn last_sn(&self) -> u32 {
+        self.inner.next_sn.load(Ordering::Relaxed).wrapping_sub(1)
+    }
+
+    fn table(&self) -> Result<&'static ServiceTable, TsrpcError> {
+        self.inner.table.clone()
+    }
+
+    /// Connects. A refused or failed connection is an error, never a panic;
+    /// connecting while connected does nothing.
+    pub async fn connect(&self) -> Result<(), TsrpcError> {
+        let table = self.table()?;
+        if self.is_connected() {
+            return Ok(());
+        }
+        let settings = &self.inner.settings;
+        self.inner.status.send_replace(WsStatus::Opening);
+        let mut request = match settings.url.as_str().into_client_request() {
+            Ok(request) => request,
+            Err(e) => {
+                self.inner.status.send_replace(WsStatus::Closed);
+                return Err(TsrpcError::client(format!(
+                    "invalid server URL {:?}: {e}",
+                    settings.url
+                )));
+            }
+        };
+        let protocol = match settings.encoding {
+            Encoding::Json => "text",
+            Encoding::Binary => "buffer",
+        };
+        request.headers_mut().insert(
+            http::header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(protocol),
+        );
+        let config = ws::config(settings.max_message_size);
+        let socket =
+            match tokio_tungstenite::connect_async_with_config(request, Some(config), true).await {
+                Ok((socket, _)) => socket,
+                Err(e) => {
+                    self.inner.status.send_replace(WsStatus::Closed);
+                    return Err(TsrpcError::network(format!(
+                        "failed to connect to {}: {e}",
+                        settings.url
+                    )));
+                }
+            };
+        let (outbound, rx) = outbound::channel(settings.send_queue_capacity);
+        if settings.encoding == Encoding::Binary {
+            let _ = outbound.send(ws::to_message(codec::encode_hello(table.fingerprint())));
+        }
+        let generation = self.inner.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        *lock(&self.inner.active) = Some(Active {
+            outbound: outbound.clone(),
+            generation,
+        });
+        self.inner.status.send_replace(WsStatus::Opened);
+        tracing::debug!(url = %settings.url, generation, "connected");
+
+        let session = ClientSession {
+            client: Arc::downgrade(&self.inner),
+        };
+        let this = Arc::downgrade(&self.inner);
+        let conn_outbound = outbound.clone();
+        tokio::spawn(async move {
+            let end = ws::drive(socket, rx, &conn_outbound, None, &session).await;
+            if let Some(inner) = this.upgrade() {
+                WsClient { inner }.on_disconnect(generation, end).await;
+            }
+        });
+        if let Some(heartbeat) = settings.heartbeat {
+            tokio::spawn(heartbeat_loop(
+                Arc::downgrade(&self.inner),
+                outbound,
+                heartbeat,
+            ));
+        }
+        self.inner.flows.post_connect.exec(self.clone()).await;
+        Ok(())
+    }
+
+    /// Disconnects (code 1000), failing pending calls with `LOST_CONN`;
+    /// returns once disconnected. `post_disconnect` sees `is_manual: true`.
+    pub async fn disconnect(&self) {
+        let active = lock(&self.inner.active)
+            .as_ref()
+            .map(|a| (a.outbound.clone(), a.generation));
+        let Some((outbound, generation)) = active else {
+            return;
+        };
+        self.inner.manual.store(generation, Ordering::Release);
+        self.inner.status.send_replace(WsStatus::Closing);
+        outbound.close(close_code::NORMAL, "Disconnected by the client");
+        let mut status = self.inner.status.subscribe();
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            status.wait_for(|s| *s == WsStatus::Closed),
+        )
+        .await;
+    }
+
+    async fn on_disconnect(&self, generation: u64, end: Disconnect) {
+        {
+            let mut active = lock(&self.inner.active);
+            if active.as_ref().map(|a| a.generation) != Some(generation) {
+                return;
+            }
+            *active = None;
+        }
+        let is_manual = self.inner.manual.load(Ordering::Acquire) == generation;
+        self.inner.status.send_replace(WsStatus::Closed);
+        let reason = end.reason.clone();
+        tracing::debug!(url = %self.inner.settings.url, code = ?end.code, %reason, is_manual, "disconnected");
+        let pending: Vec<Pending> = lock(&self.inner.pending).drain().map(|(_, p)| p).collect();
+        for p in pending {
+            let err = TsrpcError::network(format!("Lost connection to server: {reason}"))
+                .with_code(codes::LOST_CONN)
+                .with_data("reason", reason.clone());
+            let _ = p.tx.send(Err(err));
+        }
+        let event = DisconnectEvent {
+            reason: end.reason,
+            code: end.code,
+            is_manual,
+            client: self.clone(),
+        };
+        self.inner.flows.post_disconnect.exec(event).await;
+        if let (false, Some(policy)) = (is_manual, self.inner.settings.reconnect) {
+            tokio::spawn(reconnect_loop(
+                Arc::downgrade(&self.inner),
+                policy,
+                generation,
+            ));
+        }
+    }
+
+    fn outbound(&self) -> Result<Outbound, TsrpcError> {
+        let active = lock(&self.inner.active);
+        match active.as_ref() {
+            Some(a) if self.status() == WsStatus::Opened => Ok(a.outbound.clone()),
+            _ => {
+                Err(TsrpcError::client("WebSocket is not connected").with_code(codes::WS_NOT_OPEN))
+            }
+        }
+    }
+
+    fn service<'t>(
+        table: &'t ServiceTable,
+        kind: ServiceKind,
+        name: &str,
+    ) -> Result<&'t ServiceInfo, TsrpcError> {
+        table
+            .find(kind, name)
+            .ok_or_else(|| TsrpcError::client(format!("{kind} {name:?} is not registered")))
+    }
+
+    /// Calls API `R` with the default options.
+    pub async fn call_api<R: Api>(&self, req: R) -> Result<R::Res, TsrpcError> {
+        self.call_api_with(req, CallOptions::default()).await
+    }
+
+    /// Calls API `R`. Resolves with the response, the server's error, or
+    /// `WS_NOT_OPEN`, `TIMEOUT`, `LOST_CONN`, `ABORTED`.
+    pub async fn call_api_with<R: Api>(
+        &self,
+        req: R,
+        options: CallOptions,
+    ) -> Result<R::Res, TsrpcError> {
+        let table = self.table()?;
+        let service = Self::service(table, ServiceKind::Api, R::NAME)?;
+        let outbound = self.outbound()?;
+        let sn = loop {
+            let sn = self.inner.next_sn.fetch_add(1, Ordering::Relaxed);
+            if sn != 0 {
+                break sn;
+            }
+        };
+        let encoding = self.inner.settings.encoding;
+        let frame =
+            codec::encode_api_request(encoding, service.id(), R::NAME, sn, &req).map_err(|e| {
+                TsrpcError::client(format!("cannot encode the request of {}: {e}", R::NAME))
+            })?;
+        let (tx, rx) = oneshot::channel();
+        lock(&self.inner.pending).insert(
+            sn,
+            Pending {
+                tx,
+                abort_key: options.abort_key,
+            },
+        );
+        let _guard = PendingGuard {
+            inner: &self.inner,
+            sn,
+        };
+        if outbound.send(ws::to_message(frame)).is_err() {
+            return Err(
+                TsrpcError::network("Lost connection to server").with_code(codes::LOST_CONN)
+            );
+        }
+        let timeout = options.timeout.unwrap_or(self.inner.settings.timeout);
+        let payload = match tokio::time::timeout(timeout, rx).await {
+            Err(_) => return Err(TsrpcError::network("Request Timeout").with_code(codes::TIMEOUT)),
+            Ok(Err(_)) => {
+                return Err(
+                    TsrpcError::network("Lost connection to server").with_code(codes::LOST_CONN)
+                );
+            }
+            Ok(Ok(result)) => result?,
+        };
+        payload
+            .decode::<R::Res>()
+            .map_err(|e| TsrpcError::client(format!("Invalid response of API {}: {e}", R::NAME)))
+    }
+
+    fn abort_where(&self, mut pick: impl FnMut(u32, &Pending) -> bool) {
+        let aborted: Vec<Pending> = {
+            let mut pending = lock(&self.inner.pending);
+            let sns: Vec<u32> = pending
+                .iter()
+                .filter(|(sn, p)| pick(**sn, p))
+                .map(|(sn, _)| *sn)
+                .collect();
+            sns.iter().filter_map(|sn| pending.remove(sn)).collect()
+        };
+        for p in aborted {
+            let _ = p.tx.send(Err(
+                TsrpcError::client("Request aborted").with_code(codes::ABORTED)
+            ));
+        }
+    }
+
+    /// Aborts the pending call with this sn: it resolves with `ABORTED`.
+    pub fn abort(&self, sn: u32) {
+        self.abort_where(|s, _| s == sn);
+    }
+
+    /// Aborts every pending call made with this abort key.
+    pub fn abort_by_key(&self, key: &str) {
+        self.abort_where(|_, p| p.abort_key.as_deref() == Some(key));
+    }
+
+    /// Aborts every pending call.
+    pub fn abort_all(&self) {
+        self.abort_where(|_, _| true);
+    }
+
+    /// Sends a message; resolves once it is queued.
+    pub async fn send_msg<M: Message>(&self, msg: &M) -> Result<(), TsrpcError> {
+        let table = self.table()?;
+        let service = Self::service(table, ServiceKind::Msg, M::NAME)?;
+        let outbound = self.outbound()?;
+        let frame = codec::encode_message(self.inner.settings.encoding, service.id(), M::NAME, msg)
+            .map_err(|e| TsrpcError::client(format!("cannot encode message {}: {e}", M::NAME)))?;
+        outbound.send(ws::to_message(frame)).map_err(|_| {
+            TsrpcError::network("Lost connection to server").with_code(codes::LOST_CONN)
+        })
+    }
+
+    /// Calls `listener` with every message `M` received. Listeners survive
+    /// reconnections. A message that does not decode is logged and skipped.
+    pub fn listen_msg<M: Message>(
+        &self,
+        listener: impl Fn(M) + Send + Sync + 'static,
+    ) -> Result<ClientMsgListener, TsrpcError> {
+        let table = self.table()?;
+        let service = Self::service(table, ServiceKind::Msg, M::NAME)?;
+        let id = ClientMsgListener(NEXT_LISTENER.fetch_add(1, Ordering::Relaxed));
+        let typed: TypedListener = Arc::new(move |payload: &Payload| match payload.decode::<M>() {
+            Ok(msg) => listener(msg),
+            Err(e) => tracing::warn!(msg = M::NAME, "invalid message from the server: {e}"),
+        });
+        self.listeners()
+            .typed
+            .entry(service.id())
+            .or_default()
+            .push((id, typed));
+        Ok(id)
+    }
+
+    /// Calls `listener` with every message whose name matches `pattern`.
+    pub fn listen_msg_matching(
+        &self,
+        pattern: Regex,
+        listener: impl Fn(AnyMsg) + Send + Sync + 'static,
+    ) -> ClientMsgListener {
+        let id = ClientMsgListener(NEXT_LISTENER.fetch_add(1, Ordering::Relaxed));
+        self.listeners()
+            .matching
+            .push((id, pattern, Arc::new(listener)));
+        id
+    }
+
+    /// Removes a listener; false if it was not there.
+    pub fn unlisten_msg(&self, listener: ClientMsgListener) -> bool {
+        let mut listeners = self.listeners();
+        let before = count(&listeners);
+        listeners.matching.retain(|(id, _, _)| *id != listener);
+        for entries in listeners.typed.values_mut() {
+            entries.retain(|(id, _)| *id != listener);
+        }
+        count(&listeners) != before
+    }
+
+    /// Removes every typed listener of message `M`.
+    pub fn unlisten_msg_all<M: Message>(&self) {
+        if let Ok(service) = self
+            .table()
+            .and_then(|t| Self::service(t, ServiceKind::Msg, M::NAME))
+        {
+            self.listeners().typed.remove(&service.id());
+        }
+    }
+
+    fn listeners(&self) -> std::sync::RwLockWriteGuard<'_, Listeners> {
+        self.inner
+            .listeners
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn count(l: &Listeners) -> usize {
+    l.matching.len() + l.typed.values().map(Vec::len).sum::<usize>()
+}
+
+async fn heartbeat_loop(
+    client: std::sync::Weak<ClientInner>,
+    outbound: Outbound,
+    config: HeartbeatConfig,
+) {
+    loop {
+        tokio::time::sleep(config.interval).await;
+        let Some(inner) = client.upgrade() else {
+            return;
+        };
+        if outbound.is_closing() {
+            return;
+        }
+        let answered = inner.heartbeat_answered.notified();
+        let sent = Instant::now();
+        if outbound
+            .send(ws::to_message(codec::encode_heartbeat()))
+            .is_err()
+        {
+            return;
+        }
+        if tokio::time::timeout(config.timeout, answered)
+            .await
+            .is_err()
+        {
+            outbound.close(
+                close_code::HEARTBEAT_TIMEOUT,
+                format!(
+                    "Heartbeat timeout: no answer within {} ms",
+                    config.timeout.as_millis()
+                ),
+            );
+            return;
+        }
+        *lock(&inner.latency) = Some(sent.elapsed());
+    }
+}
+
+/// Boxed as a `Send` future: it calls `connect`, which leads back here.
+fn reconnect_loop(
+    client: std::sync::Weak<ClientInner>,
+    policy: ReconnectPolicy,
+    lost: u64,
+) -> crate::server::BoxFuture<()> {
+    Box::pin(reconnect(client, policy, lost))
+}
+
+async fn reconnect(client: std::sync::Weak<ClientInner>, policy: ReconnectPolicy, lost: u64) {
+    let mut delay = policy.initial_delay;
+    let mut attempts = 0u32;
+    loop {
+        tokio::time::sleep(delay).await;
+        let Some(inner) = client.upgrade() else {
+            return;
+        };
+        let client = WsClient { inner };
+        // A connect or disconnect since then (by hand or a flow) ends the loop.
+        if client.inner.generation.load(Ordering::Acquire) != lost
+            || client.status() != WsStatus::Closed
+        {
+            return;
+        }
+        attempts += 1;
+        match client.connect().await {
+            Ok(()) => return,
+            Err(e) => tracing::debug!(attempts, "reconnect failed: {e}"),
+        }
+        if policy.max_attempts.is_some_and(|max| attempts >= max) {
+            return;
+        }
+        delay = (delay * 2).min(policy.max_delay);
+    }
+}
+
+/// The client side of one connection.
+struct ClientSession {
+    client: std::sync::Weak<ClientInner>,
+}
+
+impl FrameHandler for ClientSession {
+    async fn on_frame(&self, frame: WireFrame) {
+        let Some(inner) = self.client.upgrade() else {
+            return;
+        };
+        let frame = match codec::decode_server_frame(frame) {
+            Ok(frame) => frame,
+            Err(e) => {
+                tracing::warn!(url = %inner.settings.url, "{e}");
+                if let Some(active) = lock(&inner.active).as_ref() {
+                    active
+                        .outbound
+                        .close(close_code::INVALID_DATA, e.to_string());
+                }
+                return;
+            }
+        };
+        match frame {
+            ServerFrame::Heartbeat => inner.heartbeat_answered.notify_waiters(),
+            ServerFrame::ApiReturn { sn, result, .. } => {
+                let pending = lock(&inner.pending).remove(&sn);
+                if let Some(p) = pending {
+                    let _ = p.tx.send(result);
+                }
+            }
+            ServerFrame::Message { service, payload } => {
+                let Ok(table) = &inner.table else { return };
+                let info = match &service {
+                    ServiceRef::Name(name) => table.msg(name),
+                    ServiceRef::Id(id) => table.get(*id).filter(|s| s.kind() == ServiceKind::Msg),
+                };
+                let Some(info) = info else {
+                    tracing::debug!(?service, "dropping a message that is not registered");
+                    return;
+                };
+                let (typed, matching): (Vec<TypedListener>, Vec<MatchingListener>) = {
+                    let listeners = inner
+                        .listeners
+                        .read()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    let typed = listeners
+                        .typed
+                        .get(&info.id())
+                        .map(|v| v.iter().map(|(_, f)| f.clone()).collect())
+                        .unwrap_or_default();
+                    let matching = listeners
+                        .matching
+                        .iter()
+                        .filter(|(_, re, _)| re.is_match(info.name()))
+                        .map(|(_, _, f)| f.clone())
+                        .collect();
+                    (typed, matching)
+                };
+                for f in typed {
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&payload)))
+                        .is_err()
+                    {
+                        tracing::error!(msg = info.name(), "a message listener panicked");
+                    }
+                }
+                for f in matching {
+                    let msg = AnyMsg {
+                        name: info.name(),
+                        payload: payload.clone(),
+                    };
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(msg))).is_err() {
+                        tracing::error!(msg = info.name(), "a message listener panicked");
+                    }
+                }
+            }
+        }
+    }
+}
