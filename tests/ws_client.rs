@@ -1,13 +1,15 @@
 //! The WebSocket client against real servers, in both encodings.
 
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use support::*;
 use tsrpc::client::{DisconnectEvent, HeartbeatConfig, ReconnectPolicy, WsStatus};
 use tsrpc::{CallOptions, Regex, Server, Timestamp, WsClient, codes};
 use tsrpc_tests::proto::*;
-use tsrpc_tests::support::*;
 
 async fn client(url: &str, json: bool) -> WsClient {
     let client = WsClient::builder(url).json(json).build();

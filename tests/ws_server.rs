@@ -1,17 +1,19 @@
 //! The WebSocket server against raw tokio-tungstenite sockets sending the
 //! exact frames of WIRE.md.
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::SinkExt;
 use serde_json::Value;
+use support::*;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tsrpc::{AnyMsgCall, MsgCall, Regex, Server};
 use tsrpc_tests::proto::*;
-use tsrpc_tests::support::*;
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).expect("the server sends JSON")
@@ -450,4 +452,60 @@ async fn graceful_stop_lets_running_calls_finish_and_refuses_new_ones() {
             .await
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn handler_functions_receive_messages_over_the_network() {
+    let (server, url) = start(Server::builder()).await;
+    let mut ws = raw(&url, Some("text")).await;
+    let before = tsrpc_tests::handlers::CHATS_HANDLED.load(Ordering::SeqCst);
+    send_text(
+        &mut ws,
+        r#"["Chat",{"content":"count me","time":"2026-11-22T05:00:00.000Z","attachment":null}]"#,
+    )
+    .await;
+    // A message that does not decode reaches no handler and keeps the connection.
+    send_text(
+        &mut ws,
+        r#"["Chat",{"content":"count me","time":"yesterday"}]"#,
+    )
+    .await;
+    send_text(&mut ws, r#"["Echo",{"a":0,"b":"","c":true},1]"#).await;
+    next_text(&mut ws).await;
+    assert_eq!(
+        tsrpc_tests::handlers::CHATS_HANDLED.load(Ordering::SeqCst) - before,
+        1
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn broadcast_msg_to_reaches_only_the_given_connections() {
+    let (server, url) = start(Server::builder()).await;
+    let mut chosen = raw(&url, Some("text")).await;
+    let mut left_out = raw(&url, Some("text")).await;
+    send_text(&mut chosen, r#"["Echo",{"a":1,"b":"","c":true},1]"#).await;
+    next_text(&mut chosen).await;
+    send_text(&mut left_out, r#"["Echo",{"a":2,"b":"","c":true},1]"#).await;
+    next_text(&mut left_out).await;
+    let conns = server.connections();
+    let target: Vec<_> = conns
+        .into_iter()
+        .filter(|c| c.id() == 1 || c.id() == 2)
+        .collect();
+    assert_eq!(target.len(), 2);
+    let first = target.iter().min_by_key(|c| c.id()).unwrap().clone();
+    server
+        .broadcast_msg_to(&MsgMove { x: 3 }, std::slice::from_ref(&first))
+        .unwrap();
+    server.broadcast_msg_to(&MsgMove { x: 4 }, &[]).unwrap();
+    // Whichever socket is connection `first` gets it; the other gets nothing
+    // before its own later broadcast.
+    server.broadcast_msg(&MsgMove { x: 5 }).unwrap();
+    let a = next_text(&mut chosen).await;
+    let b = next_text(&mut left_out).await;
+    let frames = [a.as_str(), b.as_str()];
+    assert!(frames.contains(&r#"["game/Move",{"x":3}]"#), "{frames:?}");
+    assert!(frames.contains(&r#"["game/Move",{"x":5}]"#), "{frames:?}");
+    server.stop().await;
 }

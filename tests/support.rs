@@ -1,0 +1,90 @@
+//! Helpers to start servers and talk to them with raw sockets; included
+//! by the test files that need them (`mod support;`).
+#![allow(dead_code, unreachable_pub)]
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tsrpc::{Server, ServerBuilder};
+
+/// A raw client socket.
+pub type Raw = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long a test waits for something that should happen at once;
+/// only a guard against hanging, never an assertion on speed.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Starts a server on 127.0.0.1 with a free port; returns it and its ws:// URL.
+pub async fn start(builder: ServerBuilder) -> (Server, String) {
+    let server = builder
+        .bind("127.0.0.1:0".parse().expect("a valid address"))
+        .build()
+        .expect("the test protocols are consistent");
+    let addr = server.start().await.expect("the server starts");
+    (server, format!("ws://{addr}"))
+}
+
+/// Opens a raw WebSocket, offering `protocol` if given.
+pub async fn raw(url: &str, protocol: Option<&str>) -> Raw {
+    let mut request = url.into_client_request().expect("a valid URL");
+    if let Some(p) = protocol {
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", p.parse().expect("a valid header"));
+    }
+    let (ws, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("the server accepts");
+    ws
+}
+
+/// The next data or close frame (pings and pongs are skipped).
+pub async fn next(ws: &mut Raw) -> Message {
+    loop {
+        let msg = tokio::time::timeout(PATIENCE, ws.next())
+            .await
+            .expect("a frame arrives in time")
+            .expect("the connection is open")
+            .expect("a valid frame");
+        if !matches!(msg, Message::Ping(_) | Message::Pong(_)) {
+            return msg;
+        }
+    }
+}
+
+/// The next text frame, as a string.
+pub async fn next_text(ws: &mut Raw) -> String {
+    match next(ws).await {
+        Message::Text(t) => t.to_string(),
+        other => panic!("expected a text frame, got {other:?}"),
+    }
+}
+
+/// Sends a text frame.
+pub async fn send_text(ws: &mut Raw, text: &str) {
+    ws.send(Message::text(text))
+        .await
+        .expect("the frame is sent");
+}
+
+/// Sends a binary frame.
+pub async fn send_binary(ws: &mut Raw, data: Vec<u8>) {
+    ws.send(Message::Binary(Bytes::from(data)))
+        .await
+        .expect("the frame is sent");
+}
+
+/// Reads until the close frame and returns it.
+pub async fn closed(ws: &mut Raw) -> CloseFrame {
+    loop {
+        match next(ws).await {
+            Message::Close(Some(frame)) => return frame,
+            Message::Close(None) => panic!("closed without a close frame"),
+            _ => {}
+        }
+    }
+}
