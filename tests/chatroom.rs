@@ -145,3 +145,44 @@ async fn the_terminal_client_chats_shows_errors_and_reconnects_after_a_restart()
     running.await.unwrap().unwrap();
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_chatroom_is_reachable_over_http_too() {
+    let (server, url) = start_chatroom("127.0.0.1:0".parse().unwrap()).await;
+    let ws = WsClient::builder(&url).build();
+    let inbox = Arc::new(Mutex::new(Vec::new()));
+    let i = inbox.clone();
+    ws.listen_msg(move |chat: MsgChat| i.lock().unwrap().push(chat.content))
+        .unwrap();
+    ws.connect().await.unwrap();
+    for json in [true, false] {
+        let http = tsrpc::HttpClient::builder(url.replace("ws://", "http://"))
+            .json(json)
+            .build()
+            .unwrap();
+        http.call_api(ReqSend {
+            content: format!("over HTTP {json}"),
+        })
+        .await
+        .unwrap();
+        let err = http
+            .call_api(ReqSend {
+                content: String::new(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.message, "Content is empty");
+    }
+    tokio::time::timeout(PATIENCE, async {
+        while inbox.lock().unwrap().len() < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        *inbox.lock().unwrap(),
+        vec!["over HTTP true", "over HTTP false"]
+    );
+    server.stop().await;
+}

@@ -123,6 +123,18 @@ pub mod proto {
         pub x: i32,
     }
 
+    /// Tells what the handler sees of the caller's connection.
+    #[tsrpc::api]
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub struct ReqWhoAmI {}
+
+    #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+    pub struct ResWhoAmI {
+        pub transport: String,
+        pub authorization: Option<String>,
+        pub request_id: Option<String>,
+    }
+
     /// Registered, but no handler implements it.
     #[tsrpc::api]
     #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -175,6 +187,15 @@ pub mod handlers {
     #[allow(unreachable_code)]
     async fn panics(_call: ApiCall<ReqPanic>) -> Result<ResPanic, TsrpcError> {
         panic!("this handler always panics");
+    }
+
+    #[tsrpc::handler]
+    async fn who_am_i(call: ApiCall<ReqWhoAmI>) -> Result<ResWhoAmI, TsrpcError> {
+        Ok(ResWhoAmI {
+            transport: format!("{:?}", call.conn.transport()),
+            authorization: call.conn.header("authorization").map(str::to_owned),
+            request_id: call.conn.header("x-request-id").map(str::to_owned),
+        })
     }
 
     #[tsrpc::handler]

@@ -29,15 +29,16 @@ fn services_are_ordered_by_name_with_ids_by_position() {
             (6, Api, "Panic"),
             (7, Api, "Shout"),
             (8, Api, "Sleep"),
-            (9, Msg, "game/Move"),
-            (10, Api, "room/Send"),
-            (11, Msg, "room/Typing"),
+            (9, Api, "WhoAmI"),
+            (10, Msg, "game/Move"),
+            (11, Api, "room/Send"),
+            (12, Msg, "room/Typing"),
         ]
     );
     assert_eq!(table.api("Chat").unwrap().id(), 0);
     assert_eq!(table.msg("Chat").unwrap().id(), 1);
     assert!(table.msg("Echo").is_none());
-    assert!(table.get(12).is_none());
+    assert!(table.get(13).is_none());
     assert_eq!(
         table.api("room/Send").unwrap().location().path,
         "tsrpc_tests::proto::SendRequest"

@@ -84,7 +84,7 @@ pub mod server;
 mod transport;
 mod values;
 
-pub use client::{CallOptions, WsClient};
+pub use client::{CallOptions, HttpClient, WsClient};
 pub use error::{ErrorCode, ErrorKind, TsrpcError, codes};
 pub use flow::{Flow, FlowNodeId};
 pub use proto::{Api, Fingerprint, Message, ServiceInfo, ServiceKind, ServiceTable, Shape};

@@ -1,9 +1,11 @@
-//! Clients: [`WsClient`] for long connections.
+//! Clients: [`WsClient`] for long connections, [`HttpClient`] for calls
+//! as HTTP requests.
 //!
 //! Every call resolves with `Result<Res, TsrpcError>`: a return, an error
 //! from the server, or a local error (`TIMEOUT`, `LOST_CONN`,
 //! `WS_NOT_OPEN`, `ABORTED`).
 
+mod http;
 mod ws;
 
 use std::time::Duration;
@@ -11,6 +13,7 @@ use std::time::Duration;
 use crate::codec::Payload;
 use crate::error::TsrpcError;
 
+pub use http::{HttpClient, HttpClientBuilder};
 pub use ws::{
     ClientMsgListener, DEFAULT_TIMEOUT, DisconnectEvent, HeartbeatConfig, ReconnectPolicy,
     WsClient, WsClientBuilder, WsClientFlows, WsStatus,
@@ -24,12 +27,20 @@ pub struct CallOptions {
     pub timeout: Option<Duration>,
     /// A key for `abort_by_key`.
     pub abort_key: Option<String>,
+    /// Extra request headers (HTTP only; a WebSocket has no per-call headers).
+    pub headers: Vec<(String, String)>,
 }
 
 impl CallOptions {
     /// Options with this timeout.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Options with one more request header (HTTP only).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
         self
     }
 

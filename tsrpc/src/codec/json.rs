@@ -216,3 +216,49 @@ pub(super) fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Pay
         .map_err(|e| PayloadError::decode(String::new(), e))?;
     Ok(value)
 }
+
+/// `{"isSucc":true,"res":...}`: an HTTP JSON success body.
+pub(super) fn http_success(
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), PayloadError>,
+) -> Result<Bytes, PayloadError> {
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(br#"{"isSucc":true,"res":"#);
+    write(&mut out)?;
+    out.push(b'}');
+    Ok(out.into())
+}
+
+/// `{"isSucc":false,"err":{...}}`: an HTTP JSON error body.
+pub(super) fn http_error(err: &TsrpcError) -> Bytes {
+    let mut out = Vec::with_capacity(96 + err.message.len());
+    out.extend_from_slice(br#"{"isSucc":false,"err":"#);
+    // A TsrpcError is strings and JSON values: serializing it cannot fail.
+    let _ = serde_json::to_writer(&mut out, err);
+    out.push(b'}');
+    out.into()
+}
+
+/// Reads an HTTP JSON return body.
+pub(super) fn decode_http_return(body: Bytes) -> Result<Result<Payload, TsrpcError>, FrameError> {
+    let ret: ReturnBody<'_> = serde_json::from_slice(&body).map_err(|e| {
+        FrameError::json(format!(
+            "an HTTP return body must be {{isSucc, res|err}}: {e}"
+        ))
+    })?;
+    Ok(return_result(&body, ret))
+}
+
+fn return_result(body: &Bytes, ret: ReturnBody<'_>) -> Result<Payload, TsrpcError> {
+    if ret.is_succ {
+        // TSRPC always sends `res`; JSON.stringify drops it only when undefined.
+        let res = match ret.res {
+            Some(raw) => slice_of(body, raw),
+            None => Bytes::from_static(b"{}"),
+        };
+        Ok(Payload::new(Encoding::Json, res))
+    } else {
+        Err(ret.err.unwrap_or_else(|| {
+            TsrpcError::server("the server returned isSucc:false without an err")
+        }))
+    }
+}

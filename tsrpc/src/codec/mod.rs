@@ -309,6 +309,24 @@ pub fn encode_message<T: Serialize + ?Sized>(
     })
 }
 
+/// An HTTP JSON success body, `{"isSucc":true,"res":...}`; `write_res`
+/// appends the encoded response.
+pub fn http_json_success(
+    write_res: impl FnOnce(&mut Vec<u8>) -> Result<(), PayloadError>,
+) -> Result<Bytes, PayloadError> {
+    json::http_success(write_res)
+}
+
+/// An HTTP JSON error body, `{"isSucc":false,"err":{...}}`.
+pub fn http_json_error(err: &TsrpcError) -> Bytes {
+    json::http_error(err)
+}
+
+/// Reads an HTTP JSON return body: the encoded response or the error.
+pub fn decode_http_json_return(body: Bytes) -> Result<Result<Payload, TsrpcError>, FrameError> {
+    json::decode_http_return(body)
+}
+
 /// The heartbeat frame: one binary `0x00` byte, in both encodings.
 pub fn encode_heartbeat() -> WireFrame {
     WireFrame::Binary(Bytes::from_static(&[binary::HEARTBEAT]))

@@ -19,6 +19,8 @@ use crate::transport::{Outbound, close_code, ws};
 pub enum Transport {
     /// A WebSocket connection.
     WebSocket,
+    /// One HTTP request: the connection lives as long as the call.
+    Http,
     /// Calls made inside the process with [`Server::call_api`](crate::Server::call_api).
     InProcess,
 }
@@ -37,6 +39,8 @@ struct ConnectionInner {
     outbound: Option<Outbound>,
     /// 0: not known yet, 1: JSON, 2: binary.
     encoding: AtomicU8,
+    /// The request headers of an HTTP call.
+    headers: Option<http::HeaderMap>,
 }
 
 fn encoding_code(encoding: Encoding) -> u8 {
@@ -48,7 +52,7 @@ fn encoding_code(encoding: Encoding) -> u8 {
 
 impl Connection {
     pub(crate) fn in_process() -> Self {
-        Self::build(0, None, Transport::InProcess, None, None)
+        Self::build(0, None, Transport::InProcess, None, None, None)
     }
 
     pub(crate) fn websocket(
@@ -63,6 +67,23 @@ impl Connection {
             Transport::WebSocket,
             Some(outbound),
             encoding,
+            None,
+        )
+    }
+
+    pub(crate) fn http(
+        id: u64,
+        remote_addr: SocketAddr,
+        encoding: Encoding,
+        headers: http::HeaderMap,
+    ) -> Self {
+        Self::build(
+            id,
+            Some(remote_addr),
+            Transport::Http,
+            None,
+            Some(encoding),
+            Some(headers),
         )
     }
 
@@ -72,6 +93,7 @@ impl Connection {
         transport: Transport,
         outbound: Option<Outbound>,
         encoding: Option<Encoding>,
+        headers: Option<http::HeaderMap>,
     ) -> Self {
         Connection {
             inner: Arc::new(ConnectionInner {
@@ -80,8 +102,20 @@ impl Connection {
                 transport,
                 outbound,
                 encoding: AtomicU8::new(encoding.map_or(0, encoding_code)),
+                headers,
             }),
         }
+    }
+
+    /// The request headers, for a call made over HTTP.
+    pub fn headers(&self) -> Option<&http::HeaderMap> {
+        self.inner.headers.as_ref()
+    }
+
+    /// One request header as text, for a call made over HTTP; for example
+    /// `call.conn.header("authorization")`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers()?.get(name)?.to_str().ok()
     }
 
     /// The connection's id, unique within its server.
@@ -162,9 +196,12 @@ impl Connection {
     /// Queues an encoded frame.
     pub(crate) fn send_frame(&self, frame: WsMessage) -> Result<(), TsrpcError> {
         let Some(outbound) = &self.inner.outbound else {
-            return Err(TsrpcError::client(
-                "an in-process call has no connection to send to",
-            ));
+            return Err(TsrpcError::client(match self.inner.transport {
+                Transport::Http => {
+                    "an HTTP call cannot receive messages: only WebSocket connections can"
+                }
+                _ => "an in-process call has no connection to send to",
+            }));
         };
         outbound.send(frame).map_err(|e| match e {
             SendError::Closed => {

@@ -10,7 +10,6 @@ use bytes::Bytes;
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use super::handler::CallContext;
 use super::{Connection, Server};
 use crate::codec::{self, ClientFrame, Encoding, Payload, ServiceRef, WireFrame};
 use crate::error::{TsrpcError, codes};
@@ -79,38 +78,8 @@ impl ConnSession {
         tokio::spawn(async move {
             let _permit = permit;
             let _in_flight = in_flight;
-            let codec = info.codec();
-            let result = match (codec.decode_input)(&payload) {
-                Err(e) => {
-                    let mut err =
-                        TsrpcError::input_data(format!("Invalid request for API {name}: {e}"));
-                    if let Some(path) = e.path() {
-                        err = err.with_data("path", path);
-                    }
-                    Err(err)
-                }
-                Ok(req) => {
-                    let ctx = CallContext {
-                        sn,
-                        conn: conn.clone(),
-                        server: server.clone(),
-                    };
-                    server.run_handler(info.id(), name, req, ctx).await
-                }
-            };
-            let frame = match result {
-                Ok(res) => codec::encode_api_success(encoding, name, sn, |out| {
-                    (codec.encode_output)(&*res, encoding, out)
-                })
-                .unwrap_or_else(|e| {
-                    tracing::error!(api = name, "cannot encode the response: {e}");
-                    let err = TsrpcError::internal(format!(
-                        "the response of {name} could not be encoded"
-                    ));
-                    codec::encode_api_error(encoding, name, sn, &err)
-                }),
-                Err(err) => codec::encode_api_error(encoding, name, sn, &err),
-            };
+            let result = server.execute_api(info, &payload, conn.clone(), sn).await;
+            let (frame, _) = super::return_frame(info, encoding, sn, result);
             let _ = conn.send_frame(ws::to_message(frame));
         });
     }

@@ -45,6 +45,9 @@ use crate::error::{TsrpcError, codes};
 use crate::proto::{
     AnyValue, Api, Location, Message, ServiceInfo, ServiceKind, ServiceTable, TableError,
 };
+use crate::transport::http::{
+    Cors, DEFAULT_HEADER_READ_TIMEOUT, FINGERPRINT_HEADER, HttpCall, HttpReply, HttpSettings,
+};
 use crate::transport::listener::{self, App, Listener, ServerSocket};
 use crate::transport::{close_code, outbound, ws};
 
@@ -90,6 +93,7 @@ struct Settings {
     send_queue_capacity: usize,
     max_pending_calls: usize,
     heartbeat_wait_time: Option<Duration>,
+    http: HttpSettings,
 }
 
 /// Builds a [`Server`]. Get one with [`Server::builder`].
@@ -145,10 +149,37 @@ impl ServerBuilder {
         self
     }
 
-    /// The largest WebSocket message accepted (16 MiB by default). A larger
-    /// one closes its connection with code 1009 and a reason.
+    /// The largest WebSocket message or HTTP body accepted (16 MiB by
+    /// default). A larger message closes its connection with code 1009 and
+    /// a reason; a larger body is answered 413 and not read further.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.settings.max_message_size = bytes;
+        self.settings.http.max_body_size = bytes;
+        self
+    }
+
+    /// Allow browser calls (CORS) only from these origins, such as
+    /// `https://example.com`. By default every origin is allowed (`*`).
+    pub fn cors_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.settings.http.cors = Cors::Origins(origins.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Serve the files of this folder to `GET` requests (`/` serves
+    /// `index.html`), next to the API on the same port.
+    pub fn static_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.settings.http.static_dir = Some(dir.into());
+        self
+    }
+
+    /// How long a client may take to send its request headers (10 s by
+    /// default); a slower one is disconnected.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.http.header_read_timeout = timeout;
         self
     }
 
@@ -366,6 +397,12 @@ impl Server {
                 send_queue_capacity: DEFAULT_SEND_QUEUE_CAPACITY,
                 max_pending_calls: DEFAULT_MAX_PENDING_CALLS,
                 heartbeat_wait_time: None,
+                http: HttpSettings {
+                    max_body_size: DEFAULT_MAX_MESSAGE_SIZE,
+                    cors: Cors::Any,
+                    static_dir: None,
+                    header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+                },
             },
         }
     }
@@ -442,14 +479,11 @@ impl Server {
         .await;
     }
 
-    /// Stops gracefully: refuses new connections and new calls
-    /// (`SERVER_STOPPING`), lets running calls finish for up to `timeout`,
-    /// then [`stop`](Self::stop)s.
+    /// Stops gracefully: refuses new WebSocket connections and HTTP
+    /// requests (503) and new calls (`SERVER_STOPPING`), lets running calls
+    /// finish for up to `timeout`, then [`stop`](Self::stop)s.
     pub async fn graceful_stop(&self, timeout: Duration) {
         self.inner.stopping.store(true, Ordering::Release);
-        if let Some(listener) = lock(&self.inner.listener).as_ref() {
-            listener.stop();
-        }
         let _ = tokio::time::timeout(timeout, async {
             loop {
                 let done = self.inner.calls_done.notified();
@@ -656,6 +690,187 @@ impl Server {
         })
     }
 
+    /// Decodes a request and runs its handler: the part of a call shared by
+    /// every transport.
+    pub(crate) async fn execute_api(
+        &self,
+        info: &'static ServiceInfo,
+        payload: &Payload,
+        conn: Connection,
+        sn: u32,
+    ) -> Result<AnyValue, TsrpcError> {
+        let name = info.name();
+        let req = (info.codec().decode_input)(payload).map_err(|e| {
+            let err = TsrpcError::input_data(format!("Invalid request for API {name}: {e}"));
+            match e.path() {
+                Some(path) => err.with_data("path", path),
+                None => err,
+            }
+        })?;
+        let ctx = CallContext {
+            sn,
+            conn,
+            server: self.clone(),
+        };
+        self.run_handler(info.id(), name, req, ctx).await
+    }
+
+    /// Answers an API call or message that came over HTTP.
+    async fn http_call(&self, call: HttpCall) -> HttpReply {
+        let id = self.inner.next_conn_id.fetch_add(1, Ordering::Relaxed);
+        let conn = Connection::http(id, call.remote, call.encoding, call.headers);
+        match call.encoding {
+            Encoding::Json => {
+                self.http_json(call.name, call.is_msg, call.body, conn)
+                    .await
+            }
+            Encoding::Binary => self.http_binary(call.body, conn).await,
+        }
+    }
+
+    async fn http_json(
+        &self,
+        name: String,
+        is_msg: bool,
+        body: bytes::Bytes,
+        conn: Connection,
+    ) -> HttpReply {
+        let payload = Payload::new(Encoding::Json, body);
+        let invalid = |what: &str| {
+            HttpReply::json_error(
+                http::StatusCode::OK,
+                &TsrpcError::input_data(format!("Invalid {what} name: {name}")),
+            )
+        };
+        if is_msg {
+            let Some(info) = self.inner.table.msg(&name) else {
+                return invalid("message");
+            };
+            return match (info.codec().decode_input)(&payload) {
+                Err(e) => HttpReply::json_error(
+                    http::StatusCode::OK,
+                    &TsrpcError::input_data(format!("Invalid message {name}: {e}")),
+                ),
+                Ok(_) => {
+                    self.deliver_msg(info, &payload, &conn).await;
+                    HttpReply {
+                        status: http::StatusCode::OK,
+                        encoding: None,
+                        body: bytes::Bytes::new(),
+                    }
+                }
+            };
+        }
+        let Some(info) = self.inner.table.api(&name) else {
+            return invalid("service");
+        };
+        let _in_flight = self.track_call();
+        match self.execute_api(info, &payload, conn, 0).await {
+            Ok(res) => {
+                let codec = info.codec();
+                match codec::http_json_success(|out| {
+                    (codec.encode_output)(&*res, Encoding::Json, out)
+                }) {
+                    Ok(body) => HttpReply {
+                        status: http::StatusCode::OK,
+                        encoding: Some(Encoding::Json),
+                        body,
+                    },
+                    Err(e) => {
+                        tracing::error!(api = info.name(), "cannot encode the response: {e}");
+                        let err = TsrpcError::internal(format!(
+                            "the response of {} could not be encoded",
+                            info.name()
+                        ));
+                        HttpReply::json_error(http_status(&err), &err)
+                    }
+                }
+            }
+            Err(err) => HttpReply::json_error(http_status(&err), &err),
+        }
+    }
+
+    async fn http_binary(&self, body: bytes::Bytes, conn: Connection) -> HttpReply {
+        let binary = |status, frame: codec::WireFrame| HttpReply {
+            status,
+            encoding: Some(Encoding::Binary),
+            body: match frame {
+                codec::WireFrame::Binary(b) | codec::WireFrame::Text(b) => b,
+            },
+        };
+        let refuse = |sn: u32, err: TsrpcError| {
+            binary(
+                http::StatusCode::BAD_REQUEST,
+                codec::encode_api_error(Encoding::Binary, "", sn, &err),
+            )
+        };
+        let frame = match codec::decode_client_frame(codec::WireFrame::Binary(body)) {
+            Ok(frame) => frame,
+            Err(e) => return refuse(0, TsrpcError::input_data(e.to_string())),
+        };
+        let ours = self.inner.table.fingerprint();
+        let theirs = conn.header(FINGERPRINT_HEADER).map(str::to_owned);
+        let sn = match &frame {
+            codec::ClientFrame::ApiRequest { sn, .. } => *sn,
+            _ => 0,
+        };
+        if theirs.as_deref() != Some(ours.to_string().as_str()) {
+            let theirs = theirs.unwrap_or_else(|| "none".into());
+            return refuse(
+                sn,
+                TsrpcError::input_data(format!(
+                    "protocol fingerprint mismatch: server {ours}, client {theirs} (header {FINGERPRINT_HEADER})"
+                )),
+            );
+        }
+        match frame {
+            codec::ClientFrame::ApiRequest {
+                service,
+                sn,
+                payload,
+            } => {
+                let info = match service {
+                    codec::ServiceRef::Id(id) => self
+                        .inner
+                        .table
+                        .get(id)
+                        .filter(|s| s.kind() == ServiceKind::Api),
+                    codec::ServiceRef::Name(_) => None,
+                };
+                let Some(info) = info else {
+                    return refuse(sn, TsrpcError::input_data("Invalid service id"));
+                };
+                let _in_flight = self.track_call();
+                let result = self.execute_api(info, &payload, conn, sn).await;
+                let (frame, status) = return_frame(info, Encoding::Binary, sn, result);
+                binary(status, frame)
+            }
+            codec::ClientFrame::Message { service, payload } => {
+                let info = match service {
+                    codec::ServiceRef::Id(id) => self
+                        .inner
+                        .table
+                        .get(id)
+                        .filter(|s| s.kind() == ServiceKind::Msg),
+                    codec::ServiceRef::Name(_) => None,
+                };
+                let Some(info) = info else {
+                    return refuse(0, TsrpcError::input_data("Invalid message id"));
+                };
+                self.deliver_msg(info, &payload, &conn).await;
+                HttpReply {
+                    status: http::StatusCode::OK,
+                    encoding: None,
+                    body: bytes::Bytes::new(),
+                }
+            }
+            _ => refuse(
+                0,
+                TsrpcError::input_data("an HTTP body holds an API request or a message"),
+            ),
+        }
+    }
+
     /// Runs the handler of API `id`: a panic fails only this call
     /// (`INTERNAL_ERR`), a handler past the API timeout is cancelled
     /// (`SERVER_TIMEOUT`).
@@ -771,6 +986,49 @@ fn manual_info<F>(
     )
 }
 
+/// The frame that answers a call (the encoded response, or the error; a
+/// response that cannot be encoded becomes `INTERNAL_ERR`), and the HTTP
+/// status that goes with it.
+pub(crate) fn return_frame(
+    info: &ServiceInfo,
+    encoding: Encoding,
+    sn: u32,
+    result: Result<AnyValue, TsrpcError>,
+) -> (codec::WireFrame, http::StatusCode) {
+    let name = info.name();
+    let err = match result {
+        Ok(res) => {
+            let codec = info.codec();
+            match codec::encode_api_success(encoding, name, sn, |out| {
+                (codec.encode_output)(&*res, encoding, out)
+            }) {
+                Ok(frame) => return (frame, http::StatusCode::OK),
+                Err(e) => {
+                    tracing::error!(api = name, "cannot encode the response: {e}");
+                    TsrpcError::internal(format!("the response of {name} could not be encoded"))
+                }
+            }
+        }
+        Err(err) => err,
+    };
+    (
+        codec::encode_api_error(encoding, name, sn, &err),
+        http_status(&err),
+    )
+}
+
+/// TSRPC's HTTP status for an error: 200 for business and input errors,
+/// 503 while stopping, 500 for other server errors.
+fn http_status(err: &TsrpcError) -> http::StatusCode {
+    if err.is_api() || err.has_code(codes::INPUT_DATA_ERR) {
+        http::StatusCode::OK
+    } else if err.has_code(codes::SERVER_STOPPING) {
+        http::StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        http::StatusCode::INTERNAL_SERVER_ERROR
+    }
+}
+
 fn unhandled(name: &str) -> TsrpcError {
     TsrpcError::server(format!("Unhandled API: {name}")).with_code(codes::UNHANDLED_API)
 }
@@ -815,11 +1073,11 @@ impl App for ServerInner {
         })
     }
 
-    fn serve_http(
-        self: Arc<Self>,
-        _req: http::Request<hyper::body::Incoming>,
-        _remote: SocketAddr,
-    ) -> BoxFuture<http::Response<http_body_util::Full<bytes::Bytes>>> {
-        Box::pin(async { listener::not_found() })
+    fn http_settings(&self) -> &HttpSettings {
+        &self.settings.http
+    }
+
+    fn http_call(self: Arc<Self>, call: HttpCall) -> BoxFuture<HttpReply> {
+        Box::pin(async move { Server { inner: self }.http_call(call).await })
     }
 }

@@ -12,7 +12,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -41,12 +41,11 @@ pub(crate) trait App: Send + Sync + 'static {
         remote: SocketAddr,
         encoding: Option<Encoding>,
     ) -> BoxFuture<()>;
-    /// Answers a request that is not a WebSocket upgrade.
-    fn serve_http(
-        self: Arc<Self>,
-        req: Request<Incoming>,
-        remote: SocketAddr,
-    ) -> BoxFuture<Response<Full<Bytes>>>;
+    /// HTTP settings: limits, CORS, static files.
+    fn http_settings(&self) -> &super::http::HttpSettings;
+    /// Answers an API call or message received over HTTP.
+    fn http_call(self: Arc<Self>, call: super::http::HttpCall)
+    -> BoxFuture<super::http::HttpReply>;
 }
 
 /// A running listener; dropping it does not stop it, [`Listener::stop`] does.
@@ -91,8 +90,14 @@ pub(crate) async fn serve<A: App>(addr: SocketAddr, app: Arc<A>) -> std::io::Res
             let app = app.clone();
             let mut stopped = conn_stopped.clone();
             tokio::spawn(async move {
+                let header_read_timeout = app.http_settings().header_read_timeout;
                 let service = service_fn(move |req| handle(app.clone(), req, remote));
-                let builder = auto::Builder::new(TokioExecutor::new());
+                let mut builder = auto::Builder::new(TokioExecutor::new());
+                // A client that trickles its headers cannot hold a connection forever.
+                builder
+                    .http1()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_read_timeout);
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 tokio::pin!(conn);
                 tokio::select! {
@@ -168,7 +173,7 @@ async fn handle<A: App>(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let wants_upgrade = header_has_token(&req, header::UPGRADE, "websocket");
     if !wants_upgrade {
-        return Ok(app.serve_http(req, remote).await);
+        return Ok(super::http::serve(app, req, remote).await);
     }
     if req.method() != Method::GET || !header_has_token(&req, header::CONNECTION, "upgrade") {
         return Ok(plain(
@@ -231,12 +236,4 @@ async fn handle<A: App>(
         headers.insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
     }
     Ok(res)
-}
-
-/// The response to a request that is neither an API call nor an upgrade.
-pub(crate) fn not_found() -> Response<Full<Bytes>> {
-    plain(
-        StatusCode::NOT_FOUND,
-        "Not Found: this is a tsrpc server; connect with a WebSocket client",
-    )
 }

@@ -1,0 +1,414 @@
+//! [`HttpClient`]: calls and messages as HTTP POST requests, over pooled
+//! keep-alive connections.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::oneshot;
+
+use super::{CallOptions, DEFAULT_TIMEOUT};
+use crate::codec::{self, Encoding, ServerFrame, WireFrame};
+use crate::error::{TsrpcError, codes};
+use crate::proto::{Api, Message, ServiceInfo, ServiceKind, ServiceTable};
+use crate::transport::http::FINGERPRINT_HEADER;
+
+#[derive(Clone, Debug)]
+struct Settings {
+    base: String,
+    encoding: Encoding,
+    timeout: Duration,
+    headers: HeaderMap,
+    max_response_size: usize,
+}
+
+struct Pending {
+    abort_key: Option<String>,
+    abort: oneshot::Sender<()>,
+}
+
+struct HttpInner {
+    settings: Settings,
+    table: Result<&'static ServiceTable, TsrpcError>,
+    client: Client<HttpConnector, Full<Bytes>>,
+    pending: Mutex<HashMap<u32, Pending>>,
+    next_sn: AtomicU32,
+}
+
+/// An HTTP client: each call is one POST request. Cheap to clone; clones
+/// share the connection pool.
+///
+/// ```no_run
+/// # use serde::{Deserialize, Serialize};
+/// # #[tsrpc::api] #[derive(Serialize, Deserialize)] pub struct ReqSend { pub content: String }
+/// # #[derive(Serialize, Deserialize)] pub struct ResSend { pub time: tsrpc::Timestamp }
+/// # #[tokio::main] async fn main() -> Result<(), tsrpc::TsrpcError> {
+/// use tsrpc::{CallOptions, HttpClient};
+///
+/// let client = HttpClient::builder("http://127.0.0.1:3000")
+///     .json(true)
+///     .header("authorization", "Bearer my-token")
+///     .build()?;
+/// let res = client.call_api(ReqSend { content: "Hello".into() }).await?;
+/// let options = CallOptions::default().header("x-request-id", "42");
+/// client.call_api_with(ReqSend { content: "Again".into() }, options).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: Arc<HttpInner>,
+}
+
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("server", &self.inner.settings.base)
+            .field("encoding", &self.inner.settings.encoding)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`HttpClient`]; get one with [`HttpClient::builder`].
+#[derive(Debug, Clone)]
+pub struct HttpClientBuilder {
+    settings: Settings,
+    error: Option<TsrpcError>,
+}
+
+impl HttpClientBuilder {
+    /// JSON mode (TSRPC v3 compatible) when true; binary (the default) when false.
+    pub fn json(mut self, json: bool) -> Self {
+        self.settings.encoding = if json {
+            Encoding::Json
+        } else {
+            Encoding::Binary
+        };
+        self
+    }
+
+    /// The default call timeout (15 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.settings.timeout = timeout;
+        self
+    }
+
+    /// A header sent with every request, such as `authorization`.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            (Ok(name), Ok(value)) => {
+                self.settings.headers.insert(name, value);
+            }
+            _ => {
+                self.error = Some(TsrpcError::client(format!(
+                    "invalid header {name:?}: {value:?}"
+                )))
+            }
+        }
+        self
+    }
+
+    /// The largest response body accepted (16 MiB by default).
+    pub fn max_response_size(mut self, bytes: usize) -> Self {
+        self.settings.max_response_size = bytes;
+        self
+    }
+
+    /// Builds the client; fails on an invalid URL or header.
+    pub fn build(self) -> Result<HttpClient, TsrpcError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let base = self.settings.base.trim_end_matches('/').to_owned();
+        if base.parse::<http::Uri>().is_err() || !base.starts_with("http://") {
+            return Err(TsrpcError::client(format!(
+                "invalid server URL {base:?}: expected http://host:port"
+            )));
+        }
+        let table = ServiceTable::global().map_err(|e| TsrpcError::client(e.to_string()));
+        Ok(HttpClient {
+            inner: Arc::new(HttpInner {
+                settings: Settings {
+                    base,
+                    ..self.settings
+                },
+                table,
+                client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+                pending: Mutex::new(HashMap::new()),
+                next_sn: AtomicU32::new(1),
+            }),
+        })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Removes a call's abort handle on every path.
+struct PendingGuard<'a> {
+    inner: &'a HttpInner,
+    sn: u32,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        lock(&self.inner.pending).remove(&self.sn);
+    }
+}
+
+impl HttpClient {
+    /// A client of the server at `url` (`http://host:port`) with the defaults.
+    pub fn new(url: impl Into<String>) -> Result<Self, TsrpcError> {
+        Self::builder(url).build()
+    }
+
+    /// A builder for a client of the server at `url`.
+    pub fn builder(url: impl Into<String>) -> HttpClientBuilder {
+        HttpClientBuilder {
+            settings: Settings {
+                base: url.into(),
+                encoding: Encoding::Binary,
+                timeout: DEFAULT_TIMEOUT,
+                headers: HeaderMap::new(),
+                max_response_size: crate::server::DEFAULT_MAX_MESSAGE_SIZE,
+            },
+            error: None,
+        }
+    }
+
+    fn service(&self, kind: ServiceKind, name: &str) -> Result<&'static ServiceInfo, TsrpcError> {
+        self.inner
+            .table
+            .clone()?
+            .find(kind, name)
+            .ok_or_else(|| TsrpcError::client(format!("{kind} {name:?} is not registered")))
+    }
+
+    /// The sn the last call was given, for [`abort`](Self::abort).
+    pub fn last_sn(&self) -> u32 {
+        self.inner.next_sn.load(Ordering::Relaxed).wrapping_sub(1)
+    }
+
+    /// Calls API `R` with the default options.
+    pub async fn call_api<R: Api>(&self, req: R) -> Result<R::Res, TsrpcError> {
+        self.call_api_with(req, CallOptions::default()).await
+    }
+
+    /// Calls API `R`. Resolves with the response, the server's error, a
+    /// `NetworkError` when the server cannot be reached (`TIMEOUT` past the
+    /// timeout), or `ABORTED`. Errors of a non-200 response carry its
+    /// `status`.
+    pub async fn call_api_with<R: Api>(
+        &self,
+        req: R,
+        options: CallOptions,
+    ) -> Result<R::Res, TsrpcError> {
+        let service = self.service(ServiceKind::Api, R::NAME)?;
+        let sn = loop {
+            let sn = self.inner.next_sn.fetch_add(1, Ordering::Relaxed);
+            if sn != 0 {
+                break sn;
+            }
+        };
+        let encoding = self.inner.settings.encoding;
+        let body = match encoding {
+            Encoding::Json => {
+                let mut out = Vec::new();
+                codec::write_payload(Encoding::Json, &req, &mut out).map(|()| Bytes::from(out))
+            }
+            Encoding::Binary => {
+                codec::encode_api_request(Encoding::Binary, service.id(), R::NAME, sn, &req)
+                    .map(|frame| Bytes::copy_from_slice(frame.as_bytes()))
+            }
+        }
+        .map_err(|e| {
+            TsrpcError::client(format!("cannot encode the request of {}: {e}", R::NAME))
+        })?;
+
+        let (abort, aborted) = oneshot::channel();
+        lock(&self.inner.pending).insert(
+            sn,
+            Pending {
+                abort_key: options.abort_key.clone(),
+                abort,
+            },
+        );
+        let _guard = PendingGuard {
+            inner: &self.inner,
+            sn,
+        };
+        let timeout = options.timeout.unwrap_or(self.inner.settings.timeout);
+        let exchange = self.post(R::NAME, false, body, &options);
+        let (status, body) = tokio::select! {
+            result = tokio::time::timeout(timeout, exchange) => match result {
+                Ok(result) => result?,
+                Err(_) => return Err(TsrpcError::network("Request Timeout").with_code(codes::TIMEOUT)),
+            },
+            _ = aborted => return Err(TsrpcError::client("Request aborted").with_code(codes::ABORTED)),
+        };
+        let with_status = |err: TsrpcError| {
+            if status == StatusCode::OK {
+                err
+            } else {
+                err.with_data("status", status.as_u16())
+            }
+        };
+        let result = match encoding {
+            Encoding::Json => codec::decode_http_json_return(body.clone()).ok(),
+            Encoding::Binary => match codec::decode_server_frame(WireFrame::Binary(body.clone())) {
+                Ok(ServerFrame::ApiReturn { result, .. }) => Some(result),
+                _ => None,
+            },
+        };
+        let Some(result) = result else {
+            let excerpt = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+            return Err(with_status(TsrpcError::network(format!(
+                "HTTP {status}: the response is not a tsrpc return: {excerpt}"
+            ))));
+        };
+        result
+            .map_err(with_status)?
+            .decode::<R::Res>()
+            .map_err(|e| TsrpcError::client(format!("Invalid response of API {}: {e}", R::NAME)))
+    }
+
+    /// Sends a message (`POST /{name}?type=msg`).
+    pub async fn send_msg<M: Message>(&self, msg: &M) -> Result<(), TsrpcError> {
+        self.send_msg_with(msg, CallOptions::default()).await
+    }
+
+    /// Sends a message with options (timeout, headers).
+    pub async fn send_msg_with<M: Message>(
+        &self,
+        msg: &M,
+        options: CallOptions,
+    ) -> Result<(), TsrpcError> {
+        let service = self.service(ServiceKind::Msg, M::NAME)?;
+        let encoding = self.inner.settings.encoding;
+        let body = match encoding {
+            Encoding::Json => {
+                let mut out = Vec::new();
+                codec::write_payload(Encoding::Json, msg, &mut out).map(|()| Bytes::from(out))
+            }
+            Encoding::Binary => codec::encode_message(Encoding::Binary, service.id(), M::NAME, msg)
+                .map(|frame| Bytes::copy_from_slice(frame.as_bytes())),
+        }
+        .map_err(|e| TsrpcError::client(format!("cannot encode message {}: {e}", M::NAME)))?;
+        let timeout = options.timeout.unwrap_or(self.inner.settings.timeout);
+        let (status, body) =
+            tokio::time::timeout(timeout, self.post(M::NAME, true, body, &options))
+                .await
+                .map_err(|_| TsrpcError::network("Request Timeout").with_code(codes::TIMEOUT))??;
+        if status == StatusCode::OK && body.is_empty() {
+            return Ok(());
+        }
+        let err = match encoding {
+            Encoding::Json => codec::decode_http_json_return(body)
+                .ok()
+                .and_then(Result::err),
+            Encoding::Binary => match codec::decode_server_frame(WireFrame::Binary(body)) {
+                Ok(ServerFrame::ApiReturn { result: Err(e), .. }) => Some(e),
+                _ => None,
+            },
+        };
+        Err(err
+            .unwrap_or_else(|| {
+                TsrpcError::network(format!("HTTP {status} for message {}", M::NAME))
+            })
+            .with_data("status", status.as_u16()))
+    }
+
+    async fn post(
+        &self,
+        name: &str,
+        is_msg: bool,
+        body: Bytes,
+        options: &CallOptions,
+    ) -> Result<(StatusCode, Bytes), TsrpcError> {
+        let settings = &self.inner.settings;
+        let query = if is_msg { "?type=msg" } else { "" };
+        let url = format!("{}/{name}{query}", settings.base);
+        let content_type = match settings.encoding {
+            Encoding::Json => "application/json",
+            Encoding::Binary => "application/octet-stream",
+        };
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(&url)
+            .header(header::CONTENT_TYPE, content_type);
+        if let Some(headers) = request.headers_mut() {
+            headers.extend(settings.headers.clone());
+            if settings.encoding == Encoding::Binary
+                && let Ok(table) = &self.inner.table
+                && let Ok(value) = HeaderValue::try_from(table.fingerprint().to_string())
+            {
+                headers.insert(FINGERPRINT_HEADER, value);
+            }
+            for (k, v) in &options.headers {
+                match (
+                    HeaderName::try_from(k.as_str()),
+                    HeaderValue::try_from(v.as_str()),
+                ) {
+                    (Ok(k), Ok(v)) => {
+                        headers.insert(k, v);
+                    }
+                    _ => return Err(TsrpcError::client(format!("invalid header {k:?}: {v:?}"))),
+                }
+            }
+        }
+        let request = request
+            .body(Full::new(body))
+            .map_err(|e| TsrpcError::client(format!("invalid request to {url}: {e}")))?;
+        let response = self
+            .inner
+            .client
+            .request(request)
+            .await
+            .map_err(|e| TsrpcError::network(format!("failed to reach {url}: {e}")))?;
+        let status = response.status();
+        let body = Limited::new(response.into_body(), settings.max_response_size)
+            .collect()
+            .await
+            .map_err(|e| TsrpcError::network(format!("failed to read the response of {url}: {e}")))?
+            .to_bytes();
+        Ok((status, body))
+    }
+
+    fn abort_where(&self, mut pick: impl FnMut(u32, &Pending) -> bool) {
+        let aborted: Vec<Pending> = {
+            let mut pending = lock(&self.inner.pending);
+            let sns: Vec<u32> = pending
+                .iter()
+                .filter(|(sn, p)| pick(**sn, p))
+                .map(|(sn, _)| *sn)
+                .collect();
+            sns.iter().filter_map(|sn| pending.remove(sn)).collect()
+        };
+        for p in aborted {
+            let _ = p.abort.send(());
+        }
+    }
+
+    /// Aborts the pending call with this sn: it resolves with `ABORTED`.
+    pub fn abort(&self, sn: u32) {
+        self.abort_where(|s, _| s == sn);
+    }
+
+    /// Aborts every pending call made with this abort key.
+    pub fn abort_by_key(&self, key: &str) {
+        self.abort_where(|_, p| p.abort_key.as_deref() == Some(key));
+    }
+
+    /// Aborts every pending call.
+    pub fn abort_all(&self) {
+        self.abort_where(|_, _| true);
+    }
+}
