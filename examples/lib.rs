@@ -47,10 +47,12 @@ pub mod chatroom {
             return Err(TsrpcError::api("Content is empty"));
         }
         let time = Timestamp::now();
-        call.server().broadcast_msg(&MsgChat {
-            content: call.req.content.clone(),
-            time,
-        })?;
+        call.server()
+            .broadcast_msg(&MsgChat {
+                content: call.req.content.clone(),
+                time,
+            })
+            .await?;
         Ok(ResSend { time })
     }
 

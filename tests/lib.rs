@@ -211,7 +211,7 @@ pub mod handlers {
             time: Timestamp::now(),
             attachment: None,
         };
-        call.server().broadcast_msg(&chat)?;
+        call.server().broadcast_msg(&chat).await?;
         Ok(ResShout {})
     }
 

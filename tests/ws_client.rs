@@ -224,7 +224,9 @@ async fn messages_both_ways_with_typed_and_matching_listeners() {
         wait_until(|| chats.lock().unwrap().len() == 1).await;
         assert_eq!(chats.lock().unwrap()[0], format!("hello {json}"));
         for conn in server.connections() {
-            conn.send_msg(&MsgTyping { user: "bob".into() }).unwrap();
+            conn.send_msg(&MsgTyping { user: "bob".into() })
+                .await
+                .unwrap();
         }
         wait_until(|| rooms.lock().unwrap().len() == 1).await;
         assert_eq!(rooms.lock().unwrap()[0], ("room/Typing", "bob".to_owned()));
@@ -334,6 +336,7 @@ async fn broadcast_reaches_many_clients_exactly_once() {
             time: Timestamp::now(),
             attachment: None,
         })
+        .await
         .unwrap();
     wait_until(|| counts.iter().all(|c| c.load(Ordering::SeqCst) == 1)).await;
     // A call on each connection after the broadcast: nothing more arrived.

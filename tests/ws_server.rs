@@ -196,7 +196,7 @@ async fn broadcast_reaches_every_connection_once_and_encodes_once_per_encoding()
         tokio::task::yield_now().await;
     }
     let before = COUNTED_ENCODES.load(Ordering::SeqCst);
-    server.broadcast_msg(&MsgCounted { n: 42 }).unwrap();
+    server.broadcast_msg(&MsgCounted { n: 42 }).await.unwrap();
     assert_eq!(
         COUNTED_ENCODES.load(Ordering::SeqCst) - before,
         2,
@@ -215,7 +215,7 @@ async fn broadcast_reaches_every_connection_once_and_encodes_once_per_encoding()
         );
     }
     // Exactly once: a second broadcast is the next frame everyone sees.
-    server.broadcast_msg(&MsgCounted { n: 43 }).unwrap();
+    server.broadcast_msg(&MsgCounted { n: 43 }).await.unwrap();
     for ws in &mut json_peers {
         assert_eq!(next_text(ws).await, r#"["Counted",{"n":43}]"#);
     }
@@ -273,7 +273,7 @@ async fn a_peer_that_stops_reading_is_closed_and_never_stalls_the_others() {
             time: tsrpc::Timestamp::now(),
             attachment: None,
         };
-        server.broadcast_msg(&chat).unwrap();
+        server.broadcast_msg(&chat).await.unwrap();
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let _reader = reading.await.expect("the reading peer got every broadcast");
@@ -497,11 +497,15 @@ async fn broadcast_msg_to_reaches_only_the_given_connections() {
     let first = target.iter().min_by_key(|c| c.id()).unwrap().clone();
     server
         .broadcast_msg_to(&MsgMove { x: 3 }, std::slice::from_ref(&first))
+        .await
         .unwrap();
-    server.broadcast_msg_to(&MsgMove { x: 4 }, &[]).unwrap();
+    server
+        .broadcast_msg_to(&MsgMove { x: 4 }, &[])
+        .await
+        .unwrap();
     // Whichever socket is connection `first` gets it; the other gets nothing
     // before its own later broadcast.
-    server.broadcast_msg(&MsgMove { x: 5 }).unwrap();
+    server.broadcast_msg(&MsgMove { x: 5 }).await.unwrap();
     let a = next_text(&mut chosen).await;
     let b = next_text(&mut left_out).await;
     let frames = [a.as_str(), b.as_str()];

@@ -1,10 +1,13 @@
 //! [`Flow`]: TSRPC's hook chains, typed and async.
 //!
 //! A flow is an ordered chain of nodes. Each node gets the previous node's
-//! output and returns it (possibly changed) to go on, or `None` to stop the
-//! chain. Stopping a *pre* flow cancels the action it guards; stopping a
-//! *post* flow only stops the chain. A node that panics is logged and
-//! counts as a stop. Nodes can be added and removed at any time.
+//! output and returns it (possibly changed) to go on, `None` to stop the
+//! chain, or an error to fail it (see [`IntoFlowStep`] for what a node may
+//! return). Stopping a *pre* flow cancels the action it guards; stopping a
+//! *post* flow only stops the chain. A failing node is logged and stops the
+//! chain too; in API flows its [`TsrpcError`] is the call's error. A node
+//! that panics is logged and fails the chain. Nodes can be added and
+//! removed at any time.
 
 use std::fmt;
 use std::future::Future;
@@ -14,9 +17,57 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use futures_util::FutureExt;
 
+use crate::error::TsrpcError;
 use crate::server::BoxFuture;
 
-type Node<T> = Arc<dyn Fn(T) -> BoxFuture<Option<T>> + Send + Sync>;
+/// What one node decided.
+#[derive(Debug)]
+pub enum FlowStep<T> {
+    /// Go on with this value.
+    Continue(T),
+    /// Stop the chain (a pre flow cancels its action).
+    Stop,
+    /// Fail with this error (an API flow sends it as the call's error).
+    Fail(TsrpcError),
+}
+
+/// What a flow node may return: `Option<T>` (`None` stops),
+/// `Result<T, TsrpcError>` (`Err` fails), `Result<Option<T>, TsrpcError>`,
+/// or a [`FlowStep`].
+pub trait IntoFlowStep<T> {
+    /// The step this value stands for.
+    fn into_step(self) -> FlowStep<T>;
+}
+
+impl<T> IntoFlowStep<T> for FlowStep<T> {
+    fn into_step(self) -> FlowStep<T> {
+        self
+    }
+}
+
+impl<T> IntoFlowStep<T> for Option<T> {
+    fn into_step(self) -> FlowStep<T> {
+        self.map_or(FlowStep::Stop, FlowStep::Continue)
+    }
+}
+
+impl<T> IntoFlowStep<T> for Result<T, TsrpcError> {
+    fn into_step(self) -> FlowStep<T> {
+        self.map_or_else(FlowStep::Fail, FlowStep::Continue)
+    }
+}
+
+impl<T> IntoFlowStep<T> for Result<Option<T>, TsrpcError> {
+    fn into_step(self) -> FlowStep<T> {
+        match self {
+            Ok(Some(value)) => FlowStep::Continue(value),
+            Ok(None) => FlowStep::Stop,
+            Err(e) => FlowStep::Fail(e),
+        }
+    }
+}
+
+type Node<T> = Arc<dyn Fn(T) -> BoxFuture<FlowStep<T>> + Send + Sync>;
 
 /// Identifies a node of a [`Flow`], to remove it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -32,10 +83,14 @@ static NEXT_NODE: AtomicU64 = AtomicU64::new(1);
 /// let flow = tsrpc::Flow::<String>::new();
 /// flow.push(|s: String| async move { Some(s.to_uppercase()) });
 /// let stop = flow.push(|s: String| async move { if s.is_empty() { None } else { Some(s + "!") } });
-/// assert_eq!(flow.exec("hi".to_owned()).await.as_deref(), Some("HI!"));
-/// assert_eq!(flow.exec(String::new()).await, None);
+/// assert_eq!(flow.exec("hi".to_owned()).await.continued().as_deref(), Some("HI!"));
+/// assert!(flow.exec(String::new()).await.continued().is_none());
 /// flow.remove(stop);
-/// assert_eq!(flow.exec(String::new()).await.as_deref(), Some(""));
+/// flow.push(|s: String| async move {
+///     if s == "BAD" { Err(tsrpc::TsrpcError::api("no")) } else { Ok(s) }
+/// });
+/// assert_eq!(flow.exec(String::new()).await.continued().as_deref(), Some(""));
+/// assert!(matches!(flow.exec("bad".into()).await, tsrpc::FlowStep::Fail(e) if e.message == "no"));
 /// # }
 /// ```
 pub struct Flow<T> {
@@ -79,13 +134,17 @@ impl<T: Send + 'static> Flow<T> {
     }
 
     /// Appends a node; returns its id.
-    pub fn push<F, Fut>(&self, node: F) -> FlowNodeId
+    pub fn push<F, Fut, R>(&self, node: F) -> FlowNodeId
     where
         F: Fn(T) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Option<T>> + Send + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoFlowStep<T> + 'static,
     {
         let id = FlowNodeId(NEXT_NODE.fetch_add(1, Ordering::Relaxed));
-        let node: Node<T> = Arc::new(move |value| Box::pin(node(value)));
+        let node: Node<T> = Arc::new(move |value| {
+            let fut = node(value);
+            Box::pin(async move { fut.await.into_step() })
+        });
         self.nodes
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -114,8 +173,9 @@ impl<T: Send + 'static> Flow<T> {
         self.len() == 0
     }
 
-    /// Runs the chain: the last node's output, or `None` if a node stopped it.
-    pub async fn exec(&self, value: T) -> Option<T> {
+    /// Runs the chain: `Continue` with the last node's output, or where a
+    /// node stopped or failed it.
+    pub async fn exec(&self, value: T) -> FlowStep<T> {
         // A snapshot: nodes added or removed while it runs apply next time.
         let nodes: Vec<Node<T>> = self
             .nodes
@@ -131,14 +191,28 @@ impl<T: Send + 'static> Flow<T> {
                 Err(panic) => Err(panic),
             };
             match step {
-                Ok(Some(next)) => value = next,
-                Ok(None) => return None,
+                Ok(FlowStep::Continue(next)) => value = next,
+                Ok(FlowStep::Stop) => return FlowStep::Stop,
+                Ok(FlowStep::Fail(e)) => {
+                    tracing::warn!(flow = self.name, "a flow node failed: {e}");
+                    return FlowStep::Fail(e);
+                }
                 Err(_) => {
                     tracing::error!(flow = self.name, "a flow node panicked; the flow stops");
-                    return None;
+                    return FlowStep::Fail(TsrpcError::internal("Internal Server Error"));
                 }
             }
         }
-        Some(value)
+        FlowStep::Continue(value)
+    }
+}
+
+impl<T> FlowStep<T> {
+    /// The value when the chain went through, else `None`.
+    pub fn continued(self) -> Option<T> {
+        match self {
+            FlowStep::Continue(value) => Some(value),
+            _ => None,
+        }
     }
 }

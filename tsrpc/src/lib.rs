@@ -86,7 +86,7 @@ mod values;
 
 pub use client::{CallOptions, HttpClient, WsClient};
 pub use error::{ErrorCode, ErrorKind, TsrpcError, codes};
-pub use flow::{Flow, FlowNodeId};
+pub use flow::{Flow, FlowNodeId, FlowStep, IntoFlowStep};
 pub use proto::{Api, Fingerprint, Message, ServiceInfo, ServiceKind, ServiceTable, Shape};
 pub use regex::Regex;
 pub use server::{

@@ -31,15 +31,24 @@ pub struct ApiCall<Req: Api> {
     pub sn: u32,
     /// The connection the call came over.
     pub conn: Connection,
+    /// Values `pre_api_call` flow nodes attached to this call.
+    pub extensions: http::Extensions,
     server: Server,
 }
 
 impl<Req: Api> ApiCall<Req> {
-    pub(crate) fn new(req: Req, sn: u32, conn: Connection, server: Server) -> Self {
+    pub(crate) fn new(
+        req: Req,
+        sn: u32,
+        conn: Connection,
+        server: Server,
+        extensions: http::Extensions,
+    ) -> Self {
         ApiCall {
             req,
             sn,
             conn,
+            extensions,
             server,
         }
     }

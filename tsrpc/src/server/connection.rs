@@ -2,14 +2,16 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use crate::codec::{self, Encoding};
+use super::flows::{DataFlow, SendMsgFlow, ServerFlows};
+use crate::codec::{self, Encoding, WireFrame};
 use crate::error::TsrpcError;
-use crate::proto::{Message, ServiceTable};
+use crate::flow::FlowStep;
+use crate::proto::{Message, ServiceInfo, ServiceTable};
 use crate::transport::outbound::SendError;
 use crate::transport::{Outbound, close_code, ws};
 
@@ -27,6 +29,21 @@ pub enum Transport {
 
 /// The server's handle on one peer: cheap to clone, shared by every call
 /// made over the same connection.
+///
+/// It carries typed extensions, for state that belongs to the connection
+/// (the logged-in user, say):
+///
+/// ```no_run
+/// # fn f(conn: tsrpc::Connection) {
+/// #[derive(Clone)]
+/// struct User { name: String }
+///
+/// conn.insert_extension(User { name: "ann".into() });
+/// if let Some(user) = conn.extension::<User>() {
+///     println!("{} is logged in", user.name);
+/// }
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Connection {
     inner: Arc<ConnectionInner>,
@@ -41,6 +58,8 @@ struct ConnectionInner {
     encoding: AtomicU8,
     /// The request headers of an HTTP call.
     headers: Option<http::HeaderMap>,
+    extensions: Mutex<http::Extensions>,
+    flows: Option<Arc<ServerFlows>>,
 }
 
 fn encoding_code(encoding: Encoding) -> u8 {
@@ -50,9 +69,18 @@ fn encoding_code(encoding: Encoding) -> u8 {
     }
 }
 
+fn same_bytes(a: &WireFrame, b: &WireFrame) -> bool {
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    matches!(
+        (a, b),
+        (WireFrame::Text(_), WireFrame::Text(_)) | (WireFrame::Binary(_), WireFrame::Binary(_))
+    ) && x.as_ptr() == y.as_ptr()
+        && x.len() == y.len()
+}
+
 impl Connection {
     pub(crate) fn in_process() -> Self {
-        Self::build(0, None, Transport::InProcess, None, None, None)
+        Self::build(0, None, Transport::InProcess, None, None, None, None)
     }
 
     pub(crate) fn websocket(
@@ -60,6 +88,7 @@ impl Connection {
         remote_addr: SocketAddr,
         outbound: Outbound,
         encoding: Option<Encoding>,
+        flows: Arc<ServerFlows>,
     ) -> Self {
         Self::build(
             id,
@@ -68,6 +97,7 @@ impl Connection {
             Some(outbound),
             encoding,
             None,
+            Some(flows),
         )
     }
 
@@ -84,6 +114,7 @@ impl Connection {
             None,
             Some(encoding),
             Some(headers),
+            None,
         )
     }
 
@@ -94,6 +125,7 @@ impl Connection {
         outbound: Option<Outbound>,
         encoding: Option<Encoding>,
         headers: Option<http::HeaderMap>,
+        flows: Option<Arc<ServerFlows>>,
     ) -> Self {
         Connection {
             inner: Arc::new(ConnectionInner {
@@ -103,19 +135,10 @@ impl Connection {
                 outbound,
                 encoding: AtomicU8::new(encoding.map_or(0, encoding_code)),
                 headers,
+                extensions: Mutex::new(http::Extensions::new()),
+                flows,
             }),
         }
-    }
-
-    /// The request headers, for a call made over HTTP.
-    pub fn headers(&self) -> Option<&http::HeaderMap> {
-        self.inner.headers.as_ref()
-    }
-
-    /// One request header as text, for a call made over HTTP; for example
-    /// `call.conn.header("authorization")`.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers()?.get(name)?.to_str().ok()
     }
 
     /// The connection's id, unique within its server.
@@ -131,6 +154,40 @@ impl Connection {
     /// The transport this connection runs over.
     pub fn transport(&self) -> Transport {
         self.inner.transport
+    }
+
+    /// The request headers, for a call made over HTTP.
+    pub fn headers(&self) -> Option<&http::HeaderMap> {
+        self.inner.headers.as_ref()
+    }
+
+    /// One request header as text, for a call made over HTTP; for example
+    /// `call.conn.header("authorization")`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers()?.get(name)?.to_str().ok()
+    }
+
+    /// Attaches a value to the connection (one per type); returns the
+    /// value of that type it had.
+    pub fn insert_extension<T: Clone + Send + Sync + 'static>(&self, value: T) -> Option<T> {
+        self.extensions().insert(value)
+    }
+
+    /// A copy of the connection's value of type `T`.
+    pub fn extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.extensions().get::<T>().cloned()
+    }
+
+    /// Removes the connection's value of type `T`.
+    pub fn remove_extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.extensions().remove::<T>()
+    }
+
+    fn extensions(&self) -> std::sync::MutexGuard<'_, http::Extensions> {
+        self.inner
+            .extensions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The connection's encoding: chosen by its WebSocket subprotocol
@@ -167,17 +224,19 @@ impl Connection {
             .is_some_and(|o| !o.is_closing())
     }
 
-    /// Sends a message to this peer. It is queued, never awaited: a peer
-    /// whose queue is full is not reading and is disconnected.
+    /// Sends a message to this peer, through the `pre_send_msg`,
+    /// `pre_send_data` and `post_send_msg` flows. It is queued, never
+    /// awaited on the network: a peer whose queue is full is not reading and
+    /// is disconnected. A flow that stops it is not an error.
     ///
-    /// ```no_run,standalone_crate
+    /// ```no_run
     /// # use serde::{Deserialize, Serialize};
     /// # #[tsrpc::msg] #[derive(Serialize, Deserialize)] pub struct MsgHello { pub text: String }
-    /// # fn f(conn: tsrpc::Connection) -> Result<(), tsrpc::TsrpcError> {
-    /// conn.send_msg(&MsgHello { text: "welcome".into() })?;
+    /// # async fn f(conn: tsrpc::Connection) -> Result<(), tsrpc::TsrpcError> {
+    /// conn.send_msg(&MsgHello { text: "welcome".into() }).await?;
     /// # Ok(()) }
     /// ```
-    pub fn send_msg<M: Message>(&self, msg: &M) -> Result<(), TsrpcError> {
+    pub async fn send_msg<M: Message>(&self, msg: &M) -> Result<(), TsrpcError> {
         let service = ServiceTable::global()
             .ok()
             .and_then(|t| t.msg(M::NAME))
@@ -187,13 +246,79 @@ impl Connection {
                     M::NAME
                 ))
             })?;
-        let encoding = self.send_encoding();
-        let frame = codec::encode_message(encoding, service.id(), M::NAME, msg)
+        let frame = codec::encode_message(self.send_encoding(), service.id(), M::NAME, msg)
             .map_err(|e| TsrpcError::client(format!("cannot encode message {}: {e}", M::NAME)))?;
-        self.send_frame(ws::to_message(frame))
+        self.send_msg_frame(service, frame, None).await
     }
 
-    /// Queues an encoded frame.
+    /// Sends an encoded message through the message flows; `prepared` is
+    /// the same frame ready for the socket (shared by a broadcast).
+    pub(crate) async fn send_msg_frame(
+        &self,
+        service: &'static ServiceInfo,
+        frame: WireFrame,
+        prepared: Option<&WsMessage>,
+    ) -> Result<(), TsrpcError> {
+        let Some(flows) = &self.inner.flows else {
+            return self.send_frame(prepared.cloned().unwrap_or_else(|| ws::to_message(frame)));
+        };
+        let mut step = SendMsgFlow {
+            conn: self.clone(),
+            service,
+            frame,
+            replaced: false,
+        };
+        if !flows.pre_send_msg.is_empty() {
+            step = match flows.pre_send_msg.exec(step).await {
+                FlowStep::Continue(step) => step,
+                FlowStep::Stop => return Ok(()),
+                FlowStep::Fail(e) => return Err(e),
+            };
+        }
+        let prepared = if step.replaced { None } else { prepared };
+        self.send_data(step.frame.clone(), prepared).await?;
+        if !flows.post_send_msg.is_empty() {
+            flows.post_send_msg.exec(step).await;
+        }
+        Ok(())
+    }
+
+    /// Sends a frame through the `pre_send_data` flow.
+    pub(crate) async fn send_data(
+        &self,
+        frame: WireFrame,
+        prepared: Option<&WsMessage>,
+    ) -> Result<(), TsrpcError> {
+        let flows = self
+            .inner
+            .flows
+            .as_ref()
+            .filter(|f| !f.pre_send_data.is_empty());
+        let (frame, unchanged) = match flows {
+            None => (frame, true),
+            Some(flows) => {
+                let data = DataFlow {
+                    conn: self.clone(),
+                    data: frame.clone(),
+                };
+                match flows.pre_send_data.exec(data).await {
+                    FlowStep::Continue(data) => {
+                        let unchanged = same_bytes(&data.data, &frame);
+                        (data.data, unchanged)
+                    }
+                    FlowStep::Stop => return Ok(()),
+                    FlowStep::Fail(e) => return Err(e),
+                }
+            }
+        };
+        let message = match (unchanged, prepared) {
+            (true, Some(prepared)) => prepared.clone(),
+            _ => ws::to_message(frame),
+        };
+        self.send_frame(message)
+    }
+
+    /// Queues a frame as it is, without flows.
     pub(crate) fn send_frame(&self, frame: WsMessage) -> Result<(), TsrpcError> {
         let Some(outbound) = &self.inner.outbound else {
             return Err(TsrpcError::client(match self.inner.transport {
@@ -211,6 +336,13 @@ impl Connection {
                 "connection {} was closed: its outbound queue is full",
                 self.inner.id
             )),
+        })
+    }
+
+    /// True when sending needs no flow, so a broadcast can queue directly.
+    pub(crate) fn sends_without_flows(&self) -> bool {
+        self.inner.flows.as_ref().is_none_or(|f| {
+            f.pre_send_msg.is_empty() && f.pre_send_data.is_empty() && f.post_send_msg.is_empty()
         })
     }
 

@@ -10,11 +10,12 @@ use bytes::Bytes;
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use super::{Connection, Server};
+use super::{Connection, DataFlow, Server};
 use crate::codec::{self, ClientFrame, Encoding, Payload, ServiceRef, WireFrame};
 use crate::error::{TsrpcError, codes};
+use crate::flow::FlowStep;
 use crate::proto::{ServiceInfo, ServiceKind};
-use crate::transport::{FrameHandler, close_code, ws};
+use crate::transport::{FrameHandler, close_code};
 
 /// The server side of one WebSocket connection.
 pub(crate) struct ConnSession {
@@ -45,9 +46,9 @@ impl ConnSession {
         }
     }
 
-    fn reply(&self, frame: WireFrame) {
+    async fn reply(&self, frame: WireFrame) {
         // A closed connection has nobody left to answer.
-        let _ = self.conn.send_frame(ws::to_message(frame));
+        let _ = self.conn.send_data(frame, None).await;
     }
 
     async fn api_call(&self, service: ServiceRef, sn: u32, payload: Payload) {
@@ -59,14 +60,16 @@ impl ConnSession {
             };
             let err = TsrpcError::server(format!("Unhandled API: {shown}"))
                 .with_code(codes::UNHANDLED_API);
-            self.reply(codec::encode_api_error(encoding, name, sn, &err));
+            self.reply(codec::encode_api_error(encoding, name, sn, &err))
+                .await;
             return;
         };
         let name = info.name();
         if self.server.is_stopping() {
             let err =
                 TsrpcError::server("The server is stopping").with_code(codes::SERVER_STOPPING);
-            self.reply(codec::encode_api_error(encoding, name, sn, &err));
+            self.reply(codec::encode_api_error(encoding, name, sn, &err))
+                .await;
             return;
         }
         let Ok(permit) = self.permits.clone().acquire_owned().await else {
@@ -80,7 +83,17 @@ impl ConnSession {
             let _in_flight = in_flight;
             let result = server.execute_api(info, &payload, conn.clone(), sn).await;
             let (frame, _) = super::return_frame(info, encoding, sn, result);
-            let _ = conn.send_frame(ws::to_message(frame));
+            let returned = server
+                .wants_returns()
+                .then(|| match codec::decode_server_frame(frame.clone()) {
+                    Ok(codec::ServerFrame::ApiReturn { result, .. }) => Some(result),
+                    _ => None,
+                })
+                .flatten();
+            let _ = conn.send_data(frame, None).await;
+            if let Some(result) = returned {
+                server.after_return(conn, sn, info.name(), result).await;
+            }
         });
     }
 
@@ -110,6 +123,19 @@ impl ConnSession {
 
 impl FrameHandler for ConnSession {
     async fn on_frame(&self, frame: WireFrame) {
+        let flows = self.server.flows();
+        let frame = if flows.pre_recv_data.is_empty() {
+            frame
+        } else {
+            let data = DataFlow {
+                conn: self.conn.clone(),
+                data: frame,
+            };
+            match flows.pre_recv_data.exec(data).await {
+                FlowStep::Continue(data) => data.data,
+                FlowStep::Stop | FlowStep::Fail(_) => return,
+            }
+        };
         let is_binary = matches!(frame, WireFrame::Binary(_));
         let frame = match codec::decode_client_frame(frame) {
             Ok(frame) => frame,

@@ -22,6 +22,7 @@ pub(crate) struct CallContext {
     pub(crate) sn: u32,
     pub(crate) conn: Connection,
     pub(crate) server: Server,
+    pub(crate) extensions: http::Extensions,
 }
 
 pub(crate) type ErasedApiFn =
@@ -45,7 +46,13 @@ where
         move |req: AnyValue, ctx: CallContext| -> BoxFuture<Result<AnyValue, TsrpcError>> {
             match req.downcast::<R>() {
                 Ok(req) => {
-                    let fut = f(ApiCall::new(*req, ctx.sn, ctx.conn, ctx.server));
+                    let fut = f(ApiCall::new(
+                        *req,
+                        ctx.sn,
+                        ctx.conn,
+                        ctx.server,
+                        ctx.extensions,
+                    ));
                     Box::pin(async move { fut.await.map(|res| Box::new(res) as AnyValue) })
                 }
                 Err(_) => Box::pin(std::future::ready(Err(TsrpcError::internal(format!(

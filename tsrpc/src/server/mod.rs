@@ -16,6 +16,7 @@
 mod call;
 mod connection;
 mod dispatch;
+mod flows;
 mod handler;
 
 use std::collections::HashMap;
@@ -33,6 +34,10 @@ use tokio::sync::Notify;
 
 pub use call::{AnyMsgCall, ApiCall, MsgCall};
 pub use connection::{Connection, Transport};
+pub use flows::{
+    ApiCallFlow, ApiReturnFlow, ApiReturned, ConnDisconnect, DataFlow, MsgCallFlow, SendMsgFlow,
+    ServerFlows,
+};
 pub use handler::HandlerInfo;
 #[doc(hidden)]
 pub use handler::{
@@ -42,6 +47,7 @@ use handler::{CallContext, ErasedApiFn, ErasedMsgFn, Handler};
 
 use crate::codec::{self, Encoding, Payload};
 use crate::error::{TsrpcError, codes};
+use crate::flow::FlowStep;
 use crate::proto::{
     AnyValue, Api, Location, Message, ServiceInfo, ServiceKind, ServiceTable, TableError,
 };
@@ -239,6 +245,7 @@ impl ServerBuilder {
                 stopping: AtomicBool::new(false),
                 in_flight: AtomicUsize::new(0),
                 calls_done: Notify::new(),
+                flows: Arc::new(ServerFlows::new()),
             }),
         })
     }
@@ -318,6 +325,7 @@ struct ServerInner {
     stopping: AtomicBool,
     in_flight: AtomicUsize,
     calls_done: Notify,
+    flows: Arc<ServerFlows>,
 }
 
 /// Counts one running API call; dropping it ends the count.
@@ -405,6 +413,28 @@ impl Server {
                 },
             },
         }
+    }
+
+    /// The server's flows: add nodes with `server.flows().pre_api_call.push(..)`.
+    ///
+    /// ```no_run
+    /// # fn f(server: tsrpc::Server) {
+    /// use tsrpc::server::ApiCallFlow;
+    /// use tsrpc::TsrpcError;
+    ///
+    /// #[derive(Clone)]
+    /// struct User(String);
+    ///
+    /// server.flows().pre_api_call.push(|call: ApiCallFlow| async move {
+    ///     if call.name() != "Login" && call.conn.extension::<User>().is_none() {
+    ///         return Err(TsrpcError::api("Please log in first").with_code("NEED_LOGIN"));
+    ///     }
+    ///     Ok(call)
+    /// });
+    /// # }
+    /// ```
+    pub fn flows(&self) -> &ServerFlows {
+        &self.inner.flows
     }
 
     /// The service table the server serves.
@@ -512,14 +542,15 @@ impl Server {
     }
 
     /// Sends a message to every connection. It is encoded once per encoding
-    /// in use, whatever the number of receivers; connections that are gone
-    /// or not reading are skipped.
-    pub fn broadcast_msg<M: Message>(&self, msg: &M) -> Result<(), TsrpcError> {
-        self.broadcast_msg_to(msg, &self.connections())
+    /// in use, whatever the number of receivers (send flows run per
+    /// receiver on the same bytes); connections that are gone or not
+    /// reading are skipped.
+    pub async fn broadcast_msg<M: Message>(&self, msg: &M) -> Result<(), TsrpcError> {
+        self.broadcast_msg_to(msg, &self.connections()).await
     }
 
     /// Sends a message to the given connections, encoded once per encoding.
-    pub fn broadcast_msg_to<M: Message>(
+    pub async fn broadcast_msg_to<M: Message>(
         &self,
         msg: &M,
         conns: &[Connection],
@@ -530,22 +561,30 @@ impl Server {
                 M::NAME
             ))
         })?;
-        let mut encoded: [Option<tokio_tungstenite::tungstenite::Message>; 2] = [None, None];
+        let mut encoded: [Option<(codec::WireFrame, tokio_tungstenite::tungstenite::Message)>; 2] =
+            [None, None];
         for conn in conns {
             let encoding = conn.send_encoding();
             let slot = &mut encoded[usize::from(encoding == Encoding::Binary)];
-            let frame = match slot {
-                Some(frame) => frame.clone(),
+            let (frame, prepared) = match slot {
+                Some(ready) => ready,
                 None => {
                     let frame = codec::encode_message(encoding, service.id(), M::NAME, msg)
                         .map_err(|e| {
                             TsrpcError::client(format!("cannot encode message {}: {e}", M::NAME))
                         })?;
-                    slot.insert(ws::to_message(frame)).clone()
+                    let prepared = ws::to_message(frame.clone());
+                    slot.insert((frame, prepared))
                 }
             };
             // One failed receiver does not stop the others.
-            let _ = conn.send_frame(frame);
+            if conn.sends_without_flows() {
+                let _ = conn.send_frame(prepared.clone());
+            } else {
+                let _ = conn
+                    .send_msg_frame(service, frame.clone(), Some(prepared))
+                    .await;
+            }
         }
         Ok(())
     }
@@ -667,31 +706,25 @@ impl Server {
         before != map.matching.len() + map.msgs.values().map(Vec::len).sum::<usize>()
     }
 
-    /// Calls API `R` inside the process, through the same handler, timeout
-    /// and panic guard as a call from the network. The handler sees a
-    /// connection whose [`transport`](Connection::transport) is
-    /// [`Transport::InProcess`].
+    /// Calls API `R` inside the process, through the same `pre_api_call`
+    /// and `pre_api_return` flows, handler, timeout and panic guard as a
+    /// call from the network. The handler sees a connection whose
+    /// [`transport`](Connection::transport) is [`Transport::InProcess`].
     pub async fn call_api<R: Api>(&self, req: R) -> Result<R::Res, TsrpcError> {
         let service = self
             .inner
             .table
             .api(R::NAME)
             .ok_or_else(|| unhandled(R::NAME))?;
-        let ctx = CallContext {
-            sn: 0,
-            conn: self.inner.in_process.clone(),
-            server: self.clone(),
-        };
-        let res = self
-            .run_handler(service.id(), R::NAME, Box::new(req), ctx)
-            .await?;
+        let conn = self.inner.in_process.clone();
+        let res = self.run_with_flows(service, Box::new(req), conn, 0).await?;
         res.downcast::<R::Res>().map(|res| *res).map_err(|_| {
             TsrpcError::internal(format!("the handler of {} returned another type", R::NAME))
         })
     }
 
-    /// Decodes a request and runs its handler: the part of a call shared by
-    /// every transport.
+    /// Decodes a request and runs it through the flows and its handler: the
+    /// part of a call shared by every transport.
     pub(crate) async fn execute_api(
         &self,
         info: &'static ServiceInfo,
@@ -707,28 +740,217 @@ impl Server {
                 None => err,
             }
         })?;
-        let ctx = CallContext {
-            sn,
-            conn,
-            server: self.clone(),
-        };
-        self.run_handler(info.id(), name, req, ctx).await
+        self.run_with_flows(info, req, conn, sn).await
     }
 
-    /// Answers an API call or message that came over HTTP.
-    async fn http_call(&self, call: HttpCall) -> HttpReply {
-        let id = self.inner.next_conn_id.fetch_add(1, Ordering::Relaxed);
-        let conn = Connection::http(id, call.remote, call.encoding, call.headers);
-        match call.encoding {
-            Encoding::Json => {
-                self.http_json(call.name, call.is_msg, call.body, conn)
-                    .await
-            }
-            Encoding::Binary => self.http_binary(call.body, conn).await,
+    /// `pre_api_call`, the handler, `pre_api_return`.
+    async fn run_with_flows(
+        &self,
+        info: &'static ServiceInfo,
+        req: AnyValue,
+        conn: Connection,
+        sn: u32,
+    ) -> Result<AnyValue, TsrpcError> {
+        let flows = &self.inner.flows;
+        let name = info.name();
+        let mut call = ApiCallFlow {
+            conn,
+            sn,
+            extensions: http::Extensions::new(),
+            service: info,
+            req,
+        };
+        if !flows.pre_api_call.is_empty() {
+            call = match flows.pre_api_call.exec(call).await {
+                FlowStep::Continue(call) => call,
+                FlowStep::Stop => {
+                    return Err(TsrpcError::server(format!(
+                        "The call to {name} was cancelled by the server"
+                    )));
+                }
+                FlowStep::Fail(e) => return Err(e),
+            };
+        }
+        let ApiCallFlow {
+            conn,
+            sn,
+            extensions,
+            req,
+            ..
+        } = call;
+        let ctx = CallContext {
+            sn,
+            conn: conn.clone(),
+            server: self.clone(),
+            extensions,
+        };
+        let result = self.run_handler(info.id(), name, req, ctx).await;
+        if flows.pre_api_return.is_empty() {
+            return result;
+        }
+        let ret = ApiReturnFlow {
+            conn,
+            sn,
+            service: info,
+            result,
+        };
+        match flows.pre_api_return.exec(ret).await {
+            FlowStep::Continue(ret) => ret.result,
+            FlowStep::Stop => Err(TsrpcError::server(format!(
+                "The return of {name} was cancelled by the server"
+            ))),
+            FlowStep::Fail(e) => Err(e),
         }
     }
 
+    /// Runs `post_api_return` then `post_api_call` once the return is on its way.
+    pub(crate) async fn after_return(
+        &self,
+        conn: Connection,
+        sn: u32,
+        name: &'static str,
+        result: Result<Payload, TsrpcError>,
+    ) {
+        let flows = &self.inner.flows;
+        if flows.post_api_return.is_empty() && flows.post_api_call.is_empty() {
+            return;
+        }
+        let returned = ApiReturned {
+            conn,
+            sn,
+            name,
+            result,
+        };
+        flows.post_api_return.exec(returned.clone()).await;
+        flows.post_api_call.exec(returned).await;
+    }
+
+    /// True when a post-return flow wants to see returns.
+    pub(crate) fn wants_returns(&self) -> bool {
+        let flows = &self.inner.flows;
+        !flows.post_api_return.is_empty() || !flows.post_api_call.is_empty()
+    }
+
+    /// Answers an API call or message that came over HTTP, through the data
+    /// flows.
+    async fn http_call(&self, call: HttpCall) -> HttpReply {
+        let id = self.inner.next_conn_id.fetch_add(1, Ordering::Relaxed);
+        let conn = Connection::http(id, call.remote, call.encoding, call.headers);
+        let flows = self.inner.flows.clone();
+        let frame = match call.encoding {
+            Encoding::Json => codec::WireFrame::Text(call.body),
+            Encoding::Binary => codec::WireFrame::Binary(call.body),
+        };
+        let body = if flows.pre_recv_data.is_empty() {
+            frame
+        } else {
+            match flows
+                .pre_recv_data
+                .exec(DataFlow {
+                    conn: conn.clone(),
+                    data: frame,
+                })
+                .await
+            {
+                FlowStep::Continue(data) => data.data,
+                FlowStep::Stop => {
+                    let err = TsrpcError::server("The request was dropped by the server");
+                    return HttpReply::json_error(http::StatusCode::INTERNAL_SERVER_ERROR, &err);
+                }
+                FlowStep::Fail(e) => return HttpReply::json_error(http_status(&e), &e),
+            }
+        };
+        let (body, encoding) = match body {
+            codec::WireFrame::Text(b) => (b, Encoding::Json),
+            codec::WireFrame::Binary(b) => (b, Encoding::Binary),
+        };
+        let (mut reply, returned) = match encoding {
+            Encoding::Json => {
+                self.http_json(call.name, call.is_msg, body, conn.clone())
+                    .await
+            }
+            Encoding::Binary => self.http_binary(body, conn.clone()).await,
+        };
+        if !flows.pre_send_data.is_empty() {
+            let data = match reply.encoding {
+                Some(Encoding::Binary) => codec::WireFrame::Binary(reply.body.clone()),
+                _ => codec::WireFrame::Text(reply.body.clone()),
+            };
+            match flows
+                .pre_send_data
+                .exec(DataFlow {
+                    conn: conn.clone(),
+                    data,
+                })
+                .await
+            {
+                FlowStep::Continue(data) => {
+                    reply.body = match data.data {
+                        codec::WireFrame::Text(b) | codec::WireFrame::Binary(b) => b,
+                    }
+                }
+                FlowStep::Stop => {
+                    let err = TsrpcError::server("The response was dropped by the server");
+                    reply = HttpReply::json_error(http::StatusCode::INTERNAL_SERVER_ERROR, &err);
+                }
+                FlowStep::Fail(e) => reply = HttpReply::json_error(http_status(&e), &e),
+            }
+        }
+        if let Some((sn, name, result)) = returned {
+            // The post flows do not hold up the response.
+            let server = self.clone();
+            tokio::spawn(async move { server.after_return(conn, sn, name, result).await });
+        }
+        reply
+    }
+
     async fn http_json(
+        &self,
+        name: String,
+        is_msg: bool,
+        body: bytes::Bytes,
+        conn: Connection,
+    ) -> (HttpReply, Returned) {
+        let api = (!is_msg && self.wants_returns())
+            .then(|| self.inner.table.api(&name))
+            .flatten();
+        let reply = self.http_json_reply(name, is_msg, body, conn).await;
+        let returned = api.and_then(|info| {
+            let result = codec::decode_http_json_return(reply.body.clone()).ok()?;
+            Some((0, info.name(), result))
+        });
+        (reply, returned)
+    }
+
+    async fn http_binary(&self, body: bytes::Bytes, conn: Connection) -> (HttpReply, Returned) {
+        let api = if self.wants_returns() {
+            match codec::decode_client_frame(codec::WireFrame::Binary(body.clone())) {
+                Ok(codec::ClientFrame::ApiRequest {
+                    service: codec::ServiceRef::Id(id),
+                    ..
+                }) => self
+                    .inner
+                    .table
+                    .get(id)
+                    .filter(|s| s.kind() == ServiceKind::Api),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let reply = self.http_binary_reply(body, conn).await;
+        let returned = api.and_then(|info| {
+            match codec::decode_server_frame(codec::WireFrame::Binary(reply.body.clone())) {
+                Ok(codec::ServerFrame::ApiReturn { sn, result, .. }) => {
+                    Some((sn, info.name(), result))
+                }
+                _ => None,
+            }
+        });
+        (reply, returned)
+    }
+
+    async fn http_json_reply(
         &self,
         name: String,
         is_msg: bool,
@@ -790,7 +1012,7 @@ impl Server {
         }
     }
 
-    async fn http_binary(&self, body: bytes::Bytes, conn: Connection) -> HttpReply {
+    async fn http_binary_reply(&self, body: bytes::Bytes, conn: Connection) -> HttpReply {
         let binary = |status, frame: codec::WireFrame| HttpReply {
             status,
             encoding: Some(Encoding::Binary),
@@ -913,8 +1135,40 @@ impl Server {
     }
 
     /// Hands a received message to its handlers, listeners and matching
-    /// listeners, one after the other.
+    /// listeners, one after the other, between `pre_msg_call` and
+    /// `post_msg_call`.
     async fn deliver_msg(&self, info: &'static ServiceInfo, payload: &Payload, conn: &Connection) {
+        let flows = &self.inner.flows;
+        let decode = |payload: &Payload| match (info.codec().decode_input)(payload) {
+            Ok(msg) => Some(msg),
+            Err(e) => {
+                tracing::warn!(conn = conn.id(), msg = info.name(), "invalid message: {e}");
+                None
+            }
+        };
+        let mut payload = std::borrow::Cow::Borrowed(payload);
+        if !flows.pre_msg_call.is_empty() {
+            let Some(msg) = decode(&payload) else { return };
+            let call = MsgCallFlow {
+                conn: conn.clone(),
+                service: info,
+                msg,
+            };
+            let FlowStep::Continue(call) = flows.pre_msg_call.exec(call).await else {
+                return;
+            };
+            // Each listener gets its own copy: the message as the flow left it.
+            let encoding = payload.encoding();
+            let mut out = Vec::new();
+            if let Err(e) = (info.codec().encode_output)(&*call.msg, encoding, &mut out) {
+                tracing::error!(
+                    msg = info.name(),
+                    "cannot encode the message a flow changed: {e}"
+                );
+                return;
+            }
+            payload = std::borrow::Cow::Owned(Payload::new(encoding, out.into()));
+        }
         let (typed, matching): (Vec<ErasedMsgFn>, Vec<ErasedAnyMsgFn>) = {
             let map = self
                 .inner
@@ -935,23 +1189,33 @@ impl Server {
             (typed, matching)
         };
         for f in typed {
-            let msg = match (info.codec().decode_input)(payload) {
-                Ok(msg) => msg,
-                Err(e) => {
-                    tracing::warn!(conn = conn.id(), msg = info.name(), "invalid message: {e}");
-                    return;
-                }
-            };
+            let Some(msg) = decode(&payload) else { return };
             let ctx = CallContext {
                 sn: 0,
                 conn: conn.clone(),
                 server: self.clone(),
+                extensions: http::Extensions::new(),
             };
             guard_listener(info.name(), || f(msg, ctx)).await;
         }
         for f in matching {
-            let call = AnyMsgCall::new(info.name(), payload.clone(), conn.clone(), self.clone());
+            let call = AnyMsgCall::new(
+                info.name(),
+                payload.as_ref().clone(),
+                conn.clone(),
+                self.clone(),
+            );
             guard_listener(info.name(), || f(call)).await;
+        }
+        if !flows.post_msg_call.is_empty()
+            && let Some(msg) = decode(&payload)
+        {
+            let call = MsgCallFlow {
+                conn: conn.clone(),
+                service: info,
+                msg,
+            };
+            flows.post_msg_call.exec(call).await;
         }
     }
 }
@@ -985,6 +1249,9 @@ fn manual_info<F>(
         },
     )
 }
+
+/// What the post-return flows need of an HTTP call: sn, API name, result.
+type Returned = Option<(u32, &'static str, Result<Payload, TsrpcError>)>;
 
 /// The frame that answers a call (the encoded response, or the error; a
 /// response that cannot be encoded becomes `INTERNAL_ERR`), and the HTTP
@@ -1054,11 +1321,16 @@ impl App for ServerInner {
             };
             let (outbound, rx) = outbound::channel(self.settings.send_queue_capacity);
             let id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
-            let conn = Connection::websocket(id, remote, outbound.clone(), encoding);
+            let conn =
+                Connection::websocket(id, remote, outbound.clone(), encoding, self.flows.clone());
             lock(&self.connections).insert(id, conn.clone());
             self.connections_changed.notify_waiters();
             tracing::debug!(conn = id, %remote, "connected");
-            let session = dispatch::ConnSession::new(server, conn, self.settings.max_pending_calls);
+            if !self.flows.post_connect.is_empty() {
+                self.flows.post_connect.exec(conn.clone()).await;
+            }
+            let session =
+                dispatch::ConnSession::new(server, conn.clone(), self.settings.max_pending_calls);
             let end = ws::drive(
                 socket,
                 rx,
@@ -1070,6 +1342,15 @@ impl App for ServerInner {
             lock(&self.connections).remove(&id);
             self.connections_changed.notify_waiters();
             tracing::debug!(conn = id, code = ?end.code, reason = %end.reason, local = end.local, "disconnected");
+            if !self.flows.post_disconnect.is_empty() {
+                let event = ConnDisconnect {
+                    conn,
+                    reason: end.reason,
+                    code: end.code,
+                    by_server: end.local,
+                };
+                self.flows.post_disconnect.exec(event).await;
+            }
         })
     }
 

@@ -1,0 +1,320 @@
+//! The server's flows: TSRPC's hook chains, typed and async.
+//!
+//! Values that hold a request, response or message keep it type-erased;
+//! nodes reach it with a type parameter (`call.req::<ReqLogin>()`).
+//! Messages on their way out stay encoded: a node decodes one only when it
+//! looks at it, so a broadcast is still encoded once.
+
+use std::fmt;
+
+use super::Connection;
+use crate::codec::{self, Payload, ServerFrame, WireFrame};
+use crate::error::TsrpcError;
+use crate::flow::Flow;
+use crate::proto::{AnyValue, Api, Message, ServiceInfo};
+
+/// Every flow of a [`Server`](super::Server), in the order a call meets them.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ServerFlows {
+    /// After a WebSocket connection is accepted.
+    pub post_connect: Flow<Connection>,
+    /// After a WebSocket connection ended, for any reason.
+    pub post_disconnect: Flow<ConnDisconnect>,
+    /// Before received data is decoded; may change it, or drop it (stop).
+    pub pre_recv_data: Flow<DataFlow>,
+    /// Before data is sent (returns, messages, per receiver for
+    /// broadcasts, which are not encoded again); may change or drop it.
+    pub pre_send_data: Flow<DataFlow>,
+    /// Before the handler runs; stop or fail to refuse the call (it then
+    /// resolves with the node's error, or a "cancelled" error).
+    pub pre_api_call: Flow<ApiCallFlow>,
+    /// Before the return is sent; may change it.
+    pub pre_api_return: Flow<ApiReturnFlow>,
+    /// After the return was queued.
+    pub post_api_return: Flow<ApiReturned>,
+    /// After the call is over, last of all.
+    pub post_api_call: Flow<ApiReturned>,
+    /// Before a received message reaches its handlers and listeners; may
+    /// change it, or drop it (stop).
+    pub pre_msg_call: Flow<MsgCallFlow>,
+    /// After the handlers and listeners of a received message returned.
+    pub post_msg_call: Flow<MsgCallFlow>,
+    /// Before a message is sent to one connection (per receiver for a
+    /// broadcast); may replace it for that receiver, or not send it (stop).
+    pub pre_send_msg: Flow<SendMsgFlow>,
+    /// After a message was queued for one connection.
+    pub post_send_msg: Flow<SendMsgFlow>,
+}
+
+impl ServerFlows {
+    pub(crate) fn new() -> Self {
+        ServerFlows {
+            post_connect: Flow::named("post_connect"),
+            post_disconnect: Flow::named("post_disconnect"),
+            pre_recv_data: Flow::named("pre_recv_data"),
+            pre_send_data: Flow::named("pre_send_data"),
+            pre_api_call: Flow::named("pre_api_call"),
+            pre_api_return: Flow::named("pre_api_return"),
+            post_api_return: Flow::named("post_api_return"),
+            post_api_call: Flow::named("post_api_call"),
+            pre_msg_call: Flow::named("pre_msg_call"),
+            post_msg_call: Flow::named("post_msg_call"),
+            pre_send_msg: Flow::named("pre_send_msg"),
+            post_send_msg: Flow::named("post_send_msg"),
+        }
+    }
+}
+
+/// What `post_disconnect` nodes receive.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ConnDisconnect {
+    /// The connection that ended.
+    pub conn: Connection,
+    /// Why it ended.
+    pub reason: String,
+    /// The close code, when a close frame was exchanged.
+    pub code: Option<u16>,
+    /// True when the server closed it (`conn.close`, stop, limits).
+    pub by_server: bool,
+}
+
+/// Data received or about to be sent on a connection.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DataFlow {
+    /// The connection.
+    pub conn: Connection,
+    /// The frame (or HTTP body); a node may replace it.
+    pub data: WireFrame,
+}
+
+/// An API call before its handler runs.
+#[non_exhaustive]
+pub struct ApiCallFlow {
+    /// The connection the call came over.
+    pub conn: Connection,
+    /// The call's serial number.
+    pub sn: u32,
+    /// Values for the handler: a node inserts, `call.extensions` reads.
+    pub extensions: http::Extensions,
+    pub(crate) service: &'static ServiceInfo,
+    pub(crate) req: AnyValue,
+}
+
+impl ApiCallFlow {
+    /// The API's name.
+    pub fn name(&self) -> &'static str {
+        self.service.name()
+    }
+
+    /// The request, if this is a call of API `R`.
+    pub fn req<R: Api>(&self) -> Option<&R> {
+        self.req.downcast_ref()
+    }
+
+    /// The request, to change it, if this is a call of API `R`.
+    pub fn req_mut<R: Api>(&mut self) -> Option<&mut R> {
+        self.req.downcast_mut()
+    }
+}
+
+impl fmt::Debug for ApiCallFlow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiCallFlow")
+            .field("name", &self.name())
+            .field("sn", &self.sn)
+            .field("conn", &self.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An API call's outcome before it is sent.
+#[non_exhaustive]
+pub struct ApiReturnFlow {
+    /// The connection the call came over.
+    pub conn: Connection,
+    /// The call's serial number.
+    pub sn: u32,
+    pub(crate) service: &'static ServiceInfo,
+    pub(crate) result: Result<AnyValue, TsrpcError>,
+}
+
+impl ApiReturnFlow {
+    /// The API's name.
+    pub fn name(&self) -> &'static str {
+        self.service.name()
+    }
+
+    /// The response, if the call succeeded and is a call of API `R`.
+    pub fn res<R: Api>(&self) -> Option<&R::Res> {
+        self.result.as_ref().ok()?.downcast_ref()
+    }
+
+    /// The response, to change it.
+    pub fn res_mut<R: Api>(&mut self) -> Option<&mut R::Res> {
+        self.result.as_mut().ok()?.downcast_mut()
+    }
+
+    /// The error, if the call failed.
+    pub fn error(&self) -> Option<&TsrpcError> {
+        self.result.as_ref().err()
+    }
+
+    /// Makes the call fail with this error instead.
+    pub fn set_error(&mut self, err: TsrpcError) {
+        self.result = Err(err);
+    }
+
+    /// Makes the call succeed with this response instead; ignored (and
+    /// logged) when `R` is not this call's API.
+    pub fn set_res<R: Api>(&mut self, res: R::Res) {
+        if R::NAME == self.name() {
+            self.result = Ok(Box::new(res));
+        } else {
+            tracing::error!(
+                api = self.name(),
+                given = R::NAME,
+                "set_res with the response of another API"
+            );
+        }
+    }
+}
+
+impl fmt::Debug for ApiReturnFlow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiReturnFlow")
+            .field("name", &self.name())
+            .field("sn", &self.sn)
+            .field("error", &self.error())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An API call's outcome after it was sent: the response stays encoded,
+/// and [`res`](Self::res) decodes it.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ApiReturned {
+    /// The connection the call came over.
+    pub conn: Connection,
+    /// The call's serial number.
+    pub sn: u32,
+    /// The API's name.
+    pub name: &'static str,
+    pub(crate) result: Result<Payload, TsrpcError>,
+}
+
+impl ApiReturned {
+    /// The response, decoded, if the call succeeded.
+    pub fn res<R: Api>(&self) -> Option<Result<R::Res, TsrpcError>> {
+        let payload = self.result.as_ref().ok()?;
+        Some(
+            payload
+                .decode()
+                .map_err(|e| TsrpcError::server(e.to_string())),
+        )
+    }
+
+    /// The error, if the call failed.
+    pub fn error(&self) -> Option<&TsrpcError> {
+        self.result.as_ref().err()
+    }
+
+    /// True when the call succeeded.
+    pub fn is_succ(&self) -> bool {
+        self.result.is_ok()
+    }
+}
+
+/// A received message before (and after) its handlers run.
+#[non_exhaustive]
+pub struct MsgCallFlow {
+    /// The connection the message came over.
+    pub conn: Connection,
+    pub(crate) service: &'static ServiceInfo,
+    pub(crate) msg: AnyValue,
+}
+
+impl MsgCallFlow {
+    /// The message's name.
+    pub fn name(&self) -> &'static str {
+        self.service.name()
+    }
+
+    /// The message, if it is an `M`.
+    pub fn msg<M: Message>(&self) -> Option<&M> {
+        self.msg.downcast_ref()
+    }
+
+    /// The message, to change it, if it is an `M`.
+    pub fn msg_mut<M: Message>(&mut self) -> Option<&mut M> {
+        self.msg.downcast_mut()
+    }
+}
+
+impl fmt::Debug for MsgCallFlow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MsgCallFlow")
+            .field("name", &self.name())
+            .field("conn", &self.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A message on its way to one connection, already encoded.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct SendMsgFlow {
+    /// The receiving connection.
+    pub conn: Connection,
+    pub(crate) service: &'static ServiceInfo,
+    pub(crate) frame: WireFrame,
+    pub(crate) replaced: bool,
+}
+
+impl SendMsgFlow {
+    /// The message's name.
+    pub fn name(&self) -> &'static str {
+        self.service.name()
+    }
+
+    /// Decodes the message.
+    pub fn msg<M: Message>(&self) -> Result<M, TsrpcError> {
+        match codec::decode_server_frame(self.frame.clone()) {
+            Ok(ServerFrame::Message { payload, .. }) => payload
+                .decode()
+                .map_err(|e| TsrpcError::server(e.to_string())),
+            Ok(_) => Err(TsrpcError::server("not a message frame")),
+            Err(e) => Err(TsrpcError::server(e.to_string())),
+        }
+    }
+
+    /// Sends this message to this receiver instead (encoded again, for this
+    /// receiver only). Fails when `M` is not this message's type.
+    pub fn set_msg<M: Message>(&mut self, msg: &M) -> Result<(), TsrpcError> {
+        if M::NAME != self.name() {
+            return Err(TsrpcError::client(format!(
+                "{} is not message {}",
+                M::NAME,
+                self.name()
+            )));
+        }
+        let encoding = self.conn.send_encoding();
+        self.frame = codec::encode_message(encoding, self.service.id(), M::NAME, msg)
+            .map_err(|e| TsrpcError::client(format!("cannot encode message {}: {e}", M::NAME)))?;
+        self.replaced = true;
+        Ok(())
+    }
+}
+
+impl fmt::Debug for SendMsgFlow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendMsgFlow")
+            .field("name", &self.name())
+            .field("conn", &self.conn)
+            .field("replaced", &self.replaced)
+            .finish_non_exhaustive()
+    }
+}
