@@ -15,9 +15,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::oneshot;
 
-use super::{CallOptions, DEFAULT_TIMEOUT};
+use super::{CallOptions, ClientFlows, DEFAULT_TIMEOUT, DataFlow, Sent};
 use crate::codec::{self, Encoding, ServerFrame, WireFrame};
 use crate::error::{TsrpcError, codes};
+use crate::flow::FlowStep;
 use crate::proto::{Api, Message, ServiceInfo, ServiceKind, ServiceTable};
 use crate::transport::http::FINGERPRINT_HEADER;
 
@@ -41,6 +42,7 @@ struct HttpInner {
     client: Client<HttpConnector, Full<Bytes>>,
     pending: Mutex<HashMap<u32, Pending>>,
     next_sn: AtomicU32,
+    flows: ClientFlows,
 }
 
 /// An HTTP client: each call is one POST request. Cheap to clone; clones
@@ -143,6 +145,7 @@ impl HttpClientBuilder {
                 client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
                 pending: Mutex::new(HashMap::new()),
                 next_sn: AtomicU32::new(1),
+                flows: ClientFlows::new(),
             }),
         })
     }
@@ -192,6 +195,12 @@ impl HttpClient {
             .ok_or_else(|| TsrpcError::client(format!("{kind} {name:?} is not registered")))
     }
 
+    /// The client's flows (the call, message and data flows; an HTTP client
+    /// has no connection, so the connection flows never run).
+    pub fn flows(&self) -> &ClientFlows {
+        &self.inner.flows
+    }
+
     /// The sn the last call was given, for [`abort`](Self::abort).
     pub fn last_sn(&self) -> u32 {
         self.inner.next_sn.load(Ordering::Relaxed).wrapping_sub(1)
@@ -205,13 +214,32 @@ impl HttpClient {
     /// Calls API `R`. Resolves with the response, the server's error, a
     /// `NetworkError` when the server cannot be reached (`TIMEOUT` past the
     /// timeout), or `ABORTED`. Errors of a non-200 response carry its
-    /// `status`.
+    /// `status`. The call flows run around it.
     pub async fn call_api_with<R: Api>(
         &self,
         req: R,
         options: CallOptions,
     ) -> Result<R::Res, TsrpcError> {
         let service = self.service(ServiceKind::Api, R::NAME)?;
+        let encoding = self.inner.settings.encoding;
+        super::call_through_flows(
+            &self.inner.flows,
+            service,
+            encoding,
+            req,
+            options,
+            |payload, options| self.send_call(service, payload, options),
+        )
+        .await
+    }
+
+    /// Posts an encoded request and reads its return.
+    async fn send_call(
+        &self,
+        service: &'static ServiceInfo,
+        payload: Bytes,
+        options: CallOptions,
+    ) -> Sent {
         let sn = loop {
             let sn = self.inner.next_sn.fetch_add(1, Ordering::Relaxed);
             if sn != 0 {
@@ -220,19 +248,24 @@ impl HttpClient {
         };
         let encoding = self.inner.settings.encoding;
         let body = match encoding {
-            Encoding::Json => {
-                let mut out = Vec::new();
-                codec::write_payload(Encoding::Json, &req, &mut out).map(|()| Bytes::from(out))
-            }
+            Encoding::Json => payload,
             Encoding::Binary => {
-                codec::encode_api_request(Encoding::Binary, service.id(), R::NAME, sn, &req)
-                    .map(|frame| Bytes::copy_from_slice(frame.as_bytes()))
+                let frame = codec::encode_api_request_with(
+                    Encoding::Binary,
+                    service.id(),
+                    service.name(),
+                    sn,
+                    |out| {
+                        out.extend_from_slice(&payload);
+                        Ok(())
+                    },
+                );
+                match frame {
+                    Ok(frame) => frame.into_bytes(),
+                    Err(e) => return (sn, Err(TsrpcError::client(e.to_string()))),
+                }
             }
-        }
-        .map_err(|e| {
-            TsrpcError::client(format!("cannot encode the request of {}: {e}", R::NAME))
-        })?;
-
+        };
         let (abort, aborted) = oneshot::channel();
         lock(&self.inner.pending).insert(
             sn,
@@ -246,13 +279,14 @@ impl HttpClient {
             sn,
         };
         let timeout = options.timeout.unwrap_or(self.inner.settings.timeout);
-        let exchange = self.post(R::NAME, false, body, &options);
+        let exchange = self.post(service.name(), false, body, &options);
         let (status, body) = tokio::select! {
             result = tokio::time::timeout(timeout, exchange) => match result {
-                Ok(result) => result?,
-                Err(_) => return Err(TsrpcError::network("Request Timeout").with_code(codes::TIMEOUT)),
+                Ok(Ok(exchanged)) => exchanged,
+                Ok(Err(e)) => return (sn, Err(e)),
+                Err(_) => return (sn, Err(TsrpcError::network("Request Timeout").with_code(codes::TIMEOUT))),
             },
-            _ = aborted => return Err(TsrpcError::client("Request aborted").with_code(codes::ABORTED)),
+            _ = aborted => return (sn, Err(TsrpcError::client("Request aborted").with_code(codes::ABORTED))),
         };
         let with_status = |err: TsrpcError| {
             if status == StatusCode::OK {
@@ -270,14 +304,12 @@ impl HttpClient {
         };
         let Some(result) = result else {
             let excerpt = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-            return Err(with_status(TsrpcError::network(format!(
+            let err = TsrpcError::network(format!(
                 "HTTP {status}: the response is not a tsrpc return: {excerpt}"
-            ))));
+            ));
+            return (sn, Err(with_status(err)));
         };
-        result
-            .map_err(with_status)?
-            .decode::<R::Res>()
-            .map_err(|e| TsrpcError::client(format!("Invalid response of API {}: {e}", R::NAME)))
+        (sn, result.map_err(with_status))
     }
 
     /// Sends a message (`POST /{name}?type=msg`).
@@ -285,7 +317,7 @@ impl HttpClient {
         self.send_msg_with(msg, CallOptions::default()).await
     }
 
-    /// Sends a message with options (timeout, headers).
+    /// Sends a message with options (timeout, headers), through the message flows.
     pub async fn send_msg_with<M: Message>(
         &self,
         msg: &M,
@@ -293,18 +325,33 @@ impl HttpClient {
     ) -> Result<(), TsrpcError> {
         let service = self.service(ServiceKind::Msg, M::NAME)?;
         let encoding = self.inner.settings.encoding;
+        super::send_msg_through_flows(&self.inner.flows, service, encoding, msg, |payload| {
+            self.post_msg(service, payload, options)
+        })
+        .await
+    }
+
+    async fn post_msg(
+        &self,
+        service: &'static ServiceInfo,
+        payload: Bytes,
+        options: CallOptions,
+    ) -> Result<(), TsrpcError> {
+        let encoding = self.inner.settings.encoding;
         let body = match encoding {
-            Encoding::Json => {
-                let mut out = Vec::new();
-                codec::write_payload(Encoding::Json, msg, &mut out).map(|()| Bytes::from(out))
+            Encoding::Json => payload,
+            Encoding::Binary => {
+                codec::encode_message_with(Encoding::Binary, service.id(), service.name(), |out| {
+                    out.extend_from_slice(&payload);
+                    Ok(())
+                })
+                .map_err(|e| TsrpcError::client(e.to_string()))?
+                .into_bytes()
             }
-            Encoding::Binary => codec::encode_message(Encoding::Binary, service.id(), M::NAME, msg)
-                .map(|frame| Bytes::copy_from_slice(frame.as_bytes())),
-        }
-        .map_err(|e| TsrpcError::client(format!("cannot encode message {}: {e}", M::NAME)))?;
+        };
         let timeout = options.timeout.unwrap_or(self.inner.settings.timeout);
         let (status, body) =
-            tokio::time::timeout(timeout, self.post(M::NAME, true, body, &options))
+            tokio::time::timeout(timeout, self.post(service.name(), true, body, &options))
                 .await
                 .map_err(|_| TsrpcError::network("Request Timeout").with_code(codes::TIMEOUT))??;
         if status == StatusCode::OK && body.is_empty() {
@@ -321,7 +368,7 @@ impl HttpClient {
         };
         Err(err
             .unwrap_or_else(|| {
-                TsrpcError::network(format!("HTTP {status} for message {}", M::NAME))
+                TsrpcError::network(format!("HTTP {status} for message {}", service.name()))
             })
             .with_data("status", status.as_u16()))
     }
@@ -334,6 +381,30 @@ impl HttpClient {
         options: &CallOptions,
     ) -> Result<(StatusCode, Bytes), TsrpcError> {
         let settings = &self.inner.settings;
+        let flows = &self.inner.flows;
+        let as_frame = |body: Bytes| match settings.encoding {
+            Encoding::Json => WireFrame::Text(body),
+            Encoding::Binary => WireFrame::Binary(body),
+        };
+        let body = if flows.pre_send_data.is_empty() {
+            body
+        } else {
+            match flows
+                .pre_send_data
+                .exec(DataFlow {
+                    data: as_frame(body),
+                })
+                .await
+            {
+                FlowStep::Continue(data) => data.data.into_bytes(),
+                FlowStep::Stop => {
+                    return Err(TsrpcError::client(format!(
+                        "The request to {name} was dropped by pre_send_data"
+                    )));
+                }
+                FlowStep::Fail(e) => return Err(e),
+            }
+        };
         let query = if is_msg { "?type=msg" } else { "" };
         let url = format!("{}/{name}{query}", settings.base);
         let content_type = match settings.encoding {
@@ -379,7 +450,22 @@ impl HttpClient {
             .await
             .map_err(|e| TsrpcError::network(format!("failed to read the response of {url}: {e}")))?
             .to_bytes();
-        Ok((status, body))
+        if flows.pre_recv_data.is_empty() {
+            return Ok((status, body));
+        }
+        match flows
+            .pre_recv_data
+            .exec(DataFlow {
+                data: as_frame(body),
+            })
+            .await
+        {
+            FlowStep::Continue(data) => Ok((status, data.data.into_bytes())),
+            FlowStep::Stop => Err(TsrpcError::client(format!(
+                "The response of {name} was dropped by pre_recv_data"
+            ))),
+            FlowStep::Fail(e) => Err(e),
+        }
     }
 
     fn abort_where(&self, mut pick: impl FnMut(u32, &Pending) -> bool) {

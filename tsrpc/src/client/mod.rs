@@ -5,18 +5,28 @@
 //! from the server, or a local error (`TIMEOUT`, `LOST_CONN`,
 //! `WS_NOT_OPEN`, `ABORTED`).
 
+mod flows;
 mod http;
 mod ws;
 
+use std::future::Future;
 use std::time::Duration;
 
-use crate::codec::Payload;
+use bytes::Bytes;
+
+use crate::codec::{self, Encoding, Payload};
 use crate::error::TsrpcError;
+use crate::flow::FlowStep;
+use crate::proto::{AnyValue, Api, Message, ServiceInfo};
+
+pub use flows::{
+    ApiReturnFlow, ApiReturned, CallApiFlow, ClientFlows, DataFlow, RecvMsgFlow, SendMsgFlow,
+};
 
 pub use http::{HttpClient, HttpClientBuilder};
 pub use ws::{
     ClientMsgListener, DEFAULT_TIMEOUT, DisconnectEvent, HeartbeatConfig, ReconnectPolicy,
-    WsClient, WsClientBuilder, WsClientFlows, WsStatus,
+    WsClient, WsClientBuilder, WsStatus,
 };
 
 /// Options of one call.
@@ -71,4 +81,167 @@ impl AnyMsg {
             .decode()
             .map_err(|e| TsrpcError::client(format!("Invalid message {}: {e}", self.name)))
     }
+}
+
+/// A call's request, encoded for the transport, and what the transport
+/// brought back: the sn it used and the still-encoded response.
+pub(crate) type Sent = (u32, Result<Payload, TsrpcError>);
+
+/// Runs a call through the client flows around `send`, which puts the
+/// encoded request on the transport: `pre_call_api` (which may answer the
+/// call itself), then `send`, `pre_api_return`, `post_api_return`.
+pub(crate) async fn call_through_flows<R, F, Fut>(
+    flows: &ClientFlows,
+    service: &'static ServiceInfo,
+    encoding: Encoding,
+    req: R,
+    options: CallOptions,
+    send: F,
+) -> Result<R::Res, TsrpcError>
+where
+    R: Api,
+    F: FnOnce(Bytes, CallOptions) -> Fut,
+    Fut: Future<Output = Sent>,
+{
+    let name = R::NAME;
+    let encode = |req: &dyn std::any::Any, out: &mut Vec<u8>| match req.downcast_ref::<R>() {
+        Some(req) => codec::write_payload(encoding, req, out),
+        None => Err(codec::PayloadError::encode("the request changed type")),
+    };
+    let mut answered = None;
+    let (payload, options) = if flows.pre_call_api.is_empty() {
+        let mut out = Vec::new();
+        codec::write_payload(encoding, &req, &mut out).map(|()| (out, options))
+    } else {
+        let call = CallApiFlow {
+            options,
+            service,
+            req: Box::new(req),
+            answer: None,
+        };
+        match flows.pre_call_api.exec(call).await {
+            FlowStep::Continue(call) => {
+                answered = call.answer;
+                let mut out = Vec::new();
+                encode(&*call.req, &mut out).map(|()| (out, call.options))
+            }
+            FlowStep::Stop => {
+                return Err(TsrpcError::client(format!(
+                    "The call to {name} was cancelled by pre_call_api"
+                )));
+            }
+            FlowStep::Fail(e) => return Err(e),
+        }
+    }
+    .map_err(|e| TsrpcError::client(format!("cannot encode the request of {name}: {e}")))?;
+
+    let (sn, received, result): (
+        u32,
+        Result<Option<Payload>, TsrpcError>,
+        Result<AnyValue, TsrpcError>,
+    ) = match answered {
+        Some(answer) => (
+            0,
+            answer.as_ref().map(|_| None).map_err(Clone::clone),
+            answer,
+        ),
+        None => {
+            let (sn, received) = send(Bytes::from(payload), options).await;
+            let result = received.clone().and_then(|payload| {
+                payload
+                    .decode::<R::Res>()
+                    .map(|res| Box::new(res) as AnyValue)
+                    .map_err(|e| TsrpcError::client(format!("Invalid response of API {name}: {e}")))
+            });
+            (sn, received.map(Some), result)
+        }
+    };
+    let result = if flows.pre_api_return.is_empty() {
+        result
+    } else {
+        let ret = ApiReturnFlow {
+            sn,
+            service,
+            result,
+        };
+        match flows.pre_api_return.exec(ret).await {
+            FlowStep::Continue(ret) => ret.result,
+            FlowStep::Stop => Err(TsrpcError::client(format!(
+                "The return of {name} was cancelled by pre_api_return"
+            ))),
+            FlowStep::Fail(e) => Err(e),
+        }
+    };
+    if !flows.post_api_return.is_empty() {
+        let returned = ApiReturned {
+            sn,
+            name,
+            result: received,
+        };
+        flows.post_api_return.exec(returned).await;
+    }
+    result?
+        .downcast::<R::Res>()
+        .map(|res| *res)
+        .map_err(|_| TsrpcError::client(format!("a flow answered {name} with another type")))
+}
+
+/// Sends a message through the client flows around `send`, which puts the
+/// encoded message on the transport: `pre_send_msg`, `send`, `post_send_msg`.
+/// A `pre_send_msg` node that stops the message is not an error.
+pub(crate) async fn send_msg_through_flows<M, F, Fut>(
+    flows: &ClientFlows,
+    service: &'static ServiceInfo,
+    encoding: Encoding,
+    msg: &M,
+    send: F,
+) -> Result<(), TsrpcError>
+where
+    M: Message,
+    F: FnOnce(Bytes) -> Fut,
+    Fut: Future<Output = Result<(), TsrpcError>>,
+{
+    let encode_err = |e: codec::PayloadError| {
+        TsrpcError::client(format!("cannot encode message {}: {e}", M::NAME))
+    };
+    let mut out = Vec::new();
+    codec::write_payload(encoding, msg, &mut out).map_err(encode_err)?;
+    let mut sent = None;
+    if !flows.pre_send_msg.is_empty() {
+        // The flow owns a copy: the message, encoded and decoded again.
+        let copy: M = Payload::new(encoding, Bytes::from(out.clone()))
+            .decode()
+            .map_err(|e| TsrpcError::client(format!("cannot copy message {}: {e}", M::NAME)))?;
+        let step = SendMsgFlow {
+            service,
+            msg: Box::new(copy),
+        };
+        match flows.pre_send_msg.exec(step).await {
+            FlowStep::Continue(step) => {
+                out.clear();
+                (service.codec().encode_output)(&*step.msg, encoding, &mut out)
+                    .map_err(encode_err)?;
+                sent = Some(step);
+            }
+            FlowStep::Stop => return Ok(()),
+            FlowStep::Fail(e) => return Err(e),
+        }
+    }
+    let payload = Bytes::from(out);
+    send(payload.clone()).await?;
+    if !flows.post_send_msg.is_empty() {
+        let step = match sent {
+            Some(step) => step,
+            None => SendMsgFlow {
+                service,
+                msg: Box::new(
+                    Payload::new(encoding, payload)
+                        .decode::<M>()
+                        .map_err(|e| TsrpcError::client(e.to_string()))?,
+                ),
+            },
+        };
+        flows.post_send_msg.exec(step).await;
+    }
+    Ok(())
 }

@@ -11,10 +11,12 @@ use regex::Regex;
 use tokio::sync::{Notify, oneshot, watch};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use super::{AnyMsg, CallOptions};
+use bytes::Bytes;
+
+use super::{AnyMsg, CallOptions, ClientFlows, DataFlow, RecvMsgFlow, Sent};
 use crate::codec::{self, Encoding, Payload, ServerFrame, ServiceRef, WireFrame};
 use crate::error::{TsrpcError, codes};
-use crate::flow::Flow;
+use crate::flow::FlowStep;
 use crate::proto::{Api, Message, ServiceInfo, ServiceKind, ServiceTable};
 use crate::transport::{Disconnect, FrameHandler, Outbound, close_code, outbound, ws};
 
@@ -81,16 +83,6 @@ pub struct DisconnectEvent {
     pub client: WsClient,
 }
 
-/// The client's flows (more arrive with the flows issue).
-#[derive(Debug)]
-#[non_exhaustive]
-pub struct WsClientFlows {
-    /// Runs after each successful connect, with the client.
-    pub post_connect: Flow<WsClient>,
-    /// Runs after a connected client is disconnected, for any reason.
-    pub post_disconnect: Flow<DisconnectEvent>,
-}
-
 /// A handle on a message listener, to remove it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ClientMsgListener(u64);
@@ -138,7 +130,7 @@ struct ClientInner {
     pending: Mutex<HashMap<u32, Pending>>,
     next_sn: AtomicU32,
     listeners: RwLock<Listeners>,
-    flows: WsClientFlows,
+    flows: ClientFlows,
     heartbeat_answered: Notify,
     latency: Mutex<Option<Duration>>,
 }
@@ -239,10 +231,7 @@ impl WsClientBuilder {
                 pending: Mutex::new(HashMap::new()),
                 next_sn: AtomicU32::new(1),
                 listeners: RwLock::new(Listeners::default()),
-                flows: WsClientFlows {
-                    post_connect: Flow::named("post_connect"),
-                    post_disconnect: Flow::named("post_disconnect"),
-                },
+                flows: ClientFlows::new(),
                 heartbeat_answered: Notify::new(),
                 latency: Mutex::new(None),
             }),
@@ -283,7 +272,7 @@ impl WsClient {
     }
 
     /// The client's flows.
-    pub fn flows(&self) -> &WsClientFlows {
+    pub fn flows(&self) -> &ClientFlows {
         &self.inner.flows
     }
 
@@ -317,6 +306,17 @@ impl WsClient {
         let table = self.table()?;
         if self.is_connected() {
             return Ok(());
+        }
+        if !self.inner.flows.pre_connect.is_empty() {
+            match self.inner.flows.pre_connect.exec(self.clone()).await {
+                FlowStep::Continue(_) => {}
+                FlowStep::Stop => {
+                    return Err(TsrpcError::client(
+                        "The connection was cancelled by pre_connect",
+                    ));
+                }
+                FlowStep::Fail(e) => return Err(e),
+            }
         }
         let settings = &self.inner.settings;
         self.inner.status.send_replace(WsStatus::Opening);
@@ -465,7 +465,8 @@ impl WsClient {
     }
 
     /// Calls API `R`. Resolves with the response, the server's error, or
-    /// `WS_NOT_OPEN`, `TIMEOUT`, `LOST_CONN`, `ABORTED`.
+    /// `WS_NOT_OPEN`, `TIMEOUT`, `LOST_CONN`, `ABORTED`; runs the call
+    /// flows around it.
     pub async fn call_api_with<R: Api>(
         &self,
         req: R,
@@ -473,7 +474,29 @@ impl WsClient {
     ) -> Result<R::Res, TsrpcError> {
         let table = self.table()?;
         let service = Self::service(table, ServiceKind::Api, R::NAME)?;
-        let outbound = self.outbound()?;
+        let encoding = self.inner.settings.encoding;
+        super::call_through_flows(
+            &self.inner.flows,
+            service,
+            encoding,
+            req,
+            options,
+            |payload, options| self.send_call(service, payload, options),
+        )
+        .await
+    }
+
+    /// Puts an encoded request on the connection and waits for its return.
+    async fn send_call(
+        &self,
+        service: &'static ServiceInfo,
+        payload: Bytes,
+        options: CallOptions,
+    ) -> Sent {
+        let outbound = match self.outbound() {
+            Ok(outbound) => outbound,
+            Err(e) => return (0, Err(e)),
+        };
         let sn = loop {
             let sn = self.inner.next_sn.fetch_add(1, Ordering::Relaxed);
             if sn != 0 {
@@ -482,9 +505,14 @@ impl WsClient {
         };
         let encoding = self.inner.settings.encoding;
         let frame =
-            codec::encode_api_request(encoding, service.id(), R::NAME, sn, &req).map_err(|e| {
-                TsrpcError::client(format!("cannot encode the request of {}: {e}", R::NAME))
-            })?;
+            codec::encode_api_request_with(encoding, service.id(), service.name(), sn, |out| {
+                out.extend_from_slice(&payload);
+                Ok(())
+            });
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => return (sn, Err(TsrpcError::client(e.to_string()))),
+        };
         let (tx, rx) = oneshot::channel();
         lock(&self.inner.pending).insert(
             sn,
@@ -497,24 +525,35 @@ impl WsClient {
             inner: &self.inner,
             sn,
         };
-        if outbound.send(ws::to_message(frame)).is_err() {
-            return Err(
-                TsrpcError::network("Lost connection to server").with_code(codes::LOST_CONN)
-            );
+        if let Err(e) = self.send_data(&outbound, frame).await {
+            return (sn, Err(e));
         }
         let timeout = options.timeout.unwrap_or(self.inner.settings.timeout);
-        let payload = match tokio::time::timeout(timeout, rx).await {
-            Err(_) => return Err(TsrpcError::network("Request Timeout").with_code(codes::TIMEOUT)),
+        let result = match tokio::time::timeout(timeout, rx).await {
+            Err(_) => Err(TsrpcError::network("Request Timeout").with_code(codes::TIMEOUT)),
             Ok(Err(_)) => {
-                return Err(
-                    TsrpcError::network("Lost connection to server").with_code(codes::LOST_CONN)
-                );
+                Err(TsrpcError::network("Lost connection to server").with_code(codes::LOST_CONN))
             }
-            Ok(Ok(result)) => result?,
+            Ok(Ok(result)) => result,
         };
-        payload
-            .decode::<R::Res>()
-            .map_err(|e| TsrpcError::client(format!("Invalid response of API {}: {e}", R::NAME)))
+        (sn, result)
+    }
+
+    /// Queues a frame through the `pre_send_data` flow.
+    async fn send_data(&self, outbound: &Outbound, frame: WireFrame) -> Result<(), TsrpcError> {
+        let flows = &self.inner.flows;
+        let frame = if flows.pre_send_data.is_empty() {
+            frame
+        } else {
+            match flows.pre_send_data.exec(DataFlow { data: frame }).await {
+                FlowStep::Continue(data) => data.data,
+                FlowStep::Stop => return Ok(()),
+                FlowStep::Fail(e) => return Err(e),
+            }
+        };
+        outbound.send(ws::to_message(frame)).map_err(|_| {
+            TsrpcError::network("Lost connection to server").with_code(codes::LOST_CONN)
+        })
     }
 
     fn abort_where(&self, mut pick: impl FnMut(u32, &Pending) -> bool) {
@@ -549,16 +588,28 @@ impl WsClient {
         self.abort_where(|_, _| true);
     }
 
-    /// Sends a message; resolves once it is queued.
+    /// Sends a message through the message flows; resolves once it is
+    /// queued (a `pre_send_msg` node that drops it is not an error).
     pub async fn send_msg<M: Message>(&self, msg: &M) -> Result<(), TsrpcError> {
         let table = self.table()?;
         let service = Self::service(table, ServiceKind::Msg, M::NAME)?;
         let outbound = self.outbound()?;
-        let frame = codec::encode_message(self.inner.settings.encoding, service.id(), M::NAME, msg)
-            .map_err(|e| TsrpcError::client(format!("cannot encode message {}: {e}", M::NAME)))?;
-        outbound.send(ws::to_message(frame)).map_err(|_| {
-            TsrpcError::network("Lost connection to server").with_code(codes::LOST_CONN)
-        })
+        let encoding = self.inner.settings.encoding;
+        super::send_msg_through_flows(
+            &self.inner.flows,
+            service,
+            encoding,
+            msg,
+            |payload| async move {
+                let frame = codec::encode_message_with(encoding, service.id(), M::NAME, |out| {
+                    out.extend_from_slice(&payload);
+                    Ok(())
+                })
+                .map_err(|e| TsrpcError::client(e.to_string()))?;
+                self.send_data(&outbound, frame).await
+            },
+        )
+        .await
     }
 
     /// Calls `listener` with every message `M` received. Listeners survive
@@ -712,6 +763,15 @@ impl FrameHandler for ClientSession {
         let Some(inner) = self.client.upgrade() else {
             return;
         };
+        let flows = &inner.flows;
+        let frame = if flows.pre_recv_data.is_empty() {
+            frame
+        } else {
+            match flows.pre_recv_data.exec(DataFlow { data: frame }).await {
+                FlowStep::Continue(data) => data.data,
+                FlowStep::Stop | FlowStep::Fail(_) => return,
+            }
+        };
         let frame = match codec::decode_server_frame(frame) {
             Ok(frame) => frame,
             Err(e) => {
@@ -742,6 +802,17 @@ impl FrameHandler for ClientSession {
                     tracing::debug!(?service, "dropping a message that is not registered");
                     return;
                 };
+                let mut received = RecvMsgFlow {
+                    service: info,
+                    payload,
+                };
+                if !flows.pre_recv_msg.is_empty() {
+                    received = match flows.pre_recv_msg.exec(received).await {
+                        FlowStep::Continue(received) => received,
+                        FlowStep::Stop | FlowStep::Fail(_) => return,
+                    };
+                }
+                let payload = &received.payload;
                 let (typed, matching): (Vec<TypedListener>, Vec<MatchingListener>) = {
                     let listeners = inner
                         .listeners
@@ -761,7 +832,7 @@ impl FrameHandler for ClientSession {
                     (typed, matching)
                 };
                 for f in typed {
-                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&payload)))
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(payload)))
                         .is_err()
                     {
                         tracing::error!(msg = info.name(), "a message listener panicked");
@@ -775,6 +846,9 @@ impl FrameHandler for ClientSession {
                     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(msg))).is_err() {
                         tracing::error!(msg = info.name(), "a message listener panicked");
                     }
+                }
+                if !flows.post_recv_msg.is_empty() {
+                    flows.post_recv_msg.exec(received).await;
                 }
             }
         }

@@ -42,6 +42,13 @@ impl WireFrame {
             WireFrame::Text(b) | WireFrame::Binary(b) => b,
         }
     }
+
+    /// The frame's bytes, owned.
+    pub fn into_bytes(self) -> Bytes {
+        match self {
+            WireFrame::Text(b) | WireFrame::Binary(b) => b,
+        }
+    }
 }
 
 /// How a frame names its service: binary frames by id, JSON frames by name.
@@ -247,14 +254,25 @@ pub fn encode_api_request<T: Serialize + ?Sized>(
     sn: u32,
     req: &T,
 ) -> Result<WireFrame, PayloadError> {
+    encode_api_request_with(encoding, service_id, name, sn, |out| {
+        write_payload(encoding, req, out)
+    })
+}
+
+/// Encodes an API call; `write_req` appends the encoded request.
+pub fn encode_api_request_with(
+    encoding: Encoding,
+    service_id: u32,
+    name: &str,
+    sn: u32,
+    write_req: impl FnOnce(&mut Vec<u8>) -> Result<(), PayloadError>,
+) -> Result<WireFrame, PayloadError> {
     match encoding {
-        Encoding::Json => json::encode_with_payload(name, sn, json::Slot::Request, |out| {
-            write_payload(encoding, req, out)
-        }),
+        Encoding::Json => json::encode_with_payload(name, sn, json::Slot::Request, write_req),
         Encoding::Binary => binary::encode_with_payload(
             binary::API_REQUEST,
             &[service_id.into(), sn.into()],
-            |out| write_payload(encoding, req, out),
+            write_req,
         ),
     }
 }
