@@ -242,7 +242,13 @@ where
     // Nothing more will be written: wake anyone waiting on this queue.
     outbound.close(close_code::NORMAL, "connection closed");
     match (end, request) {
-        (ReadEnd::Remote(d), _) => d,
+        // The peer answered a close this side asked for: still this side's close.
+        (ReadEnd::Remote(_), Some(request)) => Disconnect {
+            code: Some(request.code),
+            reason: request.reason,
+            local: true,
+        },
+        (ReadEnd::Remote(d), None) => d,
         (ReadEnd::Local, Some(request)) => Disconnect {
             code: Some(request.code),
             reason: request.reason,
