@@ -216,3 +216,53 @@ impl<T> FlowStep<T> {
         }
     }
 }
+
+/// The accessors of a flow value holding a call's type-erased outcome in
+/// `service` and `result` fields: the server's and the client's
+/// `ApiReturnFlow`.
+macro_rules! api_outcome_accessors {
+    ($ty:ty) => {
+        impl $ty {
+            /// The API's name.
+            pub fn name(&self) -> &'static str {
+                self.service.name()
+            }
+
+            /// The response, if the call succeeded and is a call of API `R`.
+            pub fn res<R: $crate::Api>(&self) -> Option<&R::Res> {
+                self.result.as_ref().ok()?.downcast_ref()
+            }
+
+            /// The response, to change it.
+            pub fn res_mut<R: $crate::Api>(&mut self) -> Option<&mut R::Res> {
+                self.result.as_mut().ok()?.downcast_mut()
+            }
+
+            /// The error, if the call failed.
+            pub fn error(&self) -> Option<&$crate::TsrpcError> {
+                self.result.as_ref().err()
+            }
+
+            /// Makes the call fail with this error instead.
+            pub fn set_error(&mut self, err: $crate::TsrpcError) {
+                self.result = Err(err);
+            }
+
+            /// Makes the call succeed with this response instead; ignored
+            /// (and logged) when `R` is not this call's API.
+            pub fn set_res<R: $crate::Api>(&mut self, res: R::Res) {
+                if R::NAME == self.name() {
+                    self.result = Ok(Box::new(res));
+                } else {
+                    tracing::error!(
+                        api = self.name(),
+                        given = R::NAME,
+                        "set_res with the response of another API"
+                    );
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use api_outcome_accessors;

@@ -127,46 +127,7 @@ pub struct ApiReturnFlow {
     pub(crate) result: Result<AnyValue, TsrpcError>,
 }
 
-impl ApiReturnFlow {
-    /// The API's name.
-    pub fn name(&self) -> &'static str {
-        self.service.name()
-    }
-
-    /// The response, if the call succeeded and is a call of API `R`.
-    pub fn res<R: Api>(&self) -> Option<&R::Res> {
-        self.result.as_ref().ok()?.downcast_ref()
-    }
-
-    /// The response, to change it.
-    pub fn res_mut<R: Api>(&mut self) -> Option<&mut R::Res> {
-        self.result.as_mut().ok()?.downcast_mut()
-    }
-
-    /// The error, if the call failed.
-    pub fn error(&self) -> Option<&TsrpcError> {
-        self.result.as_ref().err()
-    }
-
-    /// Makes the call fail with this error instead.
-    pub fn set_error(&mut self, err: TsrpcError) {
-        self.result = Err(err);
-    }
-
-    /// Makes the call succeed with this response instead; ignored (and
-    /// logged) when `R` is not this call's API.
-    pub fn set_res<R: Api>(&mut self, res: R::Res) {
-        if R::NAME == self.name() {
-            self.result = Ok(Box::new(res));
-        } else {
-            tracing::error!(
-                api = self.name(),
-                given = R::NAME,
-                "set_res with the response of another API"
-            );
-        }
-    }
-}
+crate::flow::api_outcome_accessors!(ApiReturnFlow);
 
 impl fmt::Debug for ApiReturnFlow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,10 +1,8 @@
 //! [`HttpClient`]: calls and messages as HTTP POST requests, over pooled
 //! keep-alive connections.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,6 +13,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::oneshot;
 
+use super::pending::{AbortBy, PendingCalls};
 use super::{CallOptions, ClientFlows, DEFAULT_TIMEOUT, DataFlow, Sent};
 use crate::codec::{self, Encoding, ServerFrame, WireFrame};
 use crate::error::{TsrpcError, codes};
@@ -31,17 +30,11 @@ struct Settings {
     max_response_size: usize,
 }
 
-struct Pending {
-    abort_key: Option<String>,
-    abort: oneshot::Sender<()>,
-}
-
 struct HttpInner {
     settings: Settings,
     table: Result<&'static ServiceTable, TsrpcError>,
     client: Client<HttpConnector, Full<Bytes>>,
-    pending: Mutex<HashMap<u32, Pending>>,
-    next_sn: AtomicU32,
+    pending: PendingCalls<oneshot::Sender<()>>,
     flows: ClientFlows,
 }
 
@@ -143,27 +136,10 @@ impl HttpClientBuilder {
                 },
                 table,
                 client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
-                pending: Mutex::new(HashMap::new()),
-                next_sn: AtomicU32::new(1),
+                pending: PendingCalls::new(),
                 flows: ClientFlows::new(),
             }),
         })
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Removes a call's abort handle on every path.
-struct PendingGuard<'a> {
-    inner: &'a HttpInner,
-    sn: u32,
-}
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        lock(&self.inner.pending).remove(&self.sn);
     }
 }
 
@@ -203,7 +179,7 @@ impl HttpClient {
 
     /// The sn the last call was given, for [`abort`](Self::abort).
     pub fn last_sn(&self) -> u32 {
-        self.inner.next_sn.load(Ordering::Relaxed).wrapping_sub(1)
+        self.inner.pending.last_sn()
     }
 
     /// Calls API `R` with the default options.
@@ -240,12 +216,7 @@ impl HttpClient {
         payload: Bytes,
         options: CallOptions,
     ) -> Sent {
-        let sn = loop {
-            let sn = self.inner.next_sn.fetch_add(1, Ordering::Relaxed);
-            if sn != 0 {
-                break sn;
-            }
-        };
+        let sn = self.inner.pending.next_sn();
         let encoding = self.inner.settings.encoding;
         let body = match encoding {
             Encoding::Json => payload,
@@ -267,17 +238,10 @@ impl HttpClient {
             }
         };
         let (abort, aborted) = oneshot::channel();
-        lock(&self.inner.pending).insert(
-            sn,
-            Pending {
-                abort_key: options.abort_key.clone(),
-                abort,
-            },
-        );
-        let _guard = PendingGuard {
-            inner: &self.inner,
-            sn,
-        };
+        let _pending = self
+            .inner
+            .pending
+            .insert(sn, options.abort_key.clone(), abort);
         let timeout = options.timeout.unwrap_or(self.inner.settings.timeout);
         let exchange = self.post(service.name(), false, body, &options);
         let (status, body) = tokio::select! {
@@ -468,33 +432,24 @@ impl HttpClient {
         }
     }
 
-    fn abort_where(&self, mut pick: impl FnMut(u32, &Pending) -> bool) {
-        let aborted: Vec<Pending> = {
-            let mut pending = lock(&self.inner.pending);
-            let sns: Vec<u32> = pending
-                .iter()
-                .filter(|(sn, p)| pick(**sn, p))
-                .map(|(sn, _)| *sn)
-                .collect();
-            sns.iter().filter_map(|sn| pending.remove(sn)).collect()
-        };
-        for p in aborted {
-            let _ = p.abort.send(());
+    fn abort_by(&self, by: AbortBy<'_>) {
+        for abort in self.inner.pending.take_aborted(by) {
+            let _ = abort.send(());
         }
     }
 
     /// Aborts the pending call with this sn: it resolves with `ABORTED`.
     pub fn abort(&self, sn: u32) {
-        self.abort_where(|s, _| s == sn);
+        self.abort_by(AbortBy::Sn(sn));
     }
 
     /// Aborts every pending call made with this abort key.
     pub fn abort_by_key(&self, key: &str) {
-        self.abort_where(|_, p| p.abort_key.as_deref() == Some(key));
+        self.abort_by(AbortBy::Key(key));
     }
 
     /// Aborts every pending call.
     pub fn abort_all(&self) {
-        self.abort_where(|_, _| true);
+        self.abort_by(AbortBy::All);
     }
 }

@@ -7,6 +7,7 @@
 
 mod flows;
 mod http;
+mod pending;
 mod ws;
 
 use std::future::Future;

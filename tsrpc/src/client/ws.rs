@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use bytes::Bytes;
 
+use super::pending::{AbortBy, PendingCalls};
 use super::{AnyMsg, CallOptions, ClientFlows, DataFlow, RecvMsgFlow, Sent};
 use crate::codec::{self, Encoding, Payload, ServerFrame, ServiceRef, WireFrame};
 use crate::error::{TsrpcError, codes};
@@ -98,11 +99,6 @@ struct Listeners {
     matching: Vec<(ClientMsgListener, Regex, MatchingListener)>,
 }
 
-struct Pending {
-    tx: oneshot::Sender<Result<Payload, TsrpcError>>,
-    abort_key: Option<String>,
-}
-
 struct Active {
     outbound: Outbound,
     generation: u64,
@@ -127,8 +123,7 @@ struct ClientInner {
     /// The generation `disconnect()` closed; its end is manual.
     manual: AtomicU64,
     status: watch::Sender<WsStatus>,
-    pending: Mutex<HashMap<u32, Pending>>,
-    next_sn: AtomicU32,
+    pending: PendingCalls<oneshot::Sender<Result<Payload, TsrpcError>>>,
     listeners: RwLock<Listeners>,
     flows: ClientFlows,
     heartbeat_answered: Notify,
@@ -228,8 +223,7 @@ impl WsClientBuilder {
                 generation: AtomicU64::new(0),
                 manual: AtomicU64::new(0),
                 status: watch::channel(WsStatus::Closed).0,
-                pending: Mutex::new(HashMap::new()),
-                next_sn: AtomicU32::new(1),
+                pending: PendingCalls::new(),
                 listeners: RwLock::new(Listeners::default()),
                 flows: ClientFlows::new(),
                 heartbeat_answered: Notify::new(),
@@ -241,18 +235,6 @@ impl WsClientBuilder {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Removes a call's pending entry on every path, including a dropped future.
-struct PendingGuard<'a> {
-    inner: &'a ClientInner,
-    sn: u32,
-}
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        lock(&self.inner.pending).remove(&self.sn);
-    }
 }
 
 impl WsClient {
@@ -293,7 +275,7 @@ impl WsClient {
 
     /// The sn the last call was given (TSRPC's `lastSN`), for [`abort`](Self::abort).
     pub fn last_sn(&self) -> u32 {
-        self.inner.next_sn.load(Ordering::Relaxed).wrapping_sub(1)
+        self.inner.pending.last_sn()
     }
 
     fn table(&self) -> Result<&'static ServiceTable, TsrpcError> {
@@ -416,12 +398,11 @@ impl WsClient {
         self.inner.status.send_replace(WsStatus::Closed);
         let reason = end.reason.clone();
         tracing::debug!(url = %self.inner.settings.url, code = ?end.code, %reason, is_manual, "disconnected");
-        let pending: Vec<Pending> = lock(&self.inner.pending).drain().map(|(_, p)| p).collect();
-        for p in pending {
+        for tx in self.inner.pending.take_aborted(AbortBy::All) {
             let err = TsrpcError::network(format!("Lost connection to server: {reason}"))
                 .with_code(codes::LOST_CONN)
                 .with_data("reason", reason.clone());
-            let _ = p.tx.send(Err(err));
+            let _ = tx.send(Err(err));
         }
         let event = DisconnectEvent {
             reason: end.reason,
@@ -497,12 +478,7 @@ impl WsClient {
             Ok(outbound) => outbound,
             Err(e) => return (0, Err(e)),
         };
-        let sn = loop {
-            let sn = self.inner.next_sn.fetch_add(1, Ordering::Relaxed);
-            if sn != 0 {
-                break sn;
-            }
-        };
+        let sn = self.inner.pending.next_sn();
         let encoding = self.inner.settings.encoding;
         let frame =
             codec::encode_api_request_with(encoding, service.id(), service.name(), sn, |out| {
@@ -514,17 +490,7 @@ impl WsClient {
             Err(e) => return (sn, Err(TsrpcError::client(e.to_string()))),
         };
         let (tx, rx) = oneshot::channel();
-        lock(&self.inner.pending).insert(
-            sn,
-            Pending {
-                tx,
-                abort_key: options.abort_key,
-            },
-        );
-        let _guard = PendingGuard {
-            inner: &self.inner,
-            sn,
-        };
+        let _pending = self.inner.pending.insert(sn, options.abort_key, tx);
         if let Err(e) = self.send_data(&outbound, frame).await {
             return (sn, Err(e));
         }
@@ -556,18 +522,9 @@ impl WsClient {
         })
     }
 
-    fn abort_where(&self, mut pick: impl FnMut(u32, &Pending) -> bool) {
-        let aborted: Vec<Pending> = {
-            let mut pending = lock(&self.inner.pending);
-            let sns: Vec<u32> = pending
-                .iter()
-                .filter(|(sn, p)| pick(**sn, p))
-                .map(|(sn, _)| *sn)
-                .collect();
-            sns.iter().filter_map(|sn| pending.remove(sn)).collect()
-        };
-        for p in aborted {
-            let _ = p.tx.send(Err(
+    fn abort_by(&self, by: AbortBy<'_>) {
+        for tx in self.inner.pending.take_aborted(by) {
+            let _ = tx.send(Err(
                 TsrpcError::client("Request aborted").with_code(codes::ABORTED)
             ));
         }
@@ -575,17 +532,17 @@ impl WsClient {
 
     /// Aborts the pending call with this sn: it resolves with `ABORTED`.
     pub fn abort(&self, sn: u32) {
-        self.abort_where(|s, _| s == sn);
+        self.abort_by(AbortBy::Sn(sn));
     }
 
     /// Aborts every pending call made with this abort key.
     pub fn abort_by_key(&self, key: &str) {
-        self.abort_where(|_, p| p.abort_key.as_deref() == Some(key));
+        self.abort_by(AbortBy::Key(key));
     }
 
     /// Aborts every pending call.
     pub fn abort_all(&self) {
-        self.abort_where(|_, _| true);
+        self.abort_by(AbortBy::All);
     }
 
     /// Sends a message through the message flows; resolves once it is
@@ -787,9 +744,8 @@ impl FrameHandler for ClientSession {
         match frame {
             ServerFrame::Heartbeat => inner.heartbeat_answered.notify_waiters(),
             ServerFrame::ApiReturn { sn, result, .. } => {
-                let pending = lock(&inner.pending).remove(&sn);
-                if let Some(p) = pending {
-                    let _ = p.tx.send(result);
+                if let Some(tx) = inner.pending.take(sn) {
+                    let _ = tx.send(result);
                 }
             }
             ServerFrame::Message { service, payload } => {

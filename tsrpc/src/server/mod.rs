@@ -618,20 +618,20 @@ impl Server {
         Fut: Future<Output = Result<R::Res, TsrpcError>> + Send + 'static,
     {
         let info = manual_info::<F>(ServiceKind::Api, R::NAME, std::panic::Location::caller());
+        self.register(info, Handler::Api(handler::erase_api(handler)))
+            .map(drop)
+    }
+
+    fn register(&self, info: HandlerInfo, handler: Handler) -> Result<MsgListener, SetupError> {
         let mut map = self
             .inner
             .handlers
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        map.insert(
-            self.inner.table,
-            info,
-            Handler::Api(handler::erase_api(handler)),
-        )
-        .map(drop)
-        .map_err(|problem| SetupError {
-            problems: vec![problem],
-        })
+        map.insert(self.inner.table, info, handler)
+            .map_err(|problem| SetupError {
+                problems: vec![problem],
+            })
     }
 
     /// Listens to message `M` from every connection; `#[tsrpc::handler]`
@@ -656,19 +656,7 @@ impl Server {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let info = manual_info::<F>(ServiceKind::Msg, M::NAME, std::panic::Location::caller());
-        let mut map = self
-            .inner
-            .handlers
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        map.insert(
-            self.inner.table,
-            info,
-            Handler::Msg(handler::erase_msg(listener)),
-        )
-        .map_err(|problem| SetupError {
-            problems: vec![problem],
-        })
+        self.register(info, Handler::Msg(handler::erase_msg(listener)))
     }
 
     /// Listens to every message whose name matches `pattern` (TSRPC's
