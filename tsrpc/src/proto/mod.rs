@@ -9,6 +9,8 @@
 
 mod shape;
 mod table;
+mod trace;
+mod ts;
 
 use std::any::Any;
 
@@ -17,6 +19,7 @@ use serde::de::DeserializeOwned;
 
 pub use shape::{ContainerShape, Field, Shape, ShapeError, TypeShape, Variant, VariantShape};
 pub use table::{Fingerprint, ServiceInfo, ServiceTable, TableError};
+pub use ts::{TsExport, TsExportError, TsFile, export_typescript, export_typescript_filtered};
 
 use crate::codec::{Encoding, Payload, PayloadError};
 

@@ -1,21 +1,17 @@
 //! Type shapes: what a service's types look like on the wire, traced from
-//! their serde implementations with `serde-reflection`.
+//! their serde implementations (by the tracer of `trace.rs`).
 //!
 //! Tracing sees every type reachable from a request, response or message
 //! (nested structs, enums, options, sequences, maps), whether or not a tsrpc
 //! macro was put on it, so the table's fingerprint changes whenever any
 //! field that travels changes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
-use serde_reflection::{
-    ContainerFormat, Format, Named, Samples, Tracer, TracerConfig, VariantFormat,
-};
 
-use super::{Api, Message};
+use super::{Api, Message, trace};
 
 /// The traced shape of one service's types.
 ///
@@ -153,8 +149,11 @@ pub enum VariantShape {
 ///
 /// This happens with serde features that need the input to describe itself
 /// (`#[serde(untagged)]`, internally tagged enums, `#[serde(flatten)]`,
-/// `serde_json::Value`), which binary mode cannot encode either, and with
-/// custom `Deserialize` impls that reject the tracer's sample values.
+/// `serde_json::Value`), which binary mode cannot encode either, with
+/// custom `Deserialize` impls that reject the tracer's sample values (zeros
+/// and empty strings), with two different types of one serde name, and with
+/// types that cannot have a finite value (a struct that holds itself with
+/// no `Option`, sequence or map between, an enum without variants).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("cannot trace the type shape of {type_name}: {reason}")]
 pub struct ShapeError {
@@ -162,28 +161,12 @@ pub struct ShapeError {
     reason: String,
 }
 
-/// How many times the whole trace restarts to discover enums nested in
-/// other types, and how many passes one root may take to cover variants.
-const MAX_ROUNDS: usize = 16;
-const MAX_PASSES: usize = 1024;
-
-type TraceFn = fn(&mut Tracer, &Samples) -> serde_reflection::Result<Format>;
-
-fn trace_one<T: DeserializeOwned>(
-    tracer: &mut Tracer,
-    samples: &Samples,
-) -> serde_reflection::Result<Format> {
-    tracer
-        .trace_type::<T>(samples)
-        .map(|(format, _values)| format)
-}
-
 pub(crate) fn trace_api<T: Api>() -> Result<Shape, ShapeError> {
     trace(
         std::any::type_name::<T>(),
         &[
-            ("req", trace_one::<T> as TraceFn),
-            ("res", trace_one::<T::Res>),
+            ("req", trace::root::<T> as trace::RootFn),
+            ("res", trace::root::<T::Res>),
         ],
     )
 }
@@ -191,150 +174,16 @@ pub(crate) fn trace_api<T: Api>() -> Result<Shape, ShapeError> {
 pub(crate) fn trace_msg<T: Message>() -> Result<Shape, ShapeError> {
     trace(
         std::any::type_name::<T>(),
-        &[("msg", trace_one::<T> as TraceFn)],
+        &[("msg", trace::root::<T> as trace::RootFn)],
     )
 }
 
-fn trace(type_name: &'static str, roots: &[(&'static str, TraceFn)]) -> Result<Shape, ShapeError> {
-    let fail = |reason: String| ShapeError { type_name, reason };
-    // Enums nested inside other types are only reported as incomplete at the
-    // end of a trace; each round restarts knowing more of their names, and
-    // within a round every root is traced again until those enums have had
-    // each of their variants visited.
-    let mut nested_enums: BTreeSet<String> = BTreeSet::new();
-    for _ in 0..MAX_ROUNDS {
-        let mut tracer = Tracer::new(TracerConfig::default());
-        let samples = Samples::new();
-        let mut formats = Vec::with_capacity(roots.len());
-        for &(role, trace_root) in roots {
-            let mut passes = 0;
-            let format = loop {
-                let format = trace_root(&mut tracer, &samples).map_err(|e| fail(e.to_string()))?;
-                passes += 1;
-                let mut incomplete = false;
-                for name in &nested_enums {
-                    incomplete |= tracer.check_incomplete_enum(name).is_some();
-                }
-                if !incomplete || passes >= MAX_PASSES {
-                    break format;
-                }
-            };
-            formats.push((role, format));
-        }
-        match tracer.registry() {
-            Ok(registry) => {
-                let convert = |f: &Format| {
-                    convert_type(f).ok_or_else(|| fail("a type was left incomplete".into()))
-                };
-                let roots = formats
-                    .iter()
-                    .map(|(role, f)| Ok((*role, convert(f)?)))
-                    .collect::<Result<_, ShapeError>>()?;
-                let types = registry
-                    .iter()
-                    .map(|(name, c)| {
-                        let c = convert_container(c)
-                            .ok_or_else(|| fail(format!("type {name} was left incomplete")))?;
-                        Ok((name.clone(), c))
-                    })
-                    .collect::<Result<_, ShapeError>>()?;
-                return Ok(Shape { roots, types });
-            }
-            Err(serde_reflection::Error::MissingVariants(names)) => {
-                let known = nested_enums.len();
-                nested_enums.extend(names);
-                if nested_enums.len() == known {
-                    return Err(fail("some enum variants could not be reached".into()));
-                }
-            }
-            Err(e) => return Err(fail(e.to_string())),
-        }
-    }
-    Err(fail("too many nested enums to trace".into()))
-}
-
-fn convert_type(f: &Format) -> Option<TypeShape> {
-    let boxed = |f: &Format| convert_type(f).map(Box::new);
-    let list = |items: &[Format]| items.iter().map(convert_type).collect::<Option<Vec<_>>>();
-    Some(match f {
-        Format::Variable(_) => return None,
-        Format::TypeName(n) => TypeShape::Named(n.clone()),
-        Format::Unit => TypeShape::Unit,
-        Format::Bool => TypeShape::Bool,
-        Format::I8 => TypeShape::I8,
-        Format::I16 => TypeShape::I16,
-        Format::I32 => TypeShape::I32,
-        Format::I64 => TypeShape::I64,
-        Format::I128 => TypeShape::I128,
-        Format::U8 => TypeShape::U8,
-        Format::U16 => TypeShape::U16,
-        Format::U32 => TypeShape::U32,
-        Format::U64 => TypeShape::U64,
-        Format::U128 => TypeShape::U128,
-        Format::F32 => TypeShape::F32,
-        Format::F64 => TypeShape::F64,
-        Format::Char => TypeShape::Char,
-        Format::Str => TypeShape::Str,
-        Format::Bytes => TypeShape::Bytes,
-        Format::Option(inner) => TypeShape::Option(boxed(inner)?),
-        Format::Seq(inner) => TypeShape::Seq(boxed(inner)?),
-        Format::Map { key, value } => TypeShape::Map {
-            key: boxed(key)?,
-            value: boxed(value)?,
-        },
-        Format::Tuple(items) => TypeShape::Tuple(list(items)?),
-        Format::TupleArray { content, size } => TypeShape::Array {
-            item: boxed(content)?,
-            len: *size,
-        },
-    })
-}
-
-fn convert_fields(fields: &[Named<Format>]) -> Option<Vec<Field>> {
-    fields
-        .iter()
-        .map(|n| {
-            Some(Field {
-                name: n.name.clone(),
-                shape: convert_type(&n.value)?,
-            })
-        })
-        .collect()
-}
-
-fn convert_container(c: &ContainerFormat) -> Option<ContainerShape> {
-    Some(match c {
-        ContainerFormat::UnitStruct => ContainerShape::UnitStruct,
-        ContainerFormat::NewTypeStruct(inner) => ContainerShape::Newtype(convert_type(inner)?),
-        ContainerFormat::TupleStruct(items) => {
-            ContainerShape::Tuple(items.iter().map(convert_type).collect::<Option<_>>()?)
-        }
-        ContainerFormat::Struct(fields) => ContainerShape::Struct(convert_fields(fields)?),
-        ContainerFormat::Enum(variants) => ContainerShape::Enum(
-            variants
-                .values()
-                .map(|v| {
-                    let shape = match &v.value {
-                        VariantFormat::Variable(_) => return None,
-                        VariantFormat::Unit => VariantShape::Unit,
-                        VariantFormat::NewType(inner) => {
-                            VariantShape::Newtype(convert_type(inner)?)
-                        }
-                        VariantFormat::Tuple(items) => VariantShape::Tuple(
-                            items.iter().map(convert_type).collect::<Option<_>>()?,
-                        ),
-                        VariantFormat::Struct(fields) => {
-                            VariantShape::Struct(convert_fields(fields)?)
-                        }
-                    };
-                    Some(Variant {
-                        name: v.name.clone(),
-                        shape,
-                    })
-                })
-                .collect::<Option<_>>()?,
-        ),
-    })
+fn trace(
+    type_name: &'static str,
+    roots: &[(&'static str, trace::RootFn)],
+) -> Result<Shape, ShapeError> {
+    let (roots, types) = trace::trace(roots).map_err(|reason| ShapeError { type_name, reason })?;
+    Ok(Shape { roots, types })
 }
 
 impl Shape {
@@ -545,6 +394,27 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("scores: Map<str, f64>"), "{text}");
+    }
+
+    #[derive(Serialize, Deserialize)]
+    enum Level {
+        Low,
+        High,
+    }
+
+    #[crate::msg(name = "shape/Levels")]
+    #[derive(Serialize, Deserialize)]
+    struct MsgLevels {
+        levels: Vec<Level>,
+    }
+
+    #[test]
+    fn enums_inside_containers_get_every_variant() {
+        let shape = super::trace_msg::<MsgLevels>().unwrap();
+        assert!(
+            shape.to_string().contains("enum Level { Low, High }"),
+            "{shape}"
+        );
     }
 
     #[test]
