@@ -22,8 +22,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let server = chatroom::server(SocketAddr::from(([127, 0, 0, 1], port)))?;
     let addr = server.start().await?;
-    println!("Chatroom server listening on ws://{addr} (JSON and binary)");
-    println!("Try: cargo run --example chatroom-client -- --url ws://{addr}");
+    println!("Chatroom server listening on ws://{addr} (JSON and binary, WebSocket and HTTP)");
+    if chatroom::web_dir().join("index.html").is_file() {
+        println!("Open http://{addr}/ for the browser chatroom");
+    } else {
+        println!(
+            "Build the browser chatroom with `bash examples/web/build.sh`, then open http://{addr}/"
+        );
+    }
+    println!("Terminal client: cargo run --example chatroom-client -- --url ws://{addr}");
     tokio::signal::ctrl_c().await?;
     println!("Stopping...");
     server

@@ -6,12 +6,13 @@
 /// The chatroom: API `Send`, message `Chat`.
 pub mod chatroom {
     use std::net::SocketAddr;
+    use std::path::{Path, PathBuf};
     use std::sync::Arc;
     use std::time::Duration;
 
     use serde::{Deserialize, Serialize};
     use tokio::io::{AsyncBufRead, AsyncBufReadExt};
-    use tsrpc::client::DisconnectEvent;
+    use tsrpc::client::{DisconnectEvent, HeartbeatConfig};
     use tsrpc::{ApiCall, Server, SetupError, Timestamp, TsrpcError, WsClient};
 
     /// API "Send": post a message to the room.
@@ -56,13 +57,27 @@ pub mod chatroom {
         Ok(ResSend { time })
     }
 
+    /// Where `examples/web/build.sh` puts the browser front end.
+    pub fn web_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("web")
+            .join("dist")
+    }
+
     /// The chatroom server on `addr`, not started yet. It accepts JSON and
-    /// binary connections; its handlers are found by `#[tsrpc::handler]`.
+    /// binary connections over WebSocket and HTTP, serves the browser front
+    /// end at `/` when it was built, and closes connections that send
+    /// nothing (not even a heartbeat) for a minute. Its handlers are found by
+    /// `#[tsrpc::handler]`; the login example's, in the same crate, are left out.
     pub fn server(addr: SocketAddr) -> Result<Server, SetupError> {
-        Server::builder()
+        let mut builder = Server::builder()
             .bind(addr)
             .heartbeat_wait_time(Some(Duration::from_secs(60)))
-            .build()
+            .select_handlers(|h| !h.service().starts_with("login/"));
+        if web_dir().join("index.html").is_file() {
+            builder = builder.static_dir(web_dir());
+        }
+        builder.build()
     }
 
     /// Settings of the terminal client.
@@ -92,7 +107,14 @@ pub mod chatroom {
     where
         R: AsyncBufRead + Unpin,
     {
-        let client = WsClient::builder(&options.url).json(options.json).build();
+        let heartbeat = HeartbeatConfig {
+            interval: Duration::from_secs(20),
+            timeout: Duration::from_secs(10),
+        };
+        let client = WsClient::builder(&options.url)
+            .json(options.json)
+            .heartbeat(heartbeat)
+            .build();
 
         let print = out.clone();
         client

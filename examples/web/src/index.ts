@@ -1,0 +1,103 @@
+// The chatroom front end: two panes, each with its own tsrpc-browser
+// WsClient in JSON mode, using the serviceProto exported from the Rust
+// protocol definitions (src/shared/protocols, written by build.sh).
+import { WsClient } from 'tsrpc-browser';
+import { serviceProto, ServiceType } from './shared/protocols/serviceProto';
+
+type Status = 'connecting' | 'connected' | 'disconnected';
+
+/** Reconnect this long after a disconnect nobody asked for (TSRPC's example). */
+const RECONNECT_DELAY_MS = 2000;
+
+function element<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
+    const el = document.createElement(tag);
+    if (className) el.className = className;
+    if (text !== undefined) el.textContent = text;
+    return el;
+}
+
+function formatTime(time: Date | string): string {
+    const date = time instanceof Date ? time : new Date(time);
+    return date.toLocaleTimeString([], { hour12: false });
+}
+
+class ChatPane {
+    private readonly client: WsClient<ServiceType>;
+    private readonly status = element('span', 'status');
+    private readonly list = element('ul', 'messages');
+    private readonly error = element('div', 'error');
+    private readonly input = element('input');
+
+    constructor(title: string, container: HTMLElement) {
+        const pane = element('section', 'pane');
+        pane.dataset.pane = title;
+        const header = element('header');
+        header.append(element('h2', undefined, title), this.status);
+        const form = element('form');
+        this.input.placeholder = 'Say something...';
+        this.input.setAttribute('aria-label', `Message from ${title}`);
+        const send = element('button', undefined, 'Send');
+        send.type = 'submit';
+        form.append(this.input, send);
+        form.addEventListener('submit', event => {
+            event.preventDefault(); // Enter and the button both land here.
+            void this.send();
+        });
+        pane.append(header, this.list, this.error, form);
+        container.append(pane);
+
+        this.client = new WsClient(serviceProto, {
+            server: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`,
+            json: true,
+            // The server closes connections silent for a minute.
+            heartbeat: { interval: 20000, timeout: 10000 },
+            logger: console,
+        });
+        this.client.listenMsg('Chat', msg => this.show(msg.content, msg.time));
+        this.client.flows.postDisconnectFlow.push(v => {
+            this.setStatus('disconnected');
+            if (!v.isManual) {
+                setTimeout(() => void this.connect(), RECONNECT_DELAY_MS);
+            }
+            return v;
+        });
+    }
+
+    private setStatus(status: Status) {
+        this.status.textContent = status;
+        this.status.className = `status ${status}`;
+    }
+
+    async connect(): Promise<void> {
+        this.setStatus('connecting');
+        const res = await this.client.connect();
+        if (res.isSucc) {
+            this.setStatus('connected');
+        } else {
+            this.setStatus('disconnected');
+            setTimeout(() => void this.connect(), RECONNECT_DELAY_MS);
+        }
+    }
+
+    private show(content: string, time: Date | string) {
+        const item = element('li');
+        item.append(element('time', undefined, formatTime(time)), document.createTextNode(content));
+        this.list.append(item);
+        this.list.scrollTop = this.list.scrollHeight;
+    }
+
+    private async send() {
+        const ret = await this.client.callApi('Send', { content: this.input.value });
+        if (ret.isSucc) {
+            this.input.value = '';
+            this.error.textContent = '';
+        } else {
+            this.error.textContent = ret.err.message;
+        }
+    }
+}
+
+const panes = document.getElementById('panes')!;
+for (const title of ['Client #1', 'Client #2']) {
+    void new ChatPane(title, panes).connect();
+}
