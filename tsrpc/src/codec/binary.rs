@@ -54,6 +54,14 @@ impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for PathSeed<'_, T> {
 fn decode_limited<T: DeserializeOwned, const LIMIT: usize>(
     bytes: &[u8],
 ) -> Result<T, PayloadError> {
+    // Tracking the path costs as much as decoding: do it only to describe
+    // a payload that failed (the second pass fails the same way).
+    if let Ok((value, used)) =
+        bincode::serde::decode_from_slice::<T, _>(bytes, config().with_limit::<LIMIT>())
+        && used == bytes.len()
+    {
+        return Ok(value);
+    }
     let mut path = String::new();
     let seed = PathSeed::<T> {
         path: &mut path,

@@ -26,6 +26,22 @@ fn push_json_str(s: &str, out: &mut Vec<u8>) {
     let _ = serde_json::to_writer(&mut *out, s);
 }
 
+/// Appends `sn` in decimal, without allocating.
+fn push_sn(sn: u32, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 10];
+    let mut n = sn;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 pub(super) fn encode_with_payload(
     name: &str,
     sn: u32,
@@ -44,7 +60,7 @@ pub(super) fn encode_with_payload(
         out.push(b'}');
     }
     out.push(b',');
-    out.extend_from_slice(sn.to_string().as_bytes());
+    push_sn(sn, &mut out);
     out.push(b']');
     Ok(WireFrame::Text(out.into()))
 }
@@ -57,7 +73,7 @@ pub(super) fn encode_api_error(name: &str, sn: u32, err: &TsrpcError) -> WireFra
     // A TsrpcError is strings and JSON values: serializing it cannot fail.
     let _ = serde_json::to_writer(&mut out, err);
     out.extend_from_slice(b"},");
-    out.extend_from_slice(sn.to_string().as_bytes());
+    push_sn(sn, &mut out);
     out.push(b']');
     WireFrame::Text(out.into())
 }
@@ -76,7 +92,7 @@ pub(super) fn encode_message(
 }
 
 /// The two or three elements of a frame, still as raw JSON text.
-struct Parts<'a>(Vec<&'a RawValue>);
+struct Parts<'a>([Option<&'a RawValue>; 3]);
 
 impl<'de> Deserialize<'de> for Parts<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -87,14 +103,16 @@ impl<'de> Deserialize<'de> for Parts<'de> {
                 f.write_str("an array [name, body] or [name, body, sn]")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Parts<'de>, A::Error> {
-                let mut parts = Vec::with_capacity(3);
+                let mut parts = [None; 3];
+                let mut len = 0;
                 while let Some(part) = seq.next_element::<&'de RawValue>()? {
-                    if parts.len() == 3 {
+                    let Some(slot) = parts.get_mut(len) else {
                         return Err(serde::de::Error::custom(
                             "the array has more than 3 elements",
                         ));
-                    }
-                    parts.push(part);
+                    };
+                    *slot = Some(part);
+                    len += 1;
                 }
                 Ok(Parts(parts))
             }
@@ -110,21 +128,24 @@ fn split(text: &Bytes) -> Result<(String, Bytes, Option<u32>), FrameError> {
     let parts = Parts::deserialize(&mut de)
         .and_then(|p| de.end().map(|()| p))
         .map_err(|e| FrameError::json(format!("expected [name, body] or [name, body, sn]: {e}")))?;
-    let parts = parts.0;
-    if parts.len() < 2 {
-        return Err(FrameError::json(format!(
-            "expected [name, body] or [name, body, sn], got an array of {} element(s)",
-            parts.len()
-        )));
-    }
-    let name: String = serde_json::from_str(parts[0].get()).map_err(|_| {
+    let (name, body, sn) = match parts.0 {
+        [Some(name), Some(body), sn] => (name, body, sn),
+        [first, ..] => {
+            return Err(FrameError::json(format!(
+                "expected [name, body] or [name, body, sn], got an array of {} element(s)",
+                usize::from(first.is_some())
+            )));
+        }
+    };
+    let name_raw = name;
+    let name: String = serde_json::from_str(name_raw.get()).map_err(|_| {
         FrameError::json(format!(
             "the service name must be a string, got {}",
-            clip(parts[0].get())
+            clip(name_raw.get())
         ))
     })?;
-    let body = slice_of(text, parts[1]);
-    let sn = match parts.get(2) {
+    let body = slice_of(text, body);
+    let sn = match sn {
         None => None,
         Some(raw) => match serde_json::from_str::<Option<u32>>(raw.get()) {
             Ok(Some(0)) | Err(_) => {
@@ -209,6 +230,14 @@ pub(super) fn decode_server_frame(text: Bytes) -> Result<ServerFrame, FrameError
 }
 
 pub(super) fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, PayloadError> {
+    // Tracking the path costs as much as decoding: do it only to describe
+    // a payload that failed (the second pass fails the same way).
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    if let Ok(value) = T::deserialize(&mut de)
+        && de.end().is_ok()
+    {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| PayloadError::decode(e.path().to_string(), e.inner()))?;

@@ -3,11 +3,14 @@
 //! Dispatch knows the service table and the handlers, never the socket:
 //! replies go to the connection's outbound queue.
 
+use std::future::{Future, poll_fn};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::Poll;
 
 use bytes::Bytes;
-use tokio::sync::Semaphore;
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::{Connection, DataFlow, Server};
@@ -25,7 +28,49 @@ pub(crate) struct ConnSession {
     hello: AtomicBool,
     /// Bounds the API calls of this connection running at once; when all
     /// permits are taken the connection is not read until one returns.
-    permits: Arc<Semaphore>,
+    permits: Arc<CallSlots>,
+}
+
+/// The running API calls of one connection, at most `max`. Cheaper than a
+/// semaphore: one atomic operation to take a slot and one to give it back;
+/// only the connection's reader ever waits for one.
+struct CallSlots {
+    running: AtomicUsize,
+    max: usize,
+    freed: Notify,
+}
+
+/// A taken slot, given back when dropped.
+struct CallSlot(Arc<CallSlots>);
+
+impl CallSlots {
+    async fn acquire(self: &Arc<Self>) -> CallSlot {
+        loop {
+            // Created before looking, so a slot freed in between is not missed
+            // (`notify_one` leaves a permit when nobody waits).
+            let freed = self.freed.notified();
+            let running = self.running.load(Ordering::Acquire);
+            if running < self.max {
+                if self
+                    .running
+                    .compare_exchange(running, running + 1, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    return CallSlot(self.clone());
+                }
+                continue;
+            }
+            freed.await;
+        }
+    }
+}
+
+impl Drop for CallSlot {
+    fn drop(&mut self) {
+        if self.0.running.fetch_sub(1, Ordering::AcqRel) == self.0.max {
+            self.0.freed.notify_one();
+        }
+    }
 }
 
 impl ConnSession {
@@ -34,7 +79,11 @@ impl ConnSession {
             server,
             conn,
             hello: AtomicBool::new(false),
-            permits: Arc::new(Semaphore::new(max_pending_calls.max(1))),
+            permits: Arc::new(CallSlots {
+                running: AtomicUsize::new(0),
+                max: max_pending_calls.max(1),
+                freed: Notify::new(),
+            }),
         }
     }
 
@@ -72,13 +121,11 @@ impl ConnSession {
                 .await;
             return;
         }
-        let Ok(permit) = self.permits.clone().acquire_owned().await else {
-            return;
-        };
+        let permit = self.permits.acquire().await;
         let in_flight = self.server.track_call();
         let server = self.server.clone();
         let conn = self.conn.clone();
-        tokio::spawn(async move {
+        let mut call = Box::pin(async move {
             let _permit = permit;
             let _in_flight = in_flight;
             let result = server.execute_api(info, &payload, conn.clone(), sn).await;
@@ -95,6 +142,29 @@ impl ConnSession {
                 server.after_return(conn, sn, info.name(), result).await;
             }
         });
+        // Most calls never wait: run the call here until it first waits,
+        // and give it a task of its own only then. A call that finishes at
+        // once costs no task, and its reply is written together with the
+        // replies to the other frames of the same read (one write for the
+        // batch instead of one per call). A panic outside the handler's own
+        // guard ends this call only, as it would end its task.
+        let first_poll = poll_fn(|cx| {
+            Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
+                call.as_mut().poll(cx)
+            })))
+        })
+        .await;
+        match first_poll {
+            Ok(Poll::Ready(())) => {}
+            Ok(Poll::Pending) => {
+                tokio::spawn(call);
+            }
+            Err(_) => tracing::error!(
+                conn = self.conn.id(),
+                api = info.name(),
+                "an API call panicked outside its handler"
+            ),
+        }
     }
 
     async fn message(&self, service: ServiceRef, payload: Payload) {

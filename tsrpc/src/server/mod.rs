@@ -1346,7 +1346,7 @@ impl App for ServerInner {
         &self.settings.http
     }
 
-    fn http_call(self: Arc<Self>, call: HttpCall) -> BoxFuture<HttpReply> {
-        Box::pin(async move { Server { inner: self }.http_call(call).await })
+    async fn http_call(self: Arc<Self>, call: HttpCall) -> HttpReply {
+        Server { inner: self }.http_call(call).await
     }
 }

@@ -43,9 +43,13 @@ pub(crate) trait App: Send + Sync + 'static {
     ) -> BoxFuture<()>;
     /// HTTP settings: limits, CORS, static files.
     fn http_settings(&self) -> &super::http::HttpSettings;
-    /// Answers an API call or message received over HTTP.
-    fn http_call(self: Arc<Self>, call: super::http::HttpCall)
-    -> BoxFuture<super::http::HttpReply>;
+    /// Answers an API call or message received over HTTP. Not boxed: the
+    /// future lives in the one hyper keeps per connection, so a request
+    /// costs no allocation for it.
+    fn http_call(
+        self: Arc<Self>,
+        call: super::http::HttpCall,
+    ) -> impl Future<Output = super::http::HttpReply> + Send;
 }
 
 /// A running listener; dropping it does not stop it, [`Listener::stop`] does.

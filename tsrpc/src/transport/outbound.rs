@@ -105,6 +105,11 @@ impl Outbound {
             .clone()
     }
 
+    /// How many frames wait in the queue.
+    pub(crate) fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// True once a close was requested or the writer is gone.
     pub(crate) fn is_closing(&self) -> bool {
         self.tx.is_closed() || self.close.tx.borrow().is_some()

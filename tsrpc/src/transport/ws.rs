@@ -2,6 +2,8 @@
 //! [`FrameHandler`], writes the [`Outbound`] queue, closes with a code and
 //! a reason.
 
+use std::future::{Future, poll_fn};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -150,10 +152,14 @@ async fn write_loop<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    // One wait for the whole loop: registering a new one for every frame
+    // would cost a lock per frame.
+    let close = close_requested(rx.close.clone());
+    tokio::pin!(close);
     loop {
         tokio::select! {
             biased;
-            changed = rx.close.changed() => {
+            () = &mut close => {
                 let request = rx.close.borrow().clone();
                 if let Some(request) = request {
                     // Frames queued before the close request go out first.
@@ -163,11 +169,9 @@ async fn write_loop<S>(
                         }
                     }
                     let _ = sink.send(close_message(&request)).await;
-                    return;
                 }
-                if changed.is_err() {
-                    return;
-                }
+                // Else the sending side is gone: nothing more can be queued.
+                return;
             }
             frame = rx.frames.recv() => {
                 let Some(frame) = frame else { return };
@@ -219,17 +223,36 @@ where
             tokio::time::sleep(CLOSE_GRACE * 2).await;
         };
         tokio::pin!(writer, reader, hard_close);
-        tokio::select! {
-            end = &mut reader => end,
-            () = &mut writer => {
-                // The close frame is out (or the socket broke): give the
-                // peer a moment to answer it.
-                tokio::select! {
-                    end = &mut reader => end,
-                    () = tokio::time::sleep(CLOSE_GRACE) => ReadEnd::Local,
-                }
+        // The writer goes first (what finished since the last turn), then
+        // the reader, then the writer again if the reader queued anything:
+        // the replies the reader's frames produced at once leave in the same
+        // turn, in one write, instead of waiting for the task's next turn
+        // behind every other connection. Starting each turn with the writer
+        // means a busy reader never starves it.
+        let first = poll_fn(|cx| {
+            if writer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
             }
-            () = &mut hard_close => ReadEnd::Local,
+            if let Poll::Ready(end) = reader.as_mut().poll(cx) {
+                return Poll::Ready(Some(end));
+            }
+            if outbound.queued() > 0 && writer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            if hard_close.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Some(ReadEnd::Local));
+            }
+            Poll::Pending
+        })
+        .await;
+        match first {
+            Some(end) => end,
+            // The close frame is out (or the socket broke): give the peer
+            // a moment to answer it.
+            None => tokio::select! {
+                end = &mut reader => end,
+                () = tokio::time::sleep(CLOSE_GRACE) => ReadEnd::Local,
+            },
         }
     };
     let request = outbound.close_request();

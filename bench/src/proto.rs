@@ -1,0 +1,148 @@
+//! The benchmark's protocols and their handlers: the same API every server
+//! of the benchmark implements (`bench/node/proto.js` for TSRPC, by hand in
+//! `raw.rs` for the raw echo servers).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use tsrpc::{ApiCall, Binary, TsrpcError};
+
+/// API "Echo": the small request, answered with the same values.
+#[tsrpc::api]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReqEcho {
+    /// A number.
+    pub(crate) a: i32,
+    /// `"Hello, World!"` in the benchmark.
+    pub(crate) b: String,
+    /// A flag.
+    pub(crate) c: bool,
+}
+
+/// The response of "Echo": the request's values.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ResEcho {
+    /// As sent.
+    pub(crate) a: i32,
+    /// As sent.
+    pub(crate) b: String,
+    /// As sent.
+    pub(crate) c: bool,
+}
+
+/// API "EchoBig": TSRPC's own benchmark request, with 100,000 bytes in `d`.
+#[tsrpc::api]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReqEchoBig {
+    /// A number.
+    pub(crate) a: i32,
+    /// A string.
+    pub(crate) b: String,
+    /// A flag.
+    pub(crate) c: bool,
+    /// The bulk: base64 in JSON, a `Uint8Array` to TypeScript.
+    pub(crate) d: Binary,
+}
+
+/// The response of "EchoBig": the request's values.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ResEchoBig {
+    /// As sent.
+    pub(crate) a: i32,
+    /// As sent.
+    pub(crate) b: String,
+    /// As sent.
+    pub(crate) c: bool,
+    /// As sent.
+    pub(crate) d: Binary,
+}
+
+/// API "Broadcast": the server broadcasts [`MsgTick`] to every connection.
+#[tsrpc::api]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReqBroadcast {
+    /// Copied into the message, so clients know which broadcast they got.
+    pub(crate) seq: u32,
+    /// Copied into the message.
+    pub(crate) text: String,
+}
+
+/// The response of "Broadcast".
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ResBroadcast {
+    /// How many times the server encoded the message for this broadcast.
+    pub(crate) encodes: u32,
+    /// How many connections it was sent to.
+    pub(crate) receivers: u32,
+}
+
+/// Message "Tick": what "Broadcast" sends.
+#[tsrpc::msg]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MsgTick {
+    /// The broadcast's number.
+    pub(crate) seq: u32,
+    /// Some text; every encoding of it is counted.
+    pub(crate) text: Counted,
+}
+
+static ENCODES: AtomicU64 = AtomicU64::new(0);
+
+/// A string that counts how many times it is serialized, so the benchmark
+/// can report how many encodes a broadcast cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Counted(pub String);
+
+impl Counted {
+    /// Serializations of any `Counted` so far, in this process.
+    pub(crate) fn encodes() -> u64 {
+        ENCODES.load(Ordering::Relaxed)
+    }
+}
+
+impl Serialize for Counted {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        ENCODES.fetch_add(1, Ordering::Relaxed);
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Counted {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Counted)
+    }
+}
+
+#[tsrpc::handler]
+async fn echo(call: ApiCall<ReqEcho>) -> Result<ResEcho, TsrpcError> {
+    let ReqEcho { a, b, c } = call.req;
+    Ok(ResEcho { a, b, c })
+}
+
+#[tsrpc::handler]
+async fn echo_big(call: ApiCall<ReqEchoBig>) -> Result<ResEchoBig, TsrpcError> {
+    let ReqEchoBig { a, b, c, d } = call.req;
+    Ok(ResEchoBig { a, b, c, d })
+}
+
+#[tsrpc::handler]
+async fn broadcast(call: ApiCall<ReqBroadcast>) -> Result<ResBroadcast, TsrpcError> {
+    let server = call.server().clone();
+    let conns = server.connections();
+    let before = Counted::encodes();
+    let ReqBroadcast { seq, text } = call.req;
+    server
+        .broadcast_msg_to(
+            &MsgTick {
+                seq,
+                text: Counted(text),
+            },
+            &conns,
+        )
+        .await?;
+    let encodes = Counted::encodes() - before;
+    Ok(ResBroadcast {
+        encodes: u32::try_from(encodes).unwrap_or(u32::MAX),
+        receivers: u32::try_from(conns.len()).unwrap_or(u32::MAX),
+    })
+}
