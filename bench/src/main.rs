@@ -278,7 +278,7 @@ enum Driver {
     NodeClient(&'static str, bool),
 }
 
-/// One row of a calls table.
+/// One row of a calls table: a server, how it is loaded, its samples.
 #[derive(Debug)]
 struct Variant {
     label: &'static str,
@@ -288,6 +288,7 @@ struct Variant {
     error: Option<String>,
 }
 
+/// One benchmark run: its settings and what it found so far.
 struct Bench {
     options: Options,
     pinning: Pinning,
@@ -298,14 +299,11 @@ struct Bench {
     nofile: u64,
     /// Median calls/s by (table, row).
     rates: BTreeMap<(String, String), f64>,
-    output: String,
 }
 
 impl Bench {
-    fn print(&mut self, text: &str) {
+    fn print(&self, text: &str) {
         println!("{text}");
-        self.output.push_str(text);
-        self.output.push('\n');
     }
 
     fn window(&self) -> Window {
@@ -343,7 +341,6 @@ async fn bench(options: Options, pinning: Pinning, limit: u64, machine: String) 
         targets: Vec::new(),
         rates: BTreeMap::new(),
         nofile: limit,
-        output: String::new(),
     };
     let header = format!(
         "# tsrpc benchmark\n\nMachine: {}\nOpen-file limit: {limit}; {}; Node: {}\n",
@@ -449,7 +446,7 @@ async fn ws_small(b: &mut Bench) {
         "## WebSocket calls, small payload\n\n`{{a, b: \"Hello, World!\", c}}` echoed; {conns} connections × {inflight} calls in flight."
     );
     run_calls(b, &title, variants, conns, inflight).await;
-    let rate = |label: &str| -> Option<f64> { b_rate(b, "WebSocket calls, small payload", label) };
+    let rate = |label: &str| -> Option<f64> { rate_of(b, "WebSocket calls, small payload", label) };
     let targets = vec![
         Target {
             what: "WS small, tsrpc JSON ÷ raw tungstenite JSON".into(),
@@ -479,7 +476,9 @@ async fn ws_small(b: &mut Bench) {
             unit: "×",
         },
         Target {
-            what: "WS small, tsrpc binary ÷ TSRPC (Node) binary".into(),
+            what:
+                "WS small, tsrpc binary ÷ TSRPC (Node) binary (its Node client is the bottleneck)"
+                    .into(),
             value: rate("tsrpc binary")
                 .zip(rate("TSRPC (Node) binary ¹"))
                 .map(|(a, r)| a / r),
@@ -492,7 +491,7 @@ async fn ws_small(b: &mut Bench) {
 }
 
 /// Median calls/s of a row of a finished table.
-fn b_rate(b: &Bench, table: &str, label: &str) -> Option<f64> {
+fn rate_of(b: &Bench, table: &str, label: &str) -> Option<f64> {
     b.rates.get(&(table.to_owned(), label.to_owned())).copied()
 }
 
@@ -552,7 +551,7 @@ async fn http_small(b: &mut Bench) {
         "## HTTP calls, small payload\n\n`POST /Echo`, HTTP/1.1 keep-alive; {conns} connections × 1 call in flight."
     );
     run_calls(b, &title, variants, conns, 1).await;
-    let rate = |label: &str| b_rate(b, "HTTP calls, small payload", label);
+    let rate = |label: &str| rate_of(b, "HTTP calls, small payload", label);
     let targets = vec![
         Target {
             what: "HTTP small, tsrpc JSON ÷ TSRPC (Node) JSON".into(),
@@ -564,7 +563,9 @@ async fn http_small(b: &mut Bench) {
             unit: "×",
         },
         Target {
-            what: "HTTP small, tsrpc binary ÷ TSRPC (Node) binary".into(),
+            what:
+                "HTTP small, tsrpc binary ÷ TSRPC (Node) binary (its Node client is the bottleneck)"
+                    .into(),
             value: rate("tsrpc binary")
                 .zip(rate("TSRPC (Node) binary ¹"))
                 .map(|(a, r)| a / r),
