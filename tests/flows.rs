@@ -280,10 +280,6 @@ async fn send_flows_run_per_receiver_of_a_broadcast_without_encoding_again() {
     assert_eq!(entries(&sent).len(), 2);
 
     // Then a marker to every peer, so "nothing arrived" can be checked.
-    server
-        .flows()
-        .pre_send_msg
-        .push(|step: SendMsgFlow| async move { Some(step) });
     let mut all = Vec::new();
     for ws in &mut peers {
         send_text(ws, r#"["Echo",{"a":0,"b":"marker","c":true},2]"#).await;

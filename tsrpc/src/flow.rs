@@ -266,3 +266,29 @@ macro_rules! api_outcome_accessors {
 }
 
 pub(crate) use api_outcome_accessors;
+
+/// The accessors of a flow value holding a type-erased message in `service`
+/// and `msg` fields: the server's `MsgCallFlow` and the client's
+/// `SendMsgFlow`.
+macro_rules! msg_value_accessors {
+    ($ty:ty) => {
+        impl $ty {
+            /// The message's name.
+            pub fn name(&self) -> &'static str {
+                self.service.name()
+            }
+
+            /// The message, if it is an `M`.
+            pub fn msg<M: $crate::Message>(&self) -> Option<&M> {
+                self.msg.downcast_ref()
+            }
+
+            /// The message, to change it, if it is an `M`.
+            pub fn msg_mut<M: $crate::Message>(&mut self) -> Option<&mut M> {
+                self.msg.downcast_mut()
+            }
+        }
+    };
+}
+
+pub(crate) use msg_value_accessors;

@@ -179,22 +179,7 @@ pub struct SendMsgFlow {
     pub(crate) msg: AnyValue,
 }
 
-impl SendMsgFlow {
-    /// The message's name.
-    pub fn name(&self) -> &'static str {
-        self.service.name()
-    }
-
-    /// The message, if it is an `M`.
-    pub fn msg<M: Message>(&self) -> Option<&M> {
-        self.msg.downcast_ref()
-    }
-
-    /// The message, to change it.
-    pub fn msg_mut<M: Message>(&mut self) -> Option<&mut M> {
-        self.msg.downcast_mut()
-    }
-}
+crate::flow::msg_value_accessors!(SendMsgFlow);
 
 impl fmt::Debug for SendMsgFlow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -198,22 +198,7 @@ pub struct MsgCallFlow {
     pub(crate) msg: AnyValue,
 }
 
-impl MsgCallFlow {
-    /// The message's name.
-    pub fn name(&self) -> &'static str {
-        self.service.name()
-    }
-
-    /// The message, if it is an `M`.
-    pub fn msg<M: Message>(&self) -> Option<&M> {
-        self.msg.downcast_ref()
-    }
-
-    /// The message, to change it, if it is an `M`.
-    pub fn msg_mut<M: Message>(&mut self) -> Option<&mut M> {
-        self.msg.downcast_mut()
-    }
-}
+crate::flow::msg_value_accessors!(MsgCallFlow);
 
 impl fmt::Debug for MsgCallFlow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
