@@ -163,6 +163,38 @@ async fn oversized_and_malformed_frames_close_that_connection_only() {
     server.stop().await;
 }
 
+/// Requests are taken apart from both ends without reading the body first;
+/// a frame that only looks like a request from its ends is still refused
+/// as malformed (1007), never answered as a bad request.
+#[tokio::test]
+async fn frames_malformed_between_their_ends_close_the_connection() {
+    let (server, url) = start(Server::builder()).await;
+    for frame in [
+        r#"["Echo",{"a":1,"b":"x","c":true},{},7]"#,
+        r#"["Echo",{"a":1,"b":"x","c":true}}},7]"#,
+        r#"["Echo", ,7]"#,
+        r#"["NoSuchApi",{},{},8]"#,
+    ] {
+        let mut ws = raw(&url, Some("text")).await;
+        send_text(&mut ws, frame).await;
+        let close = closed(&mut ws).await;
+        assert_eq!(u16::from(close.code), 1007, "{frame}");
+        assert!(
+            close.reason.contains("malformed JSON frame"),
+            "{frame}: {}",
+            close.reason
+        );
+    }
+    // The same request, well formed, is answered.
+    let mut ws = raw(&url, Some("text")).await;
+    send_text(&mut ws, r#" [ "Echo" , {"a":1,"b":"x","c":true} , 7 ] "#).await;
+    assert_eq!(
+        next_text(&mut ws).await,
+        r#"["Echo",{"isSucc":true,"res":{"a":1,"b":"x","c":true}},7]"#
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn conn_close_sends_the_reason() {
     let (server, url) = start(Server::builder()).await;

@@ -12,7 +12,7 @@
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use futures_util::FutureExt;
@@ -96,6 +96,9 @@ static NEXT_NODE: AtomicU64 = AtomicU64::new(1);
 pub struct Flow<T> {
     name: &'static str,
     nodes: RwLock<Vec<(FlowNodeId, Node<T>)>>,
+    /// `nodes.len()`, kept beside it so the runtime's checks for an empty
+    /// flow, made on every call, take no lock.
+    len: AtomicUsize,
 }
 
 impl<T> fmt::Debug for Flow<T> {
@@ -130,6 +133,7 @@ impl<T: Send + 'static> Flow<T> {
         Flow {
             name,
             nodes: RwLock::new(Vec::new()),
+            len: AtomicUsize::new(0),
         }
     }
 
@@ -145,10 +149,9 @@ impl<T: Send + 'static> Flow<T> {
             let fut = node(value);
             Box::pin(async move { fut.await.into_step() })
         });
-        self.nodes
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push((id, node));
+        let mut nodes = self.nodes.write().unwrap_or_else(PoisonError::into_inner);
+        nodes.push((id, node));
+        self.len.store(nodes.len(), Ordering::Release);
         id
     }
 
@@ -157,15 +160,13 @@ impl<T: Send + 'static> Flow<T> {
         let mut nodes = self.nodes.write().unwrap_or_else(PoisonError::into_inner);
         let before = nodes.len();
         nodes.retain(|(n, _)| *n != id);
+        self.len.store(nodes.len(), Ordering::Release);
         nodes.len() != before
     }
 
     /// The number of nodes.
     pub fn len(&self) -> usize {
-        self.nodes
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.len.load(Ordering::Acquire)
     }
 
     /// True when the flow has no node.

@@ -78,6 +78,7 @@ extern crate self as tsrpc;
 pub mod client;
 pub mod codec;
 mod error;
+mod fast_map;
 mod flow;
 pub mod proto;
 pub mod server;

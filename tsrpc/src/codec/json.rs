@@ -22,9 +22,20 @@ pub(super) enum Slot {
 }
 
 fn push_json_str(s: &str, out: &mut Vec<u8>) {
-    // Writing a str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+    // Service names need no escaping; anything else goes through serde_json.
+    if s.bytes().all(|c| c >= 0x20 && c != b'"' && c != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing a str into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
 }
+
+/// Room for a frame's name, sn and the JSON around its payload, plus a
+/// small payload: most frames are written without growing their buffer.
+const FRAME_CAPACITY: usize = 160;
 
 /// Appends `sn` in decimal, without allocating.
 fn push_sn(sn: u32, out: &mut Vec<u8>) {
@@ -48,7 +59,7 @@ pub(super) fn encode_with_payload(
     slot: Slot,
     write: impl FnOnce(&mut Vec<u8>) -> Result<(), PayloadError>,
 ) -> Result<WireFrame, PayloadError> {
-    let mut out = Vec::with_capacity(64 + name.len());
+    let mut out = Vec::with_capacity(FRAME_CAPACITY + name.len());
     out.push(b'[');
     push_json_str(name, &mut out);
     match slot {
@@ -82,7 +93,7 @@ pub(super) fn encode_message(
     name: &str,
     write: impl FnOnce(&mut Vec<u8>) -> Result<(), PayloadError>,
 ) -> Result<WireFrame, PayloadError> {
-    let mut out = Vec::with_capacity(64 + name.len());
+    let mut out = Vec::with_capacity(FRAME_CAPACITY + name.len());
     out.push(b'[');
     push_json_str(name, &mut out);
     out.push(b',');
@@ -121,10 +132,17 @@ impl<'de> Deserialize<'de> for Parts<'de> {
     }
 }
 
+/// `bytes` as text. JSON is checked for UTF-8 once, as a whole: parsing
+/// from a `&str` spares serde_json checking every string in it again.
+fn utf8(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
+    std::str::from_utf8(bytes)
+}
+
 /// Splits a frame into its service name, its body (as a slice of `text`,
 /// no copy) and its sn (`None` when absent or `null`).
 fn split(text: &Bytes) -> Result<(String, Bytes, Option<u32>), FrameError> {
-    let mut de = serde_json::Deserializer::from_slice(text);
+    let str = utf8(text).map_err(|e| FrameError::json(format!("the frame is not UTF-8: {e}")))?;
+    let mut de = serde_json::Deserializer::from_str(str);
     let parts = Parts::deserialize(&mut de)
         .and_then(|p| de.end().map(|()| p))
         .map_err(|e| FrameError::json(format!("expected [name, body] or [name, body, sn]: {e}")))?;
@@ -173,6 +191,98 @@ fn clip(s: &str) -> String {
         Some((i, _)) => format!("{}...", &s[..i]),
         None => s.to_owned(),
     }
+}
+
+/// An API request frame taken apart without reading its body.
+pub(crate) struct LocatedRequest<'a> {
+    /// The API's name.
+    pub(crate) name: &'a str,
+    /// The call's sn.
+    pub(crate) sn: u32,
+    /// The request, still encoded and not yet checked (see [`locate_request`]).
+    pub(crate) payload: Payload,
+}
+
+const fn is_json_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// Takes the common request frame apart in a single pass over the request
+/// instead of two (delimiting it, then decoding it): the name and the sn
+/// are read from the two ends of the frame, `["name", ` and `, sn]`, and
+/// the body is what lies between, unread.
+///
+/// The body is one JSON value, and so the frame well formed, exactly when
+/// it decodes with nothing left over; when it does not, the caller asks
+/// [`decode_client_frame`] about the whole frame to tell a malformed frame
+/// from a bad request. `None` when the frame is not of that common form
+/// (a message, an escape in the name, an sn that is not a plain decimal
+/// from 1 up): the caller then decodes it with [`decode_client_frame`].
+pub(super) fn locate_request(text: &Bytes) -> Option<LocatedRequest<'_>> {
+    let b: &[u8] = text;
+    let skip_forward = |mut i: usize| {
+        while i < b.len() && is_json_space(b[i]) {
+            i += 1;
+        }
+        i
+    };
+    let skip_back = |mut j: usize| {
+        while j > 0 && is_json_space(b[j - 1]) {
+            j -= 1;
+        }
+        j
+    };
+    // `[`, `"name"`, `,` from the front.
+    let mut i = skip_forward(0);
+    if b.get(i) != Some(&b'[') {
+        return None;
+    }
+    i = skip_forward(i + 1);
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let name_start = i + 1;
+    let name_end = name_start
+        + b.get(name_start..)?
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    if b[name_end] != b'"' {
+        return None;
+    }
+    i = skip_forward(name_end + 1);
+    if b.get(i) != Some(&b',') {
+        return None;
+    }
+    let body_start = i + 1;
+    // `]`, the sn, `,` from the back.
+    let mut j = skip_back(b.len());
+    if j == 0 || b[j - 1] != b']' {
+        return None;
+    }
+    j = skip_back(j - 1);
+    let sn_end = j;
+    while j > 0 && b[j - 1].is_ascii_digit() {
+        j -= 1;
+    }
+    let digits = &b[j..sn_end];
+    if digits.is_empty() || digits.len() > 10 || digits[0] == b'0' {
+        return None;
+    }
+    let sn = digits.iter().try_fold(0u32, |n, &d| {
+        n.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+    })?;
+    j = skip_back(j);
+    // The comma after the body. The name's own comma instead means a
+    // two-element frame whose body is a number: a message.
+    if j == 0 || b[j - 1] != b',' || j - 1 < body_start {
+        return None;
+    }
+    let name = std::str::from_utf8(&b[name_start..name_end]).ok()?;
+    Some(LocatedRequest {
+        name,
+        sn,
+        payload: Payload::new(Encoding::Json, text.slice(body_start..j - 1)),
+    })
 }
 
 pub(super) fn decode_client_frame(text: Bytes) -> Result<ClientFrame, FrameError> {
@@ -230,15 +340,16 @@ pub(super) fn decode_server_frame(text: Bytes) -> Result<ServerFrame, FrameError
 }
 
 pub(super) fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, PayloadError> {
+    let text = utf8(bytes).map_err(|e| PayloadError::decode(String::new(), e))?;
     // Tracking the path costs as much as decoding: do it only to describe
     // a payload that failed (the second pass fails the same way).
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut de = serde_json::Deserializer::from_str(text);
     if let Ok(value) = T::deserialize(&mut de)
         && de.end().is_ok()
     {
         return Ok(value);
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut de = serde_json::Deserializer::from_str(text);
     let value = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| PayloadError::decode(e.path().to_string(), e.inner()))?;
     de.end()
@@ -250,7 +361,7 @@ pub(super) fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Pay
 pub(super) fn http_success(
     write: impl FnOnce(&mut Vec<u8>) -> Result<(), PayloadError>,
 ) -> Result<Bytes, PayloadError> {
-    let mut out = Vec::with_capacity(64);
+    let mut out = Vec::with_capacity(FRAME_CAPACITY);
     out.extend_from_slice(br#"{"isSucc":true,"res":"#);
     write(&mut out)?;
     out.push(b'}');

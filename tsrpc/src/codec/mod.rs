@@ -14,6 +14,8 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub(crate) use json::LocatedRequest;
+
 use crate::error::TsrpcError;
 use crate::proto::Fingerprint;
 
@@ -236,6 +238,12 @@ pub fn decode_client_frame(frame: WireFrame) -> Result<ClientFrame, FrameError> 
         WireFrame::Text(text) => json::decode_client_frame(text),
         WireFrame::Binary(data) => binary::decode_client_frame(data),
     }
+}
+
+/// Takes a JSON API request frame apart without reading its request; see
+/// `json::locate_request` for the one duty it leaves to the caller.
+pub(crate) fn locate_json_request(text: &Bytes) -> Option<LocatedRequest<'_>> {
+    json::locate_request(text)
 }
 
 /// Decodes a frame received by a client.

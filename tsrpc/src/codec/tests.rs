@@ -153,6 +153,52 @@ proptest! {
     }
 
     #[test]
+    fn located_requests_are_what_the_full_decoder_reads(name in service_name(), sn in 1u32.., value in sample()) {
+        let frame = encode_api_request(Encoding::Json, 0, &name, sn, &value).unwrap();
+        let WireFrame::Text(text) = &frame else { panic!() };
+        let located = locate_json_request(text).expect("an encoded request is located");
+        prop_assert_eq!(located.name, name.as_str());
+        prop_assert_eq!(located.sn, sn);
+        prop_assert_eq!(located.payload.decode::<Sample>().unwrap(), value);
+    }
+
+    /// Whatever the locator accepts, the full decoder reads the same way
+    /// when the body is one JSON value, and refuses when it is not: the
+    /// server's duty after locating a request.
+    #[test]
+    fn the_locator_agrees_with_the_full_decoder(
+        name in prop::sample::select(vec!["\"A\"", "\"a\\\"b\"", "\"\"", "1", "A"]),
+        body in prop::collection::vec(
+            prop::sample::select(vec![
+                " ", ",", "[", "]", "{", "}", ":", "1", "null", "\"x\"", "{}", "{\"a\":1}", "[1,2]",
+            ]),
+            0..5,
+        ),
+        sn in prop::sample::select(vec!["1", "7", "05", "0", "-1", "1.5", "4294967295", "4294967296", "null", ""]),
+        space in prop::sample::select(vec!["", " ", "\n\t"]),
+        extra in prop::sample::select(vec!["", "", "", ",", "]", "1", " ,2"]),
+        comma in prop::sample::select(vec![",", ",", ""]),
+    ) {
+        let text = Bytes::from(format!(
+            "{space}[{space}{name}{space},{}{extra}{comma}{space}{sn}{space}]{space}",
+            body.concat()
+        ));
+        let Some(located) = locate_json_request(&text) else { return Ok(()) };
+        let body = std::str::from_utf8(located.payload.bytes()).unwrap();
+        let one_value = serde_json::from_str::<serde::de::IgnoredAny>(body).is_ok();
+        match decode_client_frame(WireFrame::Text(text.clone())) {
+            Ok(ClientFrame::ApiRequest { service, sn, payload }) => {
+                prop_assert!(one_value, "{:?}", text);
+                prop_assert_eq!(service, ServiceRef::Name(located.name.to_owned()));
+                prop_assert_eq!(sn, located.sn);
+                prop_assert_eq!(payload.bytes().as_ref(), body.trim().as_bytes());
+            }
+            Ok(other) => prop_assert!(false, "{:?} located but decoded as {:?}", text, other),
+            Err(_) => prop_assert!(!one_value, "{:?}", text),
+        }
+    }
+
+    #[test]
     fn mutated_binary_frames_never_panic(value in sample(), at in any::<prop::sample::Index>(), byte: u8, cut in any::<prop::sample::Index>()) {
         let WireFrame::Binary(frame) = encode_api_request(Encoding::Binary, 3, "X", 9, &value).unwrap() else { panic!() };
         let mut bytes = frame.to_vec();

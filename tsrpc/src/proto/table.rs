@@ -1,7 +1,6 @@
 //! The service table: every registered API and message, ordered by name,
 //! with stable ids and a fingerprint.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -9,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::shape::{Shape, ShapeError};
 use super::{Location, ServiceCodec, ServiceDescriptor, ServiceKind, is_valid_service_name};
+use crate::fast_map::FastMap;
 
 /// One API or message of the [`ServiceTable`].
 #[derive(Debug)]
@@ -86,8 +86,8 @@ impl fmt::Debug for Fingerprint {
 #[derive(Debug)]
 pub struct ServiceTable {
     services: Vec<ServiceInfo>,
-    apis: HashMap<&'static str, u32>,
-    msgs: HashMap<&'static str, u32>,
+    apis: FastMap<&'static str, u32>,
+    msgs: FastMap<&'static str, u32>,
     fingerprint: Fingerprint,
 }
 
@@ -162,7 +162,7 @@ impl ServiceTable {
 
         let mut hasher = Sha256::new();
         let mut services = Vec::with_capacity(descriptors.len());
-        let (mut apis, mut msgs) = (HashMap::new(), HashMap::new());
+        let (mut apis, mut msgs) = (FastMap::default(), FastMap::default());
         for (index, descriptor) in descriptors.into_iter().enumerate() {
             let id = u32::try_from(index).map_err(|_| TableError {
                 problems: vec!["more than 2^32 services".into()],

@@ -7,18 +7,19 @@ use std::future::{Future, poll_fn};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use super::{Connection, DataFlow, Server};
-use crate::codec::{self, ClientFrame, Encoding, Payload, ServiceRef, WireFrame};
+use super::handler::CallContext;
+use super::{Connection, DataFlow, HandlerFuture, Server};
+use crate::codec::{self, ClientFrame, Encoding, FrameError, Payload, ServiceRef, WireFrame};
 use crate::error::{TsrpcError, codes};
 use crate::flow::FlowStep;
 use crate::proto::{ServiceInfo, ServiceKind};
-use crate::transport::{FrameHandler, close_code};
+use crate::transport::{FrameHandler, close_code, ws};
 
 /// The server side of one WebSocket connection.
 pub(crate) struct ConnSession {
@@ -43,8 +44,21 @@ struct CallSlots {
 /// A taken slot, given back when dropped.
 struct CallSlot(Arc<CallSlots>);
 
+/// A taken slot that borrows its connection's slots: no reference count to
+/// touch for a call that ends where it started.
+struct CallSlotHere<'a>(&'a Arc<CallSlots>);
+
+impl CallSlotHere<'_> {
+    /// The same slot, carried on by a task of its own.
+    fn keep(self) -> CallSlot {
+        let slots = self.0.clone();
+        std::mem::forget(self);
+        CallSlot(slots)
+    }
+}
+
 impl CallSlots {
-    async fn acquire(self: &Arc<Self>) -> CallSlot {
+    async fn acquire(self: &Arc<Self>) -> CallSlotHere<'_> {
         loop {
             // Created before looking, so a slot freed in between is not missed
             // (`notify_one` leaves a permit when nobody waits).
@@ -56,7 +70,7 @@ impl CallSlots {
                     .compare_exchange(running, running + 1, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
                 {
-                    return CallSlot(self.clone());
+                    return CallSlotHere(self);
                 }
                 continue;
             }
@@ -65,12 +79,50 @@ impl CallSlots {
     }
 }
 
-impl Drop for CallSlot {
-    fn drop(&mut self) {
-        if self.0.running.fetch_sub(1, Ordering::AcqRel) == self.0.max {
-            self.0.freed.notify_one();
+impl CallSlots {
+    fn give_back(&self) {
+        if self.running.fetch_sub(1, Ordering::AcqRel) == self.max {
+            self.freed.notify_one();
         }
     }
+}
+
+impl Drop for CallSlot {
+    fn drop(&mut self) {
+        self.0.give_back();
+    }
+}
+
+impl Drop for CallSlotHere<'_> {
+    fn drop(&mut self) {
+        self.0.give_back();
+    }
+}
+
+/// How a request names its API or message: by id (binary) or by name (JSON).
+#[derive(Clone, Copy, Debug)]
+enum ServiceKey<'a> {
+    Id(u32),
+    Name(&'a str),
+}
+
+impl<'a> From<&'a ServiceRef> for ServiceKey<'a> {
+    fn from(service: &'a ServiceRef) -> Self {
+        match service {
+            ServiceRef::Id(id) => ServiceKey::Id(*id),
+            ServiceRef::Name(name) => ServiceKey::Name(name),
+        }
+    }
+}
+
+/// How the first run of a plain call ended.
+enum Started {
+    /// Answered.
+    Done,
+    /// The handler waits: the call goes on in a task of its own.
+    Waiting(HandlerFuture),
+    /// The request frame, located without being read, turned out malformed.
+    Malformed(FrameError),
 }
 
 impl ConnSession {
@@ -87,11 +139,11 @@ impl ConnSession {
         }
     }
 
-    fn resolve(&self, service: &ServiceRef, kind: ServiceKind) -> Option<&'static ServiceInfo> {
+    fn resolve(&self, service: ServiceKey<'_>, kind: ServiceKind) -> Option<&'static ServiceInfo> {
         let table = self.server.service_table();
         match service {
-            ServiceRef::Name(name) => table.find(kind, name),
-            ServiceRef::Id(id) => table.get(*id).filter(|s| s.kind() == kind),
+            ServiceKey::Name(name) => table.find(kind, name),
+            ServiceKey::Id(id) => table.get(id).filter(|s| s.kind() == kind),
         }
     }
 
@@ -100,12 +152,26 @@ impl ConnSession {
         let _ = self.conn.send_data(frame, None).await;
     }
 
-    async fn api_call(&self, service: ServiceRef, sn: u32, payload: Payload) {
+    /// Answers an API request. `unchecked` is the frame of a request that
+    /// was located rather than decoded (`codec::locate_json_request`): it is
+    /// checked whole if the request does not decode. `plain` says no flow
+    /// sees calls ([`Server::plain_calls`]).
+    async fn api_call(
+        &self,
+        service: ServiceKey<'_>,
+        sn: u32,
+        payload: Payload,
+        unchecked: Option<&WireFrame>,
+        plain: bool,
+    ) {
         let encoding = payload.encoding();
-        let Some(info) = self.resolve(&service, ServiceKind::Api) else {
-            let (name, shown) = match &service {
-                ServiceRef::Name(n) => (n.as_str(), n.clone()),
-                ServiceRef::Id(id) => ("", format!("id {id}")),
+        let Some(info) = self.resolve(service, ServiceKind::Api) else {
+            if self.malformed(unchecked) {
+                return;
+            }
+            let (name, shown) = match service {
+                ServiceKey::Name(n) => (n, n.to_owned()),
+                ServiceKey::Id(id) => ("", format!("id {id}")),
             };
             let err = TsrpcError::server(format!("Unhandled API: {shown}"))
                 .with_code(codes::UNHANDLED_API);
@@ -121,7 +187,12 @@ impl ConnSession {
                 .await;
             return;
         }
-        let permit = self.permits.acquire().await;
+        let slot = self.permits.acquire().await;
+        if plain {
+            self.plain_call(info, sn, payload, unchecked, slot).await;
+            return;
+        }
+        let permit = slot.keep();
         let in_flight = self.server.track_call();
         let server = self.server.clone();
         let conn = self.conn.clone();
@@ -159,16 +230,125 @@ impl ConnSession {
             Ok(Poll::Pending) => {
                 tokio::spawn(call);
             }
-            Err(_) => tracing::error!(
-                conn = self.conn.id(),
-                api = info.name(),
-                "an API call panicked outside its handler"
-            ),
+            Err(_) => self.panicked_outside(name),
         }
     }
 
+    /// A call no flow sees: the same steps as [`Server::execute_api`] and
+    /// the reply, run here until the handler first waits, without the
+    /// boxed future and the timer a call through the flows needs (the API
+    /// timeout starts when the handler first waits).
+    async fn plain_call(
+        &self,
+        info: &'static ServiceInfo,
+        sn: u32,
+        payload: Payload,
+        unchecked: Option<&WireFrame>,
+        slot: CallSlotHere<'_>,
+    ) {
+        let in_flight = self.server.track_call_here();
+        let started = poll_fn(|cx| {
+            Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
+                self.start_plain(info, sn, &payload, unchecked, cx)
+            })))
+        })
+        .await;
+        match started {
+            Ok(Started::Done) => {}
+            Ok(Started::Waiting(handler)) => {
+                let (slot, in_flight) = (slot.keep(), in_flight.keep());
+                let server = self.server.clone();
+                let conn = self.conn.clone();
+                let encoding = payload.encoding();
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    let _in_flight = in_flight;
+                    let result = server.finish_handler(info.name(), handler).await;
+                    let (frame, _) = super::return_frame(info, encoding, sn, result);
+                    let _ = conn.send_data(frame, None).await;
+                });
+            }
+            Ok(Started::Malformed(e)) => self.close_malformed(&e),
+            Err(_) => self.panicked_outside(info.name()),
+        }
+    }
+
+    /// Decodes the request, makes the handler's future and polls it once;
+    /// answers unless it waits.
+    fn start_plain(
+        &self,
+        info: &'static ServiceInfo,
+        sn: u32,
+        payload: &Payload,
+        unchecked: Option<&WireFrame>,
+        cx: &mut Context<'_>,
+    ) -> Started {
+        let encoding = payload.encoding();
+        let answer = |result| {
+            let (frame, _) = super::return_frame(info, encoding, sn, result);
+            // A closed connection has nobody left to answer.
+            let _ = self.conn.send_frame(ws::to_message(frame));
+        };
+        let req = match super::decode_request(info, payload) {
+            Ok(req) => req,
+            Err(err) => {
+                if let Some(frame) = unchecked
+                    && let Err(e) = codec::decode_client_frame(frame.clone())
+                {
+                    return Started::Malformed(e);
+                }
+                answer(Err(err));
+                return Started::Done;
+            }
+        };
+        let ctx = CallContext {
+            sn,
+            conn: self.conn.clone(),
+            server: self.server.clone(),
+            extensions: http::Extensions::new(),
+        };
+        let mut handler = match self.server.start_handler(info, req, ctx) {
+            Ok(handler) => handler,
+            Err(err) => {
+                answer(Err(err));
+                return Started::Done;
+            }
+        };
+        match std::panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx))) {
+            Ok(Poll::Ready(result)) => answer(result),
+            Ok(Poll::Pending) => return Started::Waiting(handler),
+            Err(panic) => answer(Err(super::handler_panicked(info.name(), &*panic))),
+        }
+        Started::Done
+    }
+
+    fn panicked_outside(&self, api: &str) {
+        tracing::error!(
+            conn = self.conn.id(),
+            api,
+            "an API call panicked outside its handler"
+        );
+    }
+
+    /// True (and the connection closing) when `unchecked` is a malformed frame.
+    fn malformed(&self, unchecked: Option<&WireFrame>) -> bool {
+        match unchecked.map(|frame| codec::decode_client_frame(frame.clone())) {
+            Some(Err(e)) => {
+                self.close_malformed(&e);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn close_malformed(&self, e: &FrameError) {
+        tracing::debug!(conn = self.conn.id(), "{e}");
+        self.conn
+            .close_with(close_code::INVALID_DATA, e.to_string());
+    }
+
     async fn message(&self, service: ServiceRef, payload: Payload) {
-        let Some(info) = self.resolve(&service, ServiceKind::Msg) else {
+        let Some(info) = self.resolve(ServiceKey::from(&service), ServiceKind::Msg) else {
             tracing::debug!(
                 conn = self.conn.id(),
                 ?service,
@@ -206,13 +386,22 @@ impl FrameHandler for ConnSession {
                 FlowStep::Stop | FlowStep::Fail(_) => return,
             }
         };
+        let plain = self.server.plain_calls();
+        if plain
+            && let WireFrame::Text(text) = &frame
+            && let Some(request) = codec::locate_json_request(text)
+        {
+            self.conn.settle_encoding(Encoding::Json);
+            let service = ServiceKey::Name(request.name);
+            self.api_call(service, request.sn, request.payload, Some(&frame), true)
+                .await;
+            return;
+        }
         let is_binary = matches!(frame, WireFrame::Binary(_));
         let frame = match codec::decode_client_frame(frame) {
             Ok(frame) => frame,
             Err(e) => {
-                tracing::debug!(conn = self.conn.id(), "{e}");
-                self.conn
-                    .close_with(close_code::INVALID_DATA, e.to_string());
+                self.close_malformed(&e);
                 return;
             }
         };
@@ -248,7 +437,8 @@ impl FrameHandler for ConnSession {
                 payload,
             } => {
                 if !is_binary || self.check_hello() {
-                    self.api_call(service, sn, payload).await;
+                    self.api_call(ServiceKey::from(&service), sn, payload, None, plain)
+                        .await;
                 }
             }
             ClientFrame::Message { service, payload } => {

@@ -47,6 +47,7 @@ use handler::{CallContext, ErasedApiFn, ErasedMsgFn, Handler};
 
 use crate::codec::{self, Encoding, Payload};
 use crate::error::{TsrpcError, codes};
+use crate::fast_map::FastMap;
 use crate::flow::FlowStep;
 use crate::proto::{
     AnyValue, Api, Location, Message, ServiceInfo, ServiceKind, ServiceTable, TableError,
@@ -267,8 +268,8 @@ struct MsgEntry {
 
 #[derive(Default)]
 struct HandlerMap {
-    apis: HashMap<u32, (ErasedApiFn, HandlerInfo)>,
-    msgs: HashMap<u32, Vec<MsgEntry>>,
+    apis: FastMap<u32, (ErasedApiFn, HandlerInfo)>,
+    msgs: FastMap<u32, Vec<MsgEntry>>,
     matching: Vec<(MsgListener, Regex, ErasedAnyMsgFn)>,
 }
 
@@ -333,8 +334,33 @@ pub(crate) struct InFlight(Arc<ServerInner>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.calls_done.notify_waiters();
+        self.0.call_ended();
+    }
+}
+
+/// A call in flight that borrows the server: no reference count to touch
+/// for a call that ends where it started.
+pub(crate) struct InFlightHere<'a>(&'a Arc<ServerInner>);
+
+impl InFlightHere<'_> {
+    /// The same call, carried on by a task of its own.
+    pub(crate) fn keep(self) -> InFlight {
+        let inner = self.0.clone();
+        std::mem::forget(self);
+        InFlight(inner)
+    }
+}
+
+impl Drop for InFlightHere<'_> {
+    fn drop(&mut self) {
+        self.0.call_ended();
+    }
+}
+
+impl ServerInner {
+    fn call_ended(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.calls_done.notify_waiters();
         }
     }
 }
@@ -532,8 +558,14 @@ impl Server {
     }
 
     pub(crate) fn track_call(&self) -> InFlight {
+        self.track_call_here().keep()
+    }
+
+    /// [`track_call`](Self::track_call) for a call that may end before the
+    /// caller returns.
+    pub(crate) fn track_call_here(&self) -> InFlightHere<'_> {
         self.inner.in_flight.fetch_add(1, Ordering::AcqRel);
-        InFlight(self.inner.clone())
+        InFlightHere(&self.inner)
     }
 
     /// The open connections.
@@ -720,14 +752,7 @@ impl Server {
         conn: Connection,
         sn: u32,
     ) -> Result<AnyValue, TsrpcError> {
-        let name = info.name();
-        let req = (info.codec().decode_input)(payload).map_err(|e| {
-            let err = TsrpcError::input_data(format!("Invalid request for API {name}: {e}"));
-            match e.path() {
-                Some(path) => err.with_data("path", path),
-                None => err,
-            }
-        })?;
+        let req = decode_request(info, payload)?;
         self.run_with_flows(info, req, conn, sn).await
     }
 
@@ -772,7 +797,7 @@ impl Server {
             server: self.clone(),
             extensions,
         };
-        let result = self.run_handler(info.id(), name, req, ctx).await;
+        let result = self.run_handler(info, req, ctx).await;
         if flows.pre_api_return.is_empty() {
             return result;
         }
@@ -811,6 +836,18 @@ impl Server {
         };
         flows.post_api_return.exec(returned.clone()).await;
         flows.post_api_call.exec(returned).await;
+    }
+
+    /// True when no flow is set that sees API calls or what they send
+    /// (`pre_api_call`, `pre_api_return`, `post_api_return`,
+    /// `post_api_call`, `pre_send_data`): a call is then its handler alone,
+    /// and its return is queued as it is.
+    pub(crate) fn plain_calls(&self) -> bool {
+        let flows = &self.inner.flows;
+        flows.pre_api_call.is_empty()
+            && flows.pre_api_return.is_empty()
+            && flows.pre_send_data.is_empty()
+            && !self.wants_returns()
     }
 
     /// True when a post-return flow wants to see returns.
@@ -1081,29 +1118,46 @@ impl Server {
         }
     }
 
-    /// Runs the handler of API `id`: a panic fails only this call
-    /// (`INTERNAL_ERR`), a handler past the API timeout is cancelled
-    /// (`SERVER_TIMEOUT`).
     async fn run_handler(
         &self,
-        id: u32,
-        name: &str,
+        info: &'static ServiceInfo,
         req: AnyValue,
         ctx: CallContext,
     ) -> Result<AnyValue, TsrpcError> {
+        let handler = self.start_handler(info, req, ctx)?;
+        self.finish_handler(info.name(), handler).await
+    }
+
+    /// The handler's future for a call, made but not yet polled; a handler
+    /// that panics making it fails the call with `INTERNAL_ERR`.
+    pub(crate) fn start_handler(
+        &self,
+        info: &'static ServiceInfo,
+        req: AnyValue,
+        ctx: CallContext,
+    ) -> Result<HandlerFuture, TsrpcError> {
         let handler = {
             let map = self
                 .inner
                 .handlers
                 .read()
                 .unwrap_or_else(PoisonError::into_inner);
-            map.apis.get(&id).map(|(f, _)| f.clone())
+            map.apis.get(&info.id()).map(|(f, _)| f.clone())
         };
-        let handler = handler.ok_or_else(|| unhandled(name))?;
-        let run = async move {
-            let fut = std::panic::catch_unwind(AssertUnwindSafe(|| handler(req, ctx)))?;
-            AssertUnwindSafe(fut).catch_unwind().await
-        };
+        // A closure given to `implement_api` runs here, outside the lock.
+        let handler = handler.ok_or_else(|| unhandled(info.name()))?;
+        std::panic::catch_unwind(AssertUnwindSafe(|| handler(req, ctx)))
+            .map_err(|panic| handler_panicked(info.name(), &*panic))
+    }
+
+    /// Runs a handler's future to its end, under the API timeout (counted
+    /// from here) and the panic guard.
+    pub(crate) async fn finish_handler(
+        &self,
+        name: &str,
+        handler: HandlerFuture,
+    ) -> Result<AnyValue, TsrpcError> {
+        let run = AssertUnwindSafe(handler).catch_unwind();
         let outcome = match self.inner.settings.api_timeout {
             None => run.await,
             Some(limit) => match tokio::time::timeout(limit, run).await {
@@ -1116,10 +1170,7 @@ impl Server {
                 }
             },
         };
-        outcome.unwrap_or_else(|panic| {
-            tracing::error!(api = name, "handler panicked: {}", panic_text(&*panic));
-            Err(TsrpcError::internal("Internal Server Error"))
-        })
+        outcome.unwrap_or_else(|panic| Err(handler_panicked(name, &*panic)))
     }
 
     /// Hands a received message to its handlers, listeners and matching
@@ -1282,6 +1333,30 @@ fn http_status(err: &TsrpcError) -> http::StatusCode {
     } else {
         http::StatusCode::INTERNAL_SERVER_ERROR
     }
+}
+
+/// What a handler's future gives back: the response, type-erased.
+pub(crate) type HandlerFuture = BoxFuture<Result<AnyValue, TsrpcError>>;
+
+/// The error of a call whose handler panicked; the panic is logged.
+pub(crate) fn handler_panicked(name: &str, panic: &(dyn std::any::Any + Send)) -> TsrpcError {
+    tracing::error!(api = name, "handler panicked: {}", panic_text(panic));
+    TsrpcError::internal("Internal Server Error")
+}
+
+/// Decodes the request of a call; a bad one is an `INPUT_DATA_ERR` naming
+/// the field.
+pub(crate) fn decode_request(
+    info: &'static ServiceInfo,
+    payload: &codec::Payload,
+) -> Result<AnyValue, TsrpcError> {
+    (info.codec().decode_input)(payload).map_err(|e| {
+        let err = TsrpcError::input_data(format!("Invalid request for API {}: {e}", info.name()));
+        match e.path() {
+            Some(path) => err.with_data("path", path),
+            None => err,
+        }
+    })
 }
 
 fn unhandled(name: &str) -> TsrpcError {

@@ -1,5 +1,6 @@
 //! The bounded outbound queue of one connection, and its close signal.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{mpsc, watch};
@@ -13,23 +14,54 @@ pub(crate) struct CloseRequest {
 }
 
 /// The sending half: cheap to clone, never blocks.
+///
+/// The bound is kept by a counter beside tokio's unbounded channel rather
+/// than by tokio's bounded channel, whose receiver takes a lock for every
+/// frame to give its permit back: queuing and taking a frame here are a
+/// few atomic operations each.
 #[derive(Clone, Debug)]
 pub(crate) struct Outbound {
-    tx: mpsc::Sender<Message>,
-    close: Arc<CloseSignal>,
+    tx: mpsc::UnboundedSender<Message>,
+    shared: Arc<Shared>,
 }
 
 #[derive(Debug)]
-struct CloseSignal {
-    tx: watch::Sender<Option<CloseRequest>>,
+struct Shared {
+    /// Frames queued and not yet taken by the writer.
+    queued: AtomicUsize,
+    capacity: usize,
+    /// Set with the first close request, so senders check it without a lock.
+    closing: AtomicBool,
+    close_tx: watch::Sender<Option<CloseRequest>>,
     first: Mutex<Option<CloseRequest>>,
 }
 
 /// The receiving half, owned by the connection's writer.
 #[derive(Debug)]
 pub(crate) struct OutboundReceiver {
-    pub(crate) frames: mpsc::Receiver<Message>,
+    frames: mpsc::UnboundedReceiver<Message>,
+    shared: Arc<Shared>,
     pub(crate) close: watch::Receiver<Option<CloseRequest>>,
+}
+
+impl OutboundReceiver {
+    /// The next frame; `None` once every sender is gone and the queue is empty.
+    pub(crate) async fn recv(&mut self) -> Option<Message> {
+        let frame = self.frames.recv().await;
+        if frame.is_some() {
+            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+        }
+        frame
+    }
+
+    /// The next frame if one is queued.
+    pub(crate) fn try_recv(&mut self) -> Option<Message> {
+        let frame = self.frames.try_recv().ok();
+        if frame.is_some() {
+            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+        }
+        frame
+    }
 }
 
 /// Why a frame was not queued.
@@ -43,16 +75,27 @@ pub(crate) enum SendError {
 
 /// A queue of at most `capacity` frames.
 pub(crate) fn channel(capacity: usize) -> (Outbound, OutboundReceiver) {
-    let (tx, frames) = mpsc::channel(capacity.max(1));
+    let (tx, frames) = mpsc::unbounded_channel();
     let (close_tx, close) = watch::channel(None);
+    let shared = Arc::new(Shared {
+        queued: AtomicUsize::new(0),
+        capacity: capacity.max(1),
+        closing: AtomicBool::new(false),
+        close_tx,
+        first: Mutex::new(None),
+    });
     let outbound = Outbound {
         tx,
-        close: Arc::new(CloseSignal {
-            tx: close_tx,
-            first: Mutex::new(None),
-        }),
+        shared: shared.clone(),
     };
-    (outbound, OutboundReceiver { frames, close })
+    (
+        outbound,
+        OutboundReceiver {
+            frames,
+            shared,
+            close,
+        },
+    )
 }
 
 impl Outbound {
@@ -63,26 +106,29 @@ impl Outbound {
         if self.is_closing() {
             return Err(SendError::Closed);
         }
-        match self.tx.try_send(frame) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.close(
-                    super::close_code::POLICY,
-                    format!(
-                        "outbound queue full ({} frames): the peer is not reading",
-                        self.tx.max_capacity()
-                    ),
-                );
-                Err(SendError::Full)
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
+        let shared = &self.shared;
+        if shared.queued.fetch_add(1, Ordering::AcqRel) >= shared.capacity {
+            shared.queued.fetch_sub(1, Ordering::AcqRel);
+            self.close(
+                super::close_code::POLICY,
+                format!(
+                    "outbound queue full ({} frames): the peer is not reading",
+                    shared.capacity
+                ),
+            );
+            return Err(SendError::Full);
         }
+        if self.tx.send(frame).is_err() {
+            shared.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(SendError::Closed);
+        }
+        Ok(())
     }
 
     /// Asks the writer to close the connection. The first request wins.
     pub(crate) fn close(&self, code: u16, reason: impl Into<String>) {
         let mut first = self
-            .close
+            .shared
             .first
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
@@ -92,13 +138,14 @@ impl Outbound {
                 reason: reason.into(),
             };
             *first = Some(request.clone());
-            self.close.tx.send_replace(Some(request));
+            self.shared.closing.store(true, Ordering::Release);
+            self.shared.close_tx.send_replace(Some(request));
         }
     }
 
     /// The close request, once one was made.
     pub(crate) fn close_request(&self) -> Option<CloseRequest> {
-        self.close
+        self.shared
             .first
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -107,11 +154,11 @@ impl Outbound {
 
     /// How many frames wait in the queue.
     pub(crate) fn queued(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
+        self.shared.queued.load(Ordering::Acquire)
     }
 
     /// True once a close was requested or the writer is gone.
     pub(crate) fn is_closing(&self) -> bool {
-        self.tx.is_closed() || self.close.tx.borrow().is_some()
+        self.shared.closing.load(Ordering::Acquire) || self.tx.is_closed()
     }
 }

@@ -163,7 +163,7 @@ async fn write_loop<S>(
                 let request = rx.close.borrow().clone();
                 if let Some(request) = request {
                     // Frames queued before the close request go out first.
-                    while let Ok(frame) = rx.frames.try_recv() {
+                    while let Some(frame) = rx.try_recv() {
                         if sink.feed(frame).await.is_err() {
                             return;
                         }
@@ -173,13 +173,13 @@ async fn write_loop<S>(
                 // Else the sending side is gone: nothing more can be queued.
                 return;
             }
-            frame = rx.frames.recv() => {
+            frame = rx.recv() => {
                 let Some(frame) = frame else { return };
                 if sink.feed(frame).await.is_err() {
                     return;
                 }
                 // Batch whatever else is queued into one flush.
-                while let Ok(frame) = rx.frames.try_recv() {
+                while let Some(frame) = rx.try_recv() {
                     if sink.feed(frame).await.is_err() {
                         return;
                     }
