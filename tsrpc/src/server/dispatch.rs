@@ -13,7 +13,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use super::handler::CallContext;
+use super::handler::{CallContext, PlainStart};
 use super::{Connection, DataFlow, HandlerFuture, Server};
 use crate::codec::{self, ClientFrame, Encoding, FrameError, Payload, ServiceRef, WireFrame};
 use crate::error::{TsrpcError, codes};
@@ -273,8 +273,6 @@ impl ConnSession {
         }
     }
 
-    /// Decodes the request, makes the handler's future and polls it once;
-    /// answers unless it waits.
     fn start_plain(
         &self,
         info: &'static ServiceInfo,
@@ -284,21 +282,18 @@ impl ConnSession {
         cx: &mut Context<'_>,
     ) -> Started {
         let encoding = payload.encoding();
-        let answer = |result| {
-            let (frame, _) = super::return_frame(info, encoding, sn, result);
+        let answer = |frame| {
             // A closed connection has nobody left to answer.
             let _ = self.conn.send_frame(ws::to_message(frame));
+            Started::Done
         };
-        let req = match super::decode_request(info, payload) {
-            Ok(req) => req,
+        let handler = match self.server.api_handler(info) {
+            Ok(handler) => handler,
             Err(err) => {
-                if let Some(frame) = unchecked
-                    && let Err(e) = codec::decode_client_frame(frame.clone())
-                {
+                if let Some(e) = frame_error(unchecked) {
                     return Started::Malformed(e);
                 }
-                answer(Err(err));
-                return Started::Done;
+                return answer(codec::encode_api_error(encoding, info.name(), sn, &err));
             }
         };
         let ctx = CallContext {
@@ -307,19 +302,17 @@ impl ConnSession {
             server: self.server.clone(),
             extensions: http::Extensions::new(),
         };
-        let mut handler = match self.server.start_handler(info, req, ctx) {
-            Ok(handler) => handler,
-            Err(err) => {
-                answer(Err(err));
-                return Started::Done;
+        match handler.start(payload, ctx, cx) {
+            PlainStart::Done(frame) => answer(frame),
+            PlainStart::Waiting(rest) => Started::Waiting(rest),
+            PlainStart::BadInput(e) => {
+                if let Some(e) = frame_error(unchecked) {
+                    return Started::Malformed(e);
+                }
+                let err = super::input_error(info.name(), &e);
+                answer(codec::encode_api_error(encoding, info.name(), sn, &err))
             }
-        };
-        match std::panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx))) {
-            Ok(Poll::Ready(result)) => answer(result),
-            Ok(Poll::Pending) => return Started::Waiting(handler),
-            Err(panic) => answer(Err(super::handler_panicked(info.name(), &*panic))),
         }
-        Started::Done
     }
 
     fn panicked_outside(&self, api: &str) {
@@ -332,12 +325,12 @@ impl ConnSession {
 
     /// True (and the connection closing) when `unchecked` is a malformed frame.
     fn malformed(&self, unchecked: Option<&WireFrame>) -> bool {
-        match unchecked.map(|frame| codec::decode_client_frame(frame.clone())) {
-            Some(Err(e)) => {
+        match frame_error(unchecked) {
+            Some(e) => {
                 self.close_malformed(&e);
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 
@@ -369,6 +362,12 @@ impl ConnSession {
         );
         false
     }
+}
+
+/// What is wrong with a frame that was located rather than decoded, if
+/// anything: the check a located request owes when it cannot be answered.
+fn frame_error(unchecked: Option<&WireFrame>) -> Option<FrameError> {
+    codec::decode_client_frame(unchecked?.clone()).err()
 }
 
 impl FrameHandler for ConnSession {

@@ -6,10 +6,13 @@
 //! closure the same way.
 
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use super::{ApiCall, Connection, MsgCall, Server};
+use super::{ApiCall, Connection, HandlerFuture, MsgCall, Server};
+use crate::codec::{self, Payload, PayloadError, WireFrame};
 use crate::error::TsrpcError;
 use crate::proto::{AnyValue, Api, Location, Message, ServiceKind};
 
@@ -25,8 +28,7 @@ pub(crate) struct CallContext {
     pub(crate) extensions: http::Extensions,
 }
 
-pub(crate) type ErasedApiFn =
-    Arc<dyn Fn(AnyValue, CallContext) -> BoxFuture<Result<AnyValue, TsrpcError>> + Send + Sync>;
+pub(crate) type ErasedApiFn = Arc<dyn ErasedApi>;
 pub(crate) type ErasedMsgFn = Arc<dyn Fn(AnyValue, CallContext) -> BoxFuture<()> + Send + Sync>;
 
 /// A handler of either kind.
@@ -36,32 +38,100 @@ pub(crate) enum Handler {
     Msg(ErasedMsgFn),
 }
 
+/// How the first run of a plain call ended ([`ErasedApi::start`]).
+pub(crate) enum PlainStart {
+    /// The request did not decode.
+    BadInput(PayloadError),
+    /// The handler returned (or failed): the frame that answers it.
+    Done(WireFrame),
+    /// The handler waits: the rest of the call, response type-erased.
+    Waiting(HandlerFuture),
+}
+
+/// An API handler, type-erased so that one table holds every API's.
+pub(crate) trait ErasedApi: Send + Sync {
+    /// Runs the handler on a request decoded already (a call through the
+    /// flows, which see the request and the response as values).
+    fn call(&self, req: AnyValue, ctx: CallContext) -> HandlerFuture;
+
+    /// A call no flow sees: decodes the request, polls the handler once
+    /// and, if it is done, encodes its response, all with the concrete
+    /// types: no boxed request, no boxed response, no second future.
+    fn start(&self, payload: &Payload, ctx: CallContext, cx: &mut Context<'_>) -> PlainStart;
+}
+
+/// A typed API handler; its future is boxed once, where it is made.
+struct ApiFn<R: Api> {
+    f: Box<dyn Fn(ApiCall<R>) -> BoxFuture<Result<R::Res, TsrpcError>> + Send + Sync>,
+}
+
+impl<R: Api> ApiFn<R> {
+    fn handler(&self, req: R, ctx: CallContext) -> BoxFuture<Result<R::Res, TsrpcError>> {
+        (self.f)(ApiCall::new(
+            req,
+            ctx.sn,
+            ctx.conn,
+            ctx.server,
+            ctx.extensions,
+        ))
+    }
+}
+
+fn erase_response<T: Send + 'static>(handler: BoxFuture<Result<T, TsrpcError>>) -> HandlerFuture {
+    Box::pin(async move { handler.await.map(|res| Box::new(res) as AnyValue) })
+}
+
+impl<R: Api> ErasedApi for ApiFn<R> {
+    fn call(&self, req: AnyValue, ctx: CallContext) -> HandlerFuture {
+        match req.downcast::<R>() {
+            Ok(req) => erase_response(self.handler(*req, ctx)),
+            Err(_) => Box::pin(std::future::ready(Err(TsrpcError::internal(format!(
+                "the handler of {} was given a request of another type",
+                R::NAME
+            ))))),
+        }
+    }
+
+    fn start(&self, payload: &Payload, ctx: CallContext, cx: &mut Context<'_>) -> PlainStart {
+        let (encoding, sn) = (payload.encoding(), ctx.sn);
+        let req = match payload.decode::<R>() {
+            Ok(req) => req,
+            Err(e) => return PlainStart::BadInput(e),
+        };
+        let answer = |result: Result<R::Res, TsrpcError>| {
+            let written = result
+                .map(|res| move |out: &mut Vec<u8>| codec::write_payload(encoding, &res, out));
+            PlainStart::Done(super::encode_return(R::NAME, encoding, sn, written).0)
+        };
+        let mut handler = match catch_unwind(AssertUnwindSafe(|| self.handler(req, ctx))) {
+            Ok(handler) => handler,
+            Err(panic) => return answer(Err(super::handler_panicked(R::NAME, &*panic))),
+        };
+        match catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx))) {
+            Ok(Poll::Ready(result)) => answer(result),
+            Ok(Poll::Pending) => PlainStart::Waiting(erase_response(handler)),
+            Err(panic) => answer(Err(super::handler_panicked(R::NAME, &*panic))),
+        }
+    }
+}
+
 pub(crate) fn erase_api<R, F, Fut>(f: F) -> ErasedApiFn
 where
     R: Api,
     F: Fn(ApiCall<R>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<R::Res, TsrpcError>> + Send + 'static,
 {
-    Arc::new(
-        move |req: AnyValue, ctx: CallContext| -> BoxFuture<Result<AnyValue, TsrpcError>> {
-            match req.downcast::<R>() {
-                Ok(req) => {
-                    let fut = f(ApiCall::new(
-                        *req,
-                        ctx.sn,
-                        ctx.conn,
-                        ctx.server,
-                        ctx.extensions,
-                    ));
-                    Box::pin(async move { fut.await.map(|res| Box::new(res) as AnyValue) })
-                }
-                Err(_) => Box::pin(std::future::ready(Err(TsrpcError::internal(format!(
-                    "the handler of {} was given a request of another type",
-                    R::NAME
-                ))))),
-            }
-        },
-    )
+    Arc::new(ApiFn::<R> {
+        f: Box::new(move |call| Box::pin(f(call))),
+    })
+}
+
+/// [`erase_api`] for a `#[tsrpc::handler]` function, whose future is
+/// boxed already.
+fn erase_api_fn<H: ApiHandlerFn>() -> ErasedApiFn {
+    Arc::new(ApiFn::<H::Req> {
+        f: Box::new(H::call),
+    })
 }
 
 pub(crate) fn erase_msg<M, F, Fut>(f: F) -> ErasedMsgFn
@@ -126,7 +196,7 @@ pub struct HandlerDescriptor {
 }
 
 fn make_api<H: ApiHandlerFn>() -> Handler {
-    Handler::Api(erase_api(H::call))
+    Handler::Api(erase_api_fn::<H>())
 }
 
 fn make_msg<H: MsgHandlerFn>() -> Handler {

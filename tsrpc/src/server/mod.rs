@@ -1136,18 +1136,23 @@ impl Server {
         req: AnyValue,
         ctx: CallContext,
     ) -> Result<HandlerFuture, TsrpcError> {
-        let handler = {
-            let map = self
-                .inner
-                .handlers
-                .read()
-                .unwrap_or_else(PoisonError::into_inner);
-            map.apis.get(&info.id()).map(|(f, _)| f.clone())
-        };
         // A closure given to `implement_api` runs here, outside the lock.
-        let handler = handler.ok_or_else(|| unhandled(info.name()))?;
-        std::panic::catch_unwind(AssertUnwindSafe(|| handler(req, ctx)))
+        let handler = self.api_handler(info)?;
+        std::panic::catch_unwind(AssertUnwindSafe(|| handler.call(req, ctx)))
             .map_err(|panic| handler_panicked(info.name(), &*panic))
+    }
+
+    /// The handler of an API, for a plain call.
+    pub(crate) fn api_handler(&self, info: &ServiceInfo) -> Result<ErasedApiFn, TsrpcError> {
+        let map = self
+            .inner
+            .handlers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.apis
+            .get(&info.id())
+            .map(|(f, _)| f.clone())
+            .ok_or_else(|| unhandled(info.name()))
     }
 
     /// Runs a handler's future to its end, under the API timeout (counted
@@ -1301,20 +1306,27 @@ pub(crate) fn return_frame(
     sn: u32,
     result: Result<AnyValue, TsrpcError>,
 ) -> (codec::WireFrame, http::StatusCode) {
-    let name = info.name();
+    let codec = info.codec();
+    let written =
+        result.map(|res| move |out: &mut Vec<u8>| (codec.encode_output)(&*res, encoding, out));
+    encode_return(info.name(), encoding, sn, written)
+}
+
+/// [`return_frame`] with a response given as the function that writes it.
+pub(crate) fn encode_return(
+    name: &str,
+    encoding: Encoding,
+    sn: u32,
+    result: Result<impl FnOnce(&mut Vec<u8>) -> Result<(), codec::PayloadError>, TsrpcError>,
+) -> (codec::WireFrame, http::StatusCode) {
     let err = match result {
-        Ok(res) => {
-            let codec = info.codec();
-            match codec::encode_api_success(encoding, name, sn, |out| {
-                (codec.encode_output)(&*res, encoding, out)
-            }) {
-                Ok(frame) => return (frame, http::StatusCode::OK),
-                Err(e) => {
-                    tracing::error!(api = name, "cannot encode the response: {e}");
-                    TsrpcError::internal(format!("the response of {name} could not be encoded"))
-                }
+        Ok(write) => match codec::encode_api_success(encoding, name, sn, write) {
+            Ok(frame) => return (frame, http::StatusCode::OK),
+            Err(e) => {
+                tracing::error!(api = name, "cannot encode the response: {e}");
+                TsrpcError::internal(format!("the response of {name} could not be encoded"))
             }
-        }
+        },
         Err(err) => err,
     };
     (
@@ -1350,13 +1362,16 @@ pub(crate) fn decode_request(
     info: &'static ServiceInfo,
     payload: &codec::Payload,
 ) -> Result<AnyValue, TsrpcError> {
-    (info.codec().decode_input)(payload).map_err(|e| {
-        let err = TsrpcError::input_data(format!("Invalid request for API {}: {e}", info.name()));
-        match e.path() {
-            Some(path) => err.with_data("path", path),
-            None => err,
-        }
-    })
+    (info.codec().decode_input)(payload).map_err(|e| input_error(info.name(), &e))
+}
+
+/// The `INPUT_DATA_ERR` for a request that did not decode, naming the field.
+pub(crate) fn input_error(api: &str, e: &codec::PayloadError) -> TsrpcError {
+    let err = TsrpcError::input_data(format!("Invalid request for API {api}: {e}"));
+    match e.path() {
+        Some(path) => err.with_data("path", path),
+        None => err,
+    }
 }
 
 fn unhandled(name: &str) -> TsrpcError {
