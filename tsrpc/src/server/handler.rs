@@ -60,13 +60,16 @@ pub(crate) trait ErasedApi: Send + Sync {
     fn start(&self, payload: &Payload, ctx: CallContext, cx: &mut Context<'_>) -> PlainStart;
 }
 
+/// What an API handler's future gives back.
+type ApiResult<R> = Result<<R as Api>::Res, TsrpcError>;
+
 /// A typed API handler; its future is boxed once, where it is made.
 struct ApiFn<R: Api> {
-    f: Box<dyn Fn(ApiCall<R>) -> BoxFuture<Result<R::Res, TsrpcError>> + Send + Sync>,
+    f: Box<dyn Fn(ApiCall<R>) -> BoxFuture<ApiResult<R>> + Send + Sync>,
 }
 
 impl<R: Api> ApiFn<R> {
-    fn handler(&self, req: R, ctx: CallContext) -> BoxFuture<Result<R::Res, TsrpcError>> {
+    fn handler(&self, req: R, ctx: CallContext) -> BoxFuture<ApiResult<R>> {
         (self.f)(ApiCall::new(
             req,
             ctx.sn,
