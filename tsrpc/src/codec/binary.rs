@@ -113,13 +113,14 @@ pub(super) fn encode_with_payload(
     header: &[u64],
     write: impl FnOnce(&mut Vec<u8>) -> Result<(), PayloadError>,
 ) -> Result<WireFrame, PayloadError> {
-    let mut out = Vec::with_capacity(64);
-    out.push(kind);
-    for &field in header {
-        varint::write(field, &mut out);
-    }
-    write(&mut out)?;
-    Ok(WireFrame::Binary(out.into()))
+    super::build_frame(|out| {
+        out.push(kind);
+        for &field in header {
+            varint::write(field, out);
+        }
+        write(out)
+    })
+    .map(WireFrame::Binary)
 }
 
 /// A [`TsrpcError`] in bincode form: bincode cannot carry `serde_json::Value`,

@@ -33,10 +33,6 @@ fn push_json_str(s: &str, out: &mut Vec<u8>) {
     }
 }
 
-/// Room for a frame's name, sn and the JSON around its payload, plus a
-/// small payload: most frames are written without growing their buffer.
-const FRAME_CAPACITY: usize = 160;
-
 /// Appends `sn` in decimal, without allocating.
 fn push_sn(sn: u32, out: &mut Vec<u8>) {
     let mut digits = [0u8; 10];
@@ -59,21 +55,23 @@ pub(super) fn encode_with_payload(
     slot: Slot,
     write: impl FnOnce(&mut Vec<u8>) -> Result<(), PayloadError>,
 ) -> Result<WireFrame, PayloadError> {
-    let mut out = Vec::with_capacity(FRAME_CAPACITY + name.len());
-    out.push(b'[');
-    push_json_str(name, &mut out);
-    match slot {
-        Slot::Request => out.push(b','),
-        Slot::Success => out.extend_from_slice(br#",{"isSucc":true,"res":"#),
-    }
-    write(&mut out)?;
-    if let Slot::Success = slot {
-        out.push(b'}');
-    }
-    out.push(b',');
-    push_sn(sn, &mut out);
-    out.push(b']');
-    Ok(WireFrame::Text(out.into()))
+    super::build_frame(|out| {
+        out.push(b'[');
+        push_json_str(name, out);
+        match slot {
+            Slot::Request => out.push(b','),
+            Slot::Success => out.extend_from_slice(br#",{"isSucc":true,"res":"#),
+        }
+        write(out)?;
+        if let Slot::Success = slot {
+            out.push(b'}');
+        }
+        out.push(b',');
+        push_sn(sn, out);
+        out.push(b']');
+        Ok(())
+    })
+    .map(WireFrame::Text)
 }
 
 pub(super) fn encode_api_error(name: &str, sn: u32, err: &TsrpcError) -> WireFrame {
@@ -93,13 +91,15 @@ pub(super) fn encode_message(
     name: &str,
     write: impl FnOnce(&mut Vec<u8>) -> Result<(), PayloadError>,
 ) -> Result<WireFrame, PayloadError> {
-    let mut out = Vec::with_capacity(FRAME_CAPACITY + name.len());
-    out.push(b'[');
-    push_json_str(name, &mut out);
-    out.push(b',');
-    write(&mut out)?;
-    out.push(b']');
-    Ok(WireFrame::Text(out.into()))
+    super::build_frame(|out| {
+        out.push(b'[');
+        push_json_str(name, out);
+        out.push(b',');
+        write(out)?;
+        out.push(b']');
+        Ok(())
+    })
+    .map(WireFrame::Text)
 }
 
 /// The two or three elements of a frame, still as raw JSON text.
@@ -361,11 +361,12 @@ pub(super) fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Pay
 pub(super) fn http_success(
     write: impl FnOnce(&mut Vec<u8>) -> Result<(), PayloadError>,
 ) -> Result<Bytes, PayloadError> {
-    let mut out = Vec::with_capacity(FRAME_CAPACITY);
-    out.extend_from_slice(br#"{"isSucc":true,"res":"#);
-    write(&mut out)?;
-    out.push(b'}');
-    Ok(out.into())
+    super::build_frame(|out| {
+        out.extend_from_slice(br#"{"isSucc":true,"res":"#);
+        write(out)?;
+        out.push(b'}');
+        Ok(())
+    })
 }
 
 /// `{"isSucc":false,"err":{...}}`: an HTTP JSON error body.

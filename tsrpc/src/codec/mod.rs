@@ -218,6 +218,37 @@ impl Payload {
     }
 }
 
+/// Frames up to this size are built in a reused buffer and copied out.
+const REUSED_FRAME_MAX: usize = 16 * 1024;
+
+/// Builds a frame: `write` fills a buffer kept per thread for the purpose,
+/// and the frame is copied out at its exact size. A fresh `Vec` would cost
+/// a second allocation to become `Bytes` (its spare capacity needs a shared
+/// header) and, past its first guess at the size, a reallocation. Frames
+/// above [`REUSED_FRAME_MAX`] take the buffer with them instead of a copy.
+fn build_frame(
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), PayloadError>,
+) -> Result<Bytes, PayloadError> {
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUFFER.with(|cell| {
+        // Busy only if a `Serialize` impl encodes a frame of its own.
+        let Ok(mut buffer) = cell.try_borrow_mut() else {
+            let mut out = Vec::new();
+            write(&mut out)?;
+            return Ok(out.into());
+        };
+        buffer.clear();
+        write(&mut buffer)?;
+        Ok(if buffer.len() <= REUSED_FRAME_MAX {
+            Bytes::copy_from_slice(&buffer)
+        } else {
+            std::mem::take(&mut *buffer).into()
+        })
+    })
+}
+
 /// Appends `value` encoded as a payload.
 pub fn write_payload<T: Serialize + ?Sized>(
     encoding: Encoding,

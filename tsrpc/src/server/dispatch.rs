@@ -58,21 +58,30 @@ impl CallSlotHere<'_> {
 }
 
 impl CallSlots {
+    /// A slot if one is free.
+    fn try_acquire(self: &Arc<Self>) -> Option<CallSlotHere<'_>> {
+        let mut running = self.running.load(Ordering::Acquire);
+        while running < self.max {
+            match self.running.compare_exchange_weak(
+                running,
+                running + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(CallSlotHere(self)),
+                Err(now) => running = now,
+            }
+        }
+        None
+    }
+
     async fn acquire(self: &Arc<Self>) -> CallSlotHere<'_> {
         loop {
             // Created before looking, so a slot freed in between is not missed
             // (`notify_one` leaves a permit when nobody waits).
             let freed = self.freed.notified();
-            let running = self.running.load(Ordering::Acquire);
-            if running < self.max {
-                if self
-                    .running
-                    .compare_exchange(running, running + 1, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-                {
-                    return CallSlotHere(self);
-                }
-                continue;
+            if let Some(slot) = self.try_acquire() {
+                return slot;
             }
             freed.await;
         }
@@ -189,7 +198,14 @@ impl ConnSession {
         }
         let slot = self.permits.acquire().await;
         if plain {
-            self.plain_call(info, sn, payload, unchecked, slot).await;
+            let mut slot = Some(slot);
+            poll_fn(|cx| {
+                if let Some(slot) = slot.take() {
+                    self.run_plain(info, sn, &payload, unchecked, slot, cx);
+                }
+                Poll::Ready(())
+            })
+            .await;
             return;
         }
         let permit = slot.keep();
@@ -238,21 +254,19 @@ impl ConnSession {
     /// the reply, run here until the handler first waits, without the
     /// boxed future and the timer a call through the flows needs (the API
     /// timeout starts when the handler first waits).
-    async fn plain_call(
+    fn run_plain(
         &self,
         info: &'static ServiceInfo,
         sn: u32,
-        payload: Payload,
+        payload: &Payload,
         unchecked: Option<&WireFrame>,
         slot: CallSlotHere<'_>,
+        cx: &mut Context<'_>,
     ) {
         let in_flight = self.server.track_call_here();
-        let started = poll_fn(|cx| {
-            Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
-                self.start_plain(info, sn, &payload, unchecked, cx)
-            })))
-        })
-        .await;
+        let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            self.start_plain(info, sn, payload, unchecked, cx)
+        }));
         match started {
             Ok(Started::Done) => {}
             Ok(Started::Waiting(handler)) => {
@@ -271,6 +285,31 @@ impl ConnSession {
             Ok(Started::Malformed(e)) => self.close_malformed(&e),
             Err(_) => self.panicked_outside(info.name()),
         }
+    }
+
+    /// The common case in one synchronous step, without the futures of
+    /// [`api_call`](Self::api_call): a plain call to a known API while a
+    /// call slot is free and the server is not stopping. False (nothing
+    /// done) otherwise.
+    fn quick_call(
+        &self,
+        service: ServiceKey<'_>,
+        sn: u32,
+        payload: &Payload,
+        unchecked: Option<&WireFrame>,
+        cx: &mut Context<'_>,
+    ) -> bool {
+        let Some(info) = self.resolve(service, ServiceKind::Api) else {
+            return false;
+        };
+        if self.server.is_stopping() {
+            return false;
+        }
+        let Some(slot) = self.permits.try_acquire() else {
+            return false;
+        };
+        self.run_plain(info, sn, payload, unchecked, slot, cx);
+        true
     }
 
     fn start_plain(
@@ -392,8 +431,15 @@ impl FrameHandler for ConnSession {
         {
             self.conn.settle_encoding(Encoding::Json);
             let service = ServiceKey::Name(request.name);
-            self.api_call(service, request.sn, request.payload, Some(&frame), true)
-                .await;
+            let (sn, unchecked) = (request.sn, Some(&frame));
+            let done = poll_fn(|cx| {
+                Poll::Ready(self.quick_call(service, sn, &request.payload, unchecked, cx))
+            })
+            .await;
+            if !done {
+                self.api_call(service, sn, request.payload, unchecked, true)
+                    .await;
+            }
             return;
         }
         let is_binary = matches!(frame, WireFrame::Binary(_));
@@ -436,8 +482,15 @@ impl FrameHandler for ConnSession {
                 payload,
             } => {
                 if !is_binary || self.check_hello() {
-                    self.api_call(ServiceKey::from(&service), sn, payload, None, plain)
+                    let service = ServiceKey::from(&service);
+                    let done = plain
+                        && poll_fn(|cx| {
+                            Poll::Ready(self.quick_call(service, sn, &payload, None, cx))
+                        })
                         .await;
+                    if !done {
+                        self.api_call(service, sn, payload, None, plain).await;
+                    }
                 }
             }
             ClientFrame::Message { service, payload } => {
