@@ -45,6 +45,10 @@ scenarios:
   all         all of the above
   smoke       every scenario and server with tiny sizes, checking every answer
 
+for profiling one server:
+  serve tsrpc|raw-ws|raw-http   run a server (prints its port) until stdin closes
+  load <port> json|binary [s]   small WebSocket calls against that server
+
 options:
   --rounds N      rounds per scenario, alternating the servers (default 3;
                   2 for broadcast and idle, which start a server per round)

@@ -151,6 +151,11 @@ impl ServerBuilder {
 
     /// How long a handler may run before its call fails with
     /// `SERVER_TIMEOUT` (30 s by default); `None` lets handlers run forever.
+    ///
+    /// A handler that returns without waiting is never cut short. When no
+    /// flow sees API calls, the time counts from the handler's first wait
+    /// (the call runs where its frame was read until then); otherwise from
+    /// the start of the handler.
     pub fn api_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.settings.api_timeout = timeout;
         self
