@@ -195,6 +195,32 @@ async fn frames_malformed_between_their_ends_close_the_connection() {
     server.stop().await;
 }
 
+/// A client that sends more calls at once than the outbound queue holds,
+/// reading the answers only afterwards, still gets every answer: the
+/// connection writes while it reads instead of filling its queue first.
+#[tokio::test]
+async fn a_burst_larger_than_the_send_queue_is_answered_in_full() {
+    let (server, url) = start(Server::builder().send_queue_capacity(64)).await;
+    let mut ws = raw(&url, Some("text")).await;
+    const CALLS: usize = 1000;
+    for sn in 1..=CALLS {
+        let frame = format!(r#"["Echo",{{"a":{sn},"b":"burst","c":true}},{sn}]"#);
+        ws.feed(Message::text(frame)).await.unwrap();
+    }
+    ws.flush().await.unwrap();
+    let mut seen = vec![false; CALLS + 1];
+    for _ in 0..CALLS {
+        let reply = json(&next_text(&mut ws).await);
+        let sn = reply[2].as_u64().unwrap() as usize;
+        assert_eq!(reply[1]["res"]["a"], sn, "{reply}");
+        assert!(
+            !std::mem::replace(&mut seen[sn], true),
+            "sn {sn} answered twice"
+        );
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn conn_close_sends_the_reason() {
     let (server, url) = start(Server::builder()).await;

@@ -157,6 +157,12 @@ impl Outbound {
         self.shared.queued.load(Ordering::Acquire)
     }
 
+    /// True when the queue is half full: time for the writer to run before
+    /// the reader queues more.
+    pub(crate) fn wants_flush(&self) -> bool {
+        self.shared.queued.load(Ordering::Acquire) * 2 >= self.shared.capacity
+    }
+
     /// True once a close was requested or the writer is gone.
     pub(crate) fn is_closing(&self) -> bool {
         self.shared.closing.load(Ordering::Acquire) || self.tx.is_closed()

@@ -115,9 +115,13 @@ where
         };
         match next {
             Some(Ok(Message::Text(text))) => {
-                handler.on_frame(WireFrame::Text(Bytes::from(text))).await
+                handler.on_frame(WireFrame::Text(Bytes::from(text))).await;
+                let_the_writer_run(outbound).await;
             }
-            Some(Ok(Message::Binary(data))) => handler.on_frame(WireFrame::Binary(data)).await,
+            Some(Ok(Message::Binary(data))) => {
+                handler.on_frame(WireFrame::Binary(data)).await;
+                let_the_writer_run(outbound).await;
+            }
             // tungstenite answers pings itself; any frame proves the peer alive.
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
             Some(Ok(Message::Close(frame))) => {
@@ -143,6 +147,16 @@ where
                 return remote(None, format!("connection error: {e}"));
             }
         }
+    }
+}
+
+/// Yields once the frames read so far have half filled the outbound queue
+/// (answers to calls that finished at once), so that the writer sends them
+/// before more are read: a client that sends many calls at once before it
+/// reads any answer is not a client that stopped reading.
+async fn let_the_writer_run(outbound: &Outbound) {
+    if outbound.wants_flush() {
+        tokio::task::yield_now().await;
     }
 }
 
