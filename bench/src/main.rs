@@ -475,74 +475,118 @@ fn variant(label: &'static str, server: Kind, driver: Driver) -> Variant {
     }
 }
 
-async fn ws_small(b: &mut Bench) {
-    let (req, res) = small_req();
-    let json = Arc::new(CallSpec::new(Encoding::Json, &req, res.clone()));
-    let binary = Arc::new(CallSpec::new(Encoding::Binary, &req, res));
+/// The rows of a calls table: tsrpc and the raw server in JSON and binary,
+/// then TSRPC on Node (JSON through our generator, binary through its own
+/// client) when Node is there.
+fn call_variants(
+    b: &Bench,
+    [json, binary]: [CallSpec; 2],
+    transport: Transport,
+    big: bool,
+) -> Vec<Variant> {
+    let (json, binary) = (Arc::new(json), Arc::new(binary));
+    let (drive, raw, node, raw_json, raw_binary, node_client): (fn(_) -> _, _, _, _, _, _) =
+        match transport {
+            Transport::Ws => (
+                Driver::Ws,
+                Kind::RawWs,
+                Kind::NodeWs,
+                "raw tungstenite JSON",
+                "raw tungstenite binary",
+                "ws",
+            ),
+            Transport::Http => (
+                Driver::Http,
+                Kind::RawHttp,
+                Kind::NodeHttp,
+                "raw hyper JSON",
+                "raw hyper binary",
+                "http",
+            ),
+        };
     let mut variants = vec![
-        variant("tsrpc JSON", Kind::Tsrpc, Driver::Ws(json.clone())),
-        variant(
-            "raw tungstenite JSON",
-            Kind::RawWs,
-            Driver::Ws(json.clone()),
-        ),
-        variant("tsrpc binary", Kind::Tsrpc, Driver::Ws(binary.clone())),
-        variant("raw tungstenite binary", Kind::RawWs, Driver::Ws(binary)),
+        variant("tsrpc JSON", Kind::Tsrpc, drive(json.clone())),
+        variant(raw_json, raw, drive(json.clone())),
+        variant("tsrpc binary", Kind::Tsrpc, drive(binary.clone())),
+        variant(raw_binary, raw, drive(binary)),
     ];
     if b.node.is_some() {
-        variants.push(variant("TSRPC (Node) JSON", Kind::NodeWs, Driver::Ws(json)));
+        variants.push(variant("TSRPC (Node) JSON", node, drive(json)));
         variants.push(variant(
             "TSRPC (Node) binary ¹",
-            Kind::NodeWs,
-            Driver::NodeClient("ws", false),
+            node,
+            Driver::NodeClient(node_client, big),
         ));
     }
+    variants
+}
+
+/// The JSON and binary calls of `req`, answered with `res`.
+fn specs<R>((req, res): (R, R::Res)) -> [CallSpec; 2]
+where
+    R: tsrpc::Api,
+    R::Res: PartialEq + std::fmt::Debug + serde::de::DeserializeOwned + serde::Serialize + Clone,
+{
+    [
+        CallSpec::new(Encoding::Json, &req, res.clone()),
+        CallSpec::new(Encoding::Binary, &req, res),
+    ]
+}
+
+#[derive(Clone, Copy)]
+enum Transport {
+    Ws,
+    Http,
+}
+
+/// Target: row `num` ÷ row `den` of `table`, in calls/s, at least `bound`.
+fn ratio_target(b: &Bench, table: &str, what: &str, num: &str, den: &str, bound: f64) -> Target {
+    Target {
+        what: what.into(),
+        value: rate_of(b, table, num)
+            .zip(rate_of(b, table, den))
+            .map(|(a, r)| a / r),
+        bound,
+        at_most: false,
+        unit: "×",
+    }
+}
+
+async fn ws_small(b: &mut Bench) {
+    let variants = call_variants(b, specs(small_req()), Transport::Ws, false);
     let (conns, inflight) = (b.options.conns, b.options.inflight);
     let title = format!(
         "## WebSocket calls, small payload\n\n`{{a, b: \"Hello, World!\", c}}` echoed; {conns} connections × {inflight} calls in flight."
     );
     run_calls(b, &title, variants, conns, inflight).await;
-    let rate = |label: &str| -> Option<f64> { rate_of(b, "WebSocket calls, small payload", label) };
-    let targets = vec![
-        Target {
-            what: "WS small, tsrpc JSON ÷ raw tungstenite JSON".into(),
-            value: rate("tsrpc JSON")
-                .zip(rate("raw tungstenite JSON"))
-                .map(|(a, r)| a / r),
-            bound: 0.8,
-            at_most: false,
-            unit: "×",
-        },
-        Target {
-            what: "WS small, tsrpc binary ÷ raw tungstenite binary".into(),
-            value: rate("tsrpc binary")
-                .zip(rate("raw tungstenite binary"))
-                .map(|(a, r)| a / r),
-            bound: 0.8,
-            at_most: false,
-            unit: "×",
-        },
-        Target {
-            what: "WS small, tsrpc JSON ÷ TSRPC (Node) JSON".into(),
-            value: rate("tsrpc JSON")
-                .zip(rate("TSRPC (Node) JSON"))
-                .map(|(a, r)| a / r),
-            bound: 5.0,
-            at_most: false,
-            unit: "×",
-        },
-        Target {
-            what:
-                "WS small, tsrpc binary ÷ TSRPC (Node) binary (its Node client is the bottleneck)"
-                    .into(),
-            value: rate("tsrpc binary")
-                .zip(rate("TSRPC (Node) binary ¹"))
-                .map(|(a, r)| a / r),
-            bound: 5.0,
-            at_most: false,
-            unit: "×",
-        },
-    ];
+    let table = "WebSocket calls, small payload";
+    let targets = [
+        (
+            "WS small, tsrpc JSON ÷ raw tungstenite JSON",
+            "tsrpc JSON",
+            "raw tungstenite JSON",
+            0.8,
+        ),
+        (
+            "WS small, tsrpc binary ÷ raw tungstenite binary",
+            "tsrpc binary",
+            "raw tungstenite binary",
+            0.8,
+        ),
+        (
+            "WS small, tsrpc JSON ÷ TSRPC (Node) JSON",
+            "tsrpc JSON",
+            "TSRPC (Node) JSON",
+            5.0,
+        ),
+        (
+            "WS small, tsrpc binary ÷ TSRPC (Node) binary (its Node client is the bottleneck)",
+            "tsrpc binary",
+            "TSRPC (Node) binary ¹",
+            5.0,
+        ),
+    ]
+    .map(|(what, num, den, bound)| ratio_target(b, table, what, num, den, bound));
     b.targets.extend(targets);
 }
 
@@ -552,27 +596,7 @@ fn rate_of(b: &Bench, table: &str, label: &str) -> Option<f64> {
 }
 
 async fn ws_big(b: &mut Bench) {
-    let (req, res) = big_req();
-    let json = Arc::new(CallSpec::new(Encoding::Json, &req, res.clone()));
-    let binary = Arc::new(CallSpec::new(Encoding::Binary, &req, res));
-    let mut variants = vec![
-        variant("tsrpc JSON", Kind::Tsrpc, Driver::Ws(json.clone())),
-        variant(
-            "raw tungstenite JSON",
-            Kind::RawWs,
-            Driver::Ws(json.clone()),
-        ),
-        variant("tsrpc binary", Kind::Tsrpc, Driver::Ws(binary.clone())),
-        variant("raw tungstenite binary", Kind::RawWs, Driver::Ws(binary)),
-    ];
-    if b.node.is_some() {
-        variants.push(variant("TSRPC (Node) JSON", Kind::NodeWs, Driver::Ws(json)));
-        variants.push(variant(
-            "TSRPC (Node) binary ¹",
-            Kind::NodeWs,
-            Driver::NodeClient("ws", true),
-        ));
-    }
+    let variants = call_variants(b, specs(big_req()), Transport::Ws, true);
     let (conns, inflight) = (b.options.big_conns, b.options.big_inflight);
     let title = format!(
         "## WebSocket calls, 100 KB payload\n\nTSRPC's benchmark request `{{a, b, c, d: 100,000 bytes}}` echoed (base64 in JSON); {conns} connections × {inflight} call in flight."
@@ -581,55 +605,26 @@ async fn ws_big(b: &mut Bench) {
 }
 
 async fn http_small(b: &mut Bench) {
-    let (req, res) = small_req();
-    let json = Arc::new(CallSpec::new(Encoding::Json, &req, res.clone()));
-    let binary = Arc::new(CallSpec::new(Encoding::Binary, &req, res));
-    let mut variants = vec![
-        variant("tsrpc JSON", Kind::Tsrpc, Driver::Http(json.clone())),
-        variant("raw hyper JSON", Kind::RawHttp, Driver::Http(json.clone())),
-        variant("tsrpc binary", Kind::Tsrpc, Driver::Http(binary.clone())),
-        variant("raw hyper binary", Kind::RawHttp, Driver::Http(binary)),
-    ];
-    if b.node.is_some() {
-        variants.push(variant(
-            "TSRPC (Node) JSON",
-            Kind::NodeHttp,
-            Driver::Http(json),
-        ));
-        variants.push(variant(
-            "TSRPC (Node) binary ¹",
-            Kind::NodeHttp,
-            Driver::NodeClient("http", false),
-        ));
-    }
+    let variants = call_variants(b, specs(small_req()), Transport::Http, false);
     let conns = b.options.conns * b.options.inflight;
     let title = format!(
         "## HTTP calls, small payload\n\n`POST /Echo`, HTTP/1.1 keep-alive; {conns} connections × 1 call in flight."
     );
     run_calls(b, &title, variants, conns, 1).await;
-    let rate = |label: &str| rate_of(b, "HTTP calls, small payload", label);
-    let targets = vec![
-        Target {
-            what: "HTTP small, tsrpc JSON ÷ TSRPC (Node) JSON".into(),
-            value: rate("tsrpc JSON")
-                .zip(rate("TSRPC (Node) JSON"))
-                .map(|(a, r)| a / r),
-            bound: 5.0,
-            at_most: false,
-            unit: "×",
-        },
-        Target {
-            what:
-                "HTTP small, tsrpc binary ÷ TSRPC (Node) binary (its Node client is the bottleneck)"
-                    .into(),
-            value: rate("tsrpc binary")
-                .zip(rate("TSRPC (Node) binary ¹"))
-                .map(|(a, r)| a / r),
-            bound: 5.0,
-            at_most: false,
-            unit: "×",
-        },
-    ];
+    let table = "HTTP calls, small payload";
+    let targets = [
+        (
+            "HTTP small, tsrpc JSON ÷ TSRPC (Node) JSON",
+            "tsrpc JSON",
+            "TSRPC (Node) JSON",
+        ),
+        (
+            "HTTP small, tsrpc binary ÷ TSRPC (Node) binary (its Node client is the bottleneck)",
+            "tsrpc binary",
+            "TSRPC (Node) binary ¹",
+        ),
+    ]
+    .map(|(what, num, den)| ratio_target(b, table, what, num, den, 5.0));
     b.targets.extend(targets);
 }
 
