@@ -218,9 +218,9 @@ impl<T> FlowStep<T> {
     }
 }
 
-/// The accessors of a flow value holding a call's type-erased outcome in
-/// `service` and `result` fields: the server's and the client's
-/// `ApiReturnFlow`.
+/// The accessors and `Debug` of a flow value holding a call's type-erased
+/// outcome in `service`, `sn` and `result` fields: the server's and the
+/// client's `ApiReturnFlow`.
 macro_rules! api_outcome_accessors {
     ($ty:ty) => {
         impl $ty {
@@ -261,6 +261,16 @@ macro_rules! api_outcome_accessors {
                         "set_res with the response of another API"
                     );
                 }
+            }
+        }
+
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("name", &self.name())
+                    .field("sn", &self.sn)
+                    .field("error", &self.error())
+                    .finish_non_exhaustive()
             }
         }
     };

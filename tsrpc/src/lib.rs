@@ -78,7 +78,6 @@ extern crate self as tsrpc;
 pub mod client;
 pub mod codec;
 mod error;
-mod fast_map;
 mod flow;
 pub mod proto;
 pub mod server;

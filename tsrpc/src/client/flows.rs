@@ -129,16 +129,6 @@ pub struct ApiReturnFlow {
 
 crate::flow::api_outcome_accessors!(ApiReturnFlow);
 
-impl fmt::Debug for ApiReturnFlow {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiReturnFlow")
-            .field("name", &self.name())
-            .field("sn", &self.sn)
-            .field("error", &self.error())
-            .finish_non_exhaustive()
-    }
-}
-
 /// A call's return as it was received (before `pre_api_return` changes).
 #[derive(Clone, Debug)]
 #[non_exhaustive]

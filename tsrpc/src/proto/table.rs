@@ -4,11 +4,11 @@
 use std::fmt;
 use std::sync::OnceLock;
 
+use fnv::FnvHashMap;
 use sha2::{Digest, Sha256};
 
 use super::shape::{Shape, ShapeError};
 use super::{Location, ServiceCodec, ServiceDescriptor, ServiceKind, is_valid_service_name};
-use crate::fast_map::FastMap;
 
 /// One API or message of the [`ServiceTable`].
 #[derive(Debug)]
@@ -86,8 +86,12 @@ impl fmt::Debug for Fingerprint {
 #[derive(Debug)]
 pub struct ServiceTable {
     services: Vec<ServiceInfo>,
-    apis: FastMap<&'static str, u32>,
-    msgs: FastMap<&'static str, u32>,
+    // FNV rather than SipHash: these maps are built from the program's own
+    // services and only looked up with what peers send, so there is no
+    // hash flooding to resist, and FNV costs a few instructions per byte
+    // of a short name.
+    apis: FnvHashMap<&'static str, u32>,
+    msgs: FnvHashMap<&'static str, u32>,
     fingerprint: Fingerprint,
 }
 
@@ -162,7 +166,7 @@ impl ServiceTable {
 
         let mut hasher = Sha256::new();
         let mut services = Vec::with_capacity(descriptors.len());
-        let (mut apis, mut msgs) = (FastMap::default(), FastMap::default());
+        let (mut apis, mut msgs) = (FnvHashMap::default(), FnvHashMap::default());
         for (index, descriptor) in descriptors.into_iter().enumerate() {
             let id = u32::try_from(index).map_err(|_| TableError {
                 problems: vec!["more than 2^32 services".into()],

@@ -143,16 +143,6 @@ pub struct ApiReturnFlow {
 
 crate::flow::api_outcome_accessors!(ApiReturnFlow);
 
-impl fmt::Debug for ApiReturnFlow {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiReturnFlow")
-            .field("name", &self.name())
-            .field("sn", &self.sn)
-            .field("error", &self.error())
-            .finish_non_exhaustive()
-    }
-}
-
 /// An API call's outcome after it was sent: the response stays encoded,
 /// and [`res`](Self::res) decodes it.
 #[derive(Clone, Debug)]

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
+use fnv::FnvHashMap;
 use futures_util::FutureExt;
 use regex::Regex;
 use tokio::sync::Notify;
@@ -47,7 +48,6 @@ use handler::{CallContext, ErasedApiFn, ErasedMsgFn, Handler};
 
 use crate::codec::{self, Encoding, Payload};
 use crate::error::{TsrpcError, codes};
-use crate::fast_map::FastMap;
 use crate::flow::FlowStep;
 use crate::proto::{
     AnyValue, Api, Location, Message, ServiceInfo, ServiceKind, ServiceTable, TableError,
@@ -273,8 +273,9 @@ struct MsgEntry {
 
 #[derive(Default)]
 struct HandlerMap {
-    apis: FastMap<u32, (ErasedApiFn, HandlerInfo)>,
-    msgs: FastMap<u32, Vec<MsgEntry>>,
+    // Looked up on every call; FNV, as the service table's maps.
+    apis: FnvHashMap<u32, (ErasedApiFn, HandlerInfo)>,
+    msgs: FnvHashMap<u32, Vec<MsgEntry>>,
     matching: Vec<(MsgListener, Regex, ErasedAnyMsgFn)>,
 }
 
