@@ -84,6 +84,32 @@ async fn a_panicking_handler_answers_internal_err_and_the_server_goes_on() {
     server.stop().await;
 }
 
+/// A handler that waits goes on in a task of its own; a panic there still
+/// answers `INTERNAL_ERR`, and a handler that waits then returns is answered.
+#[tokio::test]
+async fn a_handler_that_panics_after_waiting_answers_internal_err() {
+    let (server, url) = start(Server::builder()).await;
+    server
+        .implement_api(|call: tsrpc::ApiCall<ReqNobody>| async move {
+            tokio::task::yield_now().await;
+            if call.sn == 1 {
+                panic!("after waiting");
+            }
+            Ok(ResNobody {})
+        })
+        .unwrap();
+    let mut ws = raw(&url, Some("text")).await;
+    send_text(&mut ws, r#"["Nobody",{},1]"#).await;
+    let reply = json(&next_text(&mut ws).await);
+    assert_eq!(reply[1]["err"]["code"], "INTERNAL_ERR", "{reply}");
+    send_text(&mut ws, r#"["Nobody",{},2]"#).await;
+    assert_eq!(
+        next_text(&mut ws).await,
+        r#"["Nobody",{"isSucc":true,"res":{}},2]"#
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_handler_past_the_api_timeout_answers_server_timeout() {
     let builder = Server::builder().api_timeout(Some(Duration::from_millis(100)));
