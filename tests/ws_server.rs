@@ -247,6 +247,79 @@ async fn a_burst_larger_than_the_send_queue_is_answered_in_full() {
     server.stop().await;
 }
 
+/// A client that sends calls faster than it reads their answers is slowed
+/// down (the server stops reading it while half its queue waits), not
+/// disconnected: far more answers than the queue and the sockets' buffers
+/// hold are all delivered once it reads.
+#[tokio::test]
+async fn a_client_that_reads_late_is_slowed_down_not_disconnected() {
+    let (server, url) = start(Server::builder().send_queue_capacity(16)).await;
+    let (mut sink, mut stream) = futures_util::StreamExt::split(raw(&url, Some("text")).await);
+    // 10,000 answers of 1 KB: more than loopback sockets buffer.
+    const CALLS: usize = 10_000;
+    let b = "x".repeat(1024);
+    let mut writer = tokio::spawn(async move {
+        for sn in 1..=CALLS {
+            let frame = format!(r#"["Echo",{{"a":{sn},"b":"{b}","c":true}},{sn}]"#);
+            sink.feed(Message::text(frame)).await.unwrap();
+        }
+        sink.flush().await.unwrap();
+    });
+    // Not reading until every call is sent, or for a while once the server
+    // stops reading this connection and the writer above blocks.
+    let _ = tokio::time::timeout(Duration::from_secs(2), &mut writer).await;
+    let mut seen = vec![false; CALLS + 1];
+    for _ in 0..CALLS {
+        let msg = tokio::time::timeout(PATIENCE, futures_util::StreamExt::next(&mut stream))
+            .await
+            .expect("an answer arrives in time")
+            .expect("the connection is open")
+            .expect("a valid frame");
+        let Message::Text(text) = msg else {
+            panic!("expected an answer, got {msg:?}");
+        };
+        let reply = json(&text);
+        let sn = reply[2].as_u64().unwrap() as usize;
+        assert_eq!(reply[1]["res"]["a"], sn, "{reply}");
+        assert!(
+            !std::mem::replace(&mut seen[sn], true),
+            "sn {sn} answered twice"
+        );
+    }
+    writer.await.unwrap();
+    server.stop().await;
+}
+
+/// Frames a handler sends before it returns arrive before its return,
+/// and answers leave in the order their calls finished, though answers
+/// made at once skip the queue when it is empty.
+#[tokio::test]
+async fn a_return_follows_the_messages_sent_before_it() {
+    let (server, url) = start(Server::builder()).await;
+    let mut ws = raw(&url, Some("text")).await;
+    for frame in [
+        r#"["Echo",{"a":1,"b":"first","c":true},1]"#,
+        r#"["Shout",{"content":"hi"},2]"#,
+        r#"["Echo",{"a":3,"b":"third","c":true},3]"#,
+    ] {
+        ws.feed(Message::text(frame)).await.unwrap();
+    }
+    ws.flush().await.unwrap();
+    let mut order = Vec::new();
+    for _ in 0..4 {
+        let frame = json(&next_text(&mut ws).await);
+        order.push(match frame.as_array().map(Vec::len) {
+            Some(3) => format!("return {}", frame[2]),
+            _ => format!("message {}", frame[0]),
+        });
+    }
+    assert_eq!(
+        order,
+        ["return 1", r#"message "Chat""#, "return 2", "return 3"]
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn conn_close_sends_the_reason() {
     let (server, url) = start(Server::builder()).await;

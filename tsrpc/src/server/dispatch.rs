@@ -19,7 +19,7 @@ use crate::codec::{self, ClientFrame, Encoding, FrameError, Payload, ServiceRef,
 use crate::error::{TsrpcError, codes};
 use crate::flow::FlowStep;
 use crate::proto::{ServiceInfo, ServiceKind};
-use crate::transport::{FrameHandler, close_code, ws};
+use crate::transport::{FrameHandler, Replies, close_code, ws};
 
 /// The server side of one WebSocket connection.
 pub(crate) struct ConnSession {
@@ -124,6 +124,25 @@ impl<'a> From<&'a ServiceRef> for ServiceKey<'a> {
     }
 }
 
+/// An API request as read from its frame.
+#[derive(Clone, Copy)]
+struct Request<'a> {
+    sn: u32,
+    payload: &'a Payload,
+    /// The frame of a request that was located rather than decoded
+    /// (`codec::locate_json_request`): checked whole if the request does
+    /// not decode.
+    unchecked: Option<&'a WireFrame>,
+}
+
+/// Where the answer of a call made at once goes.
+enum AnswerTo<'r, 'a> {
+    /// The connection's queue.
+    Queue,
+    /// The answers of the connection task's reading turn.
+    Replies(&'r mut Replies<'a>),
+}
+
 /// How the first run of a plain call ended.
 enum Started {
     /// Answered.
@@ -201,7 +220,17 @@ impl ConnSession {
             let mut slot = Some(slot);
             poll_fn(|cx| {
                 if let Some(slot) = slot.take() {
-                    self.run_plain(info, sn, &payload, unchecked, slot, cx);
+                    self.run_plain(
+                        info,
+                        Request {
+                            sn,
+                            payload: &payload,
+                            unchecked,
+                        },
+                        slot,
+                        &mut AnswerTo::Queue,
+                        cx,
+                    );
                 }
                 Poll::Ready(())
             })
@@ -257,23 +286,21 @@ impl ConnSession {
     fn run_plain(
         &self,
         info: &'static ServiceInfo,
-        sn: u32,
-        payload: &Payload,
-        unchecked: Option<&WireFrame>,
+        req: Request<'_>,
         slot: CallSlotHere<'_>,
+        to: &mut AnswerTo<'_, '_>,
         cx: &mut Context<'_>,
     ) {
         let in_flight = self.server.track_call_here();
-        let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            self.start_plain(info, sn, payload, unchecked, cx)
-        }));
+        let started =
+            std::panic::catch_unwind(AssertUnwindSafe(|| self.start_plain(info, req, to, cx)));
         match started {
             Ok(Started::Done) => {}
             Ok(Started::Waiting(handler)) => {
                 let (slot, in_flight) = (slot.keep(), in_flight.keep());
                 let server = self.server.clone();
                 let conn = self.conn.clone();
-                let encoding = payload.encoding();
+                let (encoding, sn) = (req.payload.encoding(), req.sn);
                 tokio::spawn(async move {
                     let _slot = slot;
                     let _in_flight = in_flight;
@@ -294,9 +321,8 @@ impl ConnSession {
     fn quick_call(
         &self,
         service: ServiceKey<'_>,
-        sn: u32,
-        payload: &Payload,
-        unchecked: Option<&WireFrame>,
+        req: Request<'_>,
+        to: &mut AnswerTo<'_, '_>,
         cx: &mut Context<'_>,
     ) -> bool {
         let Some(info) = self.resolve(service, ServiceKind::Api) else {
@@ -308,22 +334,30 @@ impl ConnSession {
         let Some(slot) = self.permits.try_acquire() else {
             return false;
         };
-        self.run_plain(info, sn, payload, unchecked, slot, cx);
+        self.run_plain(info, req, slot, to, cx);
         true
     }
 
     fn start_plain(
         &self,
         info: &'static ServiceInfo,
-        sn: u32,
-        payload: &Payload,
-        unchecked: Option<&WireFrame>,
+        req: Request<'_>,
+        to: &mut AnswerTo<'_, '_>,
         cx: &mut Context<'_>,
     ) -> Started {
+        let Request {
+            sn,
+            payload,
+            unchecked,
+        } = req;
         let encoding = payload.encoding();
-        let answer = |frame| {
+        let mut answer = |frame| {
+            let frame = ws::to_message(frame);
             // A closed connection has nobody left to answer.
-            let _ = self.conn.send_frame(ws::to_message(frame));
+            let _ = match to {
+                AnswerTo::Queue => self.conn.send_frame(frame).is_ok(),
+                AnswerTo::Replies(replies) => replies.send(frame).is_ok(),
+            };
             Started::Done
         };
         let handler = match self.server.api_handler(info) {
@@ -410,6 +444,57 @@ fn frame_error(unchecked: Option<&WireFrame>) -> Option<FrameError> {
 }
 
 impl FrameHandler for ConnSession {
+    fn on_frame_now(
+        &self,
+        frame: WireFrame,
+        replies: &mut Replies<'_>,
+        cx: &mut Context<'_>,
+    ) -> Result<(), WireFrame> {
+        if !self.server.plain_calls() || !self.server.flows().pre_recv_data.is_empty() {
+            return Err(frame);
+        }
+        match &frame {
+            WireFrame::Text(text) => {
+                if let Some(request) = codec::locate_json_request(text) {
+                    self.conn.settle_encoding(Encoding::Json);
+                    let service = ServiceKey::Name(request.name);
+                    let req = Request {
+                        sn: request.sn,
+                        payload: &request.payload,
+                        unchecked: Some(&frame),
+                    };
+                    if self.quick_call(service, req, &mut AnswerTo::Replies(replies), cx) {
+                        return Ok(());
+                    }
+                }
+            }
+            WireFrame::Binary(_) => match codec::decode_client_frame(frame.clone()) {
+                Ok(ClientFrame::ApiRequest {
+                    service,
+                    sn,
+                    payload,
+                }) if self.hello.load(Ordering::Relaxed) => {
+                    self.conn.settle_encoding(Encoding::Binary);
+                    let service = ServiceKey::from(&service);
+                    let req = Request {
+                        sn,
+                        payload: &payload,
+                        unchecked: None,
+                    };
+                    if self.quick_call(service, req, &mut AnswerTo::Replies(replies), cx) {
+                        return Ok(());
+                    }
+                }
+                Ok(ClientFrame::Heartbeat) => {
+                    let _ = replies.send(WsMessage::Binary(Bytes::from_static(&[0])));
+                    return Ok(());
+                }
+                _ => {}
+            },
+        }
+        Err(frame)
+    }
+
     async fn on_frame(&self, frame: WireFrame) {
         let flows = self.server.flows();
         let frame = if flows.pre_recv_data.is_empty() {
@@ -433,7 +518,12 @@ impl FrameHandler for ConnSession {
             let service = ServiceKey::Name(request.name);
             let (sn, unchecked) = (request.sn, Some(&frame));
             let done = poll_fn(|cx| {
-                Poll::Ready(self.quick_call(service, sn, &request.payload, unchecked, cx))
+                let req = Request {
+                    sn,
+                    payload: &request.payload,
+                    unchecked,
+                };
+                Poll::Ready(self.quick_call(service, req, &mut AnswerTo::Queue, cx))
             })
             .await;
             if !done {
@@ -485,7 +575,12 @@ impl FrameHandler for ConnSession {
                     let service = ServiceKey::from(&service);
                     let done = plain
                         && poll_fn(|cx| {
-                            Poll::Ready(self.quick_call(service, sn, &payload, None, cx))
+                            let req = Request {
+                                sn,
+                                payload: &payload,
+                                unchecked: None,
+                            };
+                            Poll::Ready(self.quick_call(service, req, &mut AnswerTo::Queue, cx))
                         })
                         .await;
                     if !done {

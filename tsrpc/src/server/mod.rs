@@ -198,6 +198,8 @@ impl ServerBuilder {
     /// How many frames may wait to be sent on one connection (1024 by
     /// default). A peer that stops reading fills its queue and is then
     /// disconnected, so it never holds up broadcasts or other connections.
+    /// A peer whose own calls fill half of it is not read again until it
+    /// has taken those answers.
     pub fn send_queue_capacity(mut self, frames: usize) -> Self {
         self.settings.send_queue_capacity = frames;
         self

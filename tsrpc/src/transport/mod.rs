@@ -10,13 +10,28 @@ pub(crate) mod outbound;
 pub(crate) mod ws;
 
 use std::future::Future;
+use std::task::Context;
 
-pub(crate) use outbound::{Outbound, OutboundReceiver};
+pub(crate) use outbound::{Outbound, OutboundReceiver, Replies};
 
 use crate::codec::WireFrame;
 
 /// Receives the frames of one connection, in order.
 pub(crate) trait FrameHandler: Send + Sync {
+    /// Handles a frame at once if that needs no waiting, sending what it
+    /// answers through `replies`; gives the frame back for
+    /// [`on_frame`](Self::on_frame) otherwise. The text of a `Text` frame
+    /// here was checked as UTF-8 by the WebSocket layer.
+    fn on_frame_now(
+        &self,
+        frame: WireFrame,
+        replies: &mut Replies<'_>,
+        cx: &mut Context<'_>,
+    ) -> Result<(), WireFrame> {
+        let _ = (replies, cx);
+        Err(frame)
+    }
+
     /// Handles one frame. The next frame of the connection is read only
     /// when this returns, which gives backpressure.
     fn on_frame(&self, frame: WireFrame) -> impl Future<Output = ()> + Send;

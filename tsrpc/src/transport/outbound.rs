@@ -1,7 +1,9 @@
 //! The bounded outbound queue of one connection, and its close signal.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
@@ -45,13 +47,14 @@ pub(crate) struct OutboundReceiver {
 }
 
 impl OutboundReceiver {
-    /// The next frame; `None` once every sender is gone and the queue is empty.
-    pub(crate) async fn recv(&mut self) -> Option<Message> {
-        let frame = self.frames.recv().await;
+    /// The next frame, or `Pending` with the task woken when one is queued.
+    /// `Ready(None)` once every sender is gone and the queue is empty.
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        let frame = std::task::ready!(self.frames.poll_recv(cx));
         if frame.is_some() {
             self.shared.queued.fetch_sub(1, Ordering::AcqRel);
         }
-        frame
+        Poll::Ready(frame)
     }
 
     /// The next frame if one is queued.
@@ -109,20 +112,30 @@ impl Outbound {
         let shared = &self.shared;
         if shared.queued.fetch_add(1, Ordering::AcqRel) >= shared.capacity {
             shared.queued.fetch_sub(1, Ordering::AcqRel);
-            self.close(
-                super::close_code::POLICY,
-                format!(
-                    "outbound queue full ({} frames): the peer is not reading",
-                    shared.capacity
-                ),
-            );
-            return Err(SendError::Full);
+            return Err(self.full());
         }
         if self.tx.send(frame).is_err() {
             shared.queued.fetch_sub(1, Ordering::AcqRel);
             return Err(SendError::Closed);
         }
         Ok(())
+    }
+
+    /// Closes the connection whose queue is full.
+    fn full(&self) -> SendError {
+        self.close(
+            super::close_code::POLICY,
+            format!(
+                "outbound queue full ({} frames): the peer is not reading",
+                self.shared.capacity
+            ),
+        );
+        SendError::Full
+    }
+
+    /// How many frames the queue holds at most.
+    pub(crate) fn capacity(&self) -> usize {
+        self.shared.capacity
     }
 
     /// Asks the writer to close the connection. The first request wins.
@@ -157,14 +170,35 @@ impl Outbound {
         self.shared.queued.load(Ordering::Acquire)
     }
 
-    /// True when the queue is half full: time for the writer to run before
-    /// the reader queues more.
-    pub(crate) fn wants_flush(&self) -> bool {
-        self.shared.queued.load(Ordering::Acquire) * 2 >= self.shared.capacity
-    }
-
     /// True once a close was requested or the writer is gone.
     pub(crate) fn is_closing(&self) -> bool {
         self.shared.closing.load(Ordering::Acquire) || self.tx.is_closed()
+    }
+}
+
+/// Frames the connection's own task makes while it reads (the answers to
+/// calls that finished at once): they wait beside the queue, in the task's
+/// own memory, and are written in the same turn without crossing the
+/// channel. They count against the queue's bound, and keep their order
+/// with queued frames: while frames wait in the queue, later ones join it.
+pub(crate) struct Replies<'a> {
+    pub(super) frames: &'a mut VecDeque<Message>,
+    pub(super) outbound: &'a Outbound,
+}
+
+impl Replies<'_> {
+    /// Sends a frame, as [`Outbound::send`] does.
+    pub(crate) fn send(&mut self, frame: Message) -> Result<(), SendError> {
+        if self.outbound.queued() > 0 {
+            return self.outbound.send(frame);
+        }
+        if self.outbound.is_closing() {
+            return Err(SendError::Closed);
+        }
+        if self.frames.len() >= self.outbound.capacity() {
+            return Err(self.outbound.full());
+        }
+        self.frames.push_back(frame);
+        Ok(())
     }
 }

@@ -2,21 +2,24 @@
 //! [`FrameHandler`], writes the [`Outbound`] queue, closes with a code and
 //! a reason.
 
+use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
-use std::task::Poll;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use super::outbound::CloseRequest;
-use super::{Disconnect, FrameHandler, Outbound, OutboundReceiver, close_code};
+use super::{Disconnect, FrameHandler, Outbound, OutboundReceiver, Replies, close_code};
 use crate::codec::WireFrame;
 
 /// How long a closing connection may take to send its close frame and
@@ -79,131 +82,162 @@ enum ReadEnd {
     Local,
 }
 
-async fn read_loop<S, H>(
-    stream: &mut futures_util::stream::SplitStream<WebSocketStream<S>>,
-    idle_limit: Option<Duration>,
-    outbound: &Outbound,
-    handler: &H,
-) -> ReadEnd
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-    H: FrameHandler,
-{
-    loop {
-        let next = match idle_limit {
-            None => stream.next().await,
-            Some(limit) => match tokio::time::timeout(limit, stream.next()).await {
-                Ok(next) => next,
-                Err(_) => {
-                    outbound.close(
-                        close_code::HEARTBEAT_TIMEOUT,
-                        format!(
-                            "Receive heartbeat timeout: nothing received for {} ms",
-                            limit.as_millis()
-                        ),
-                    );
-                    return ReadEnd::Local;
+fn remote(code: Option<u16>, reason: String) -> ReadEnd {
+    ReadEnd::Remote(Disconnect {
+        code,
+        reason,
+        local: false,
+    })
+}
+
+/// One connection's socket and what waits to be written to it. The reader
+/// and the writer take turns in the connection's one task, so the socket
+/// is not split (no lock between two halves) and the answers made while
+/// reading (`replies`) reach the writer without crossing a channel.
+struct Conn<'a, S> {
+    ws: WebSocketStream<S>,
+    rx: OutboundReceiver,
+    outbound: &'a Outbound,
+    /// Answers made by this task while reading, written before the queue.
+    replies: VecDeque<Message>,
+    /// A frame taken for writing while the socket could take no more.
+    held: Option<Message>,
+    /// Frames handed to tungstenite since its last flush.
+    unflushed: bool,
+    /// The close request, once the writer saw it.
+    close: Option<CloseRequest>,
+    close_sent: bool,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
+    /// Frames waiting to be written.
+    fn waiting(&self) -> usize {
+        self.replies.len() + self.outbound.queued()
+    }
+
+    /// Writes what waits, in order: a held frame, the replies, the queue;
+    /// after a close request, the close frame last. `Ready` when the
+    /// writer is done: the close frame is out, or the socket failed.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            while let Some(frame) = self
+                .held
+                .take()
+                .or_else(|| self.replies.pop_front())
+                .or_else(|| self.rx.try_recv())
+            {
+                match self.ws.poll_ready_unpin(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => return Poll::Ready(()),
+                    Poll::Pending => {
+                        self.held = Some(frame);
+                        return Poll::Pending;
+                    }
                 }
-            },
-        };
-        let remote = |code: Option<u16>, reason: String| {
-            ReadEnd::Remote(Disconnect {
-                code,
-                reason,
-                local: false,
-            })
-        };
-        match next {
-            Some(Ok(Message::Text(text))) => {
-                handler.on_frame(WireFrame::Text(Bytes::from(text))).await;
-                let_the_writer_run(outbound).await;
+                if self.ws.start_send_unpin(frame).is_err() {
+                    return Poll::Ready(());
+                }
+                self.unflushed = true;
             }
-            Some(Ok(Message::Binary(data))) => {
-                handler.on_frame(WireFrame::Binary(data)).await;
-                let_the_writer_run(outbound).await;
+            if let Some(request) = &self.close
+                && !self.close_sent
+            {
+                match self.ws.poll_ready_unpin(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => return Poll::Ready(()),
+                    Poll::Pending => return Poll::Pending,
+                }
+                let _ = self.ws.start_send_unpin(close_message(request));
+                self.close_sent = true;
+                self.unflushed = true;
             }
+            if self.unflushed {
+                match self.ws.poll_flush_unpin(cx) {
+                    Poll::Ready(Ok(())) => self.unflushed = false,
+                    Poll::Ready(Err(_)) => return Poll::Ready(()),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            if self.close_sent {
+                return Poll::Ready(());
+            }
+            // Everything is out: wait for the queue (other tasks' frames).
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(Some(frame)) => self.held = Some(frame),
+                // Every sender is gone: nothing more can be queued.
+                Poll::Ready(None) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Takes the next frame from the socket, if one is there. `Err` when
+    /// the connection ends.
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<WireFrame>, ReadEnd>> {
+        let Poll::Ready(next) = self.ws.poll_next_unpin(cx) else {
+            return Poll::Pending;
+        };
+        Poll::Ready(match next {
+            Some(Ok(Message::Text(text))) => Ok(Some(WireFrame::Text(Bytes::from(text)))),
+            Some(Ok(Message::Binary(data))) => Ok(Some(WireFrame::Binary(data))),
             // tungstenite answers pings itself; any frame proves the peer alive.
-            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-            Some(Ok(Message::Close(frame))) => {
-                return match frame {
-                    Some(f) => remote(Some(u16::from(f.code)), f.reason.to_string()),
-                    None => remote(None, "closed by the peer".into()),
-                };
-            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Ok(None),
+            Some(Ok(Message::Close(frame))) => Err(match frame {
+                Some(f) => remote(Some(u16::from(f.code)), f.reason.to_string()),
+                None => remote(None, "closed by the peer".into()),
+            }),
             Some(Err(WsError::Capacity(e))) => {
-                outbound.close(close_code::TOO_BIG, format!("Message too big: {e}"));
-                return ReadEnd::Local;
+                self.outbound
+                    .close(close_code::TOO_BIG, format!("Message too big: {e}"));
+                Err(ReadEnd::Local)
             }
-            Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) | None => {
-                return remote(
-                    None,
-                    "the connection was closed without a close frame".into(),
-                );
-            }
-            Some(Err(e)) => {
-                if outbound.is_closing() {
-                    return ReadEnd::Local;
-                }
-                return remote(None, format!("connection error: {e}"));
-            }
-        }
+            Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) | None => Err(remote(
+                None,
+                "the connection was closed without a close frame".into(),
+            )),
+            Some(Err(_)) if self.outbound.is_closing() => Err(ReadEnd::Local),
+            Some(Err(e)) => Err(remote(None, format!("connection error: {e}"))),
+        })
     }
 }
 
-/// Yields once the frames read so far have half filled the outbound queue
-/// (answers to calls that finished at once), so that the writer sends them
-/// before more are read: a client that sends many calls at once before it
-/// reads any answer is not a client that stopped reading.
-async fn let_the_writer_run(outbound: &Outbound) {
-    if outbound.wants_flush() {
-        tokio::task::yield_now().await;
+/// Closes a connection from which nothing at all was received for a while
+/// (`drive`'s `idle_limit`), with one timer for the connection's life.
+struct IdleTimer {
+    limit: Duration,
+    sleep: Pin<Box<Sleep>>,
+    last: Instant,
+}
+
+impl IdleTimer {
+    fn new(limit: Duration) -> Self {
+        IdleTimer {
+            limit,
+            sleep: Box::pin(tokio::time::sleep(limit)),
+            last: Instant::now(),
+        }
+    }
+
+    /// `Ready` once the limit passed since the last [`restart`](Self::restart).
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        while self.sleep.as_mut().poll(cx).is_ready() {
+            let deadline = self.last + self.limit;
+            if Instant::now() >= deadline {
+                return Poll::Ready(());
+            }
+            self.sleep.as_mut().reset(deadline);
+        }
+        Poll::Pending
+    }
+
+    fn restart(&mut self) {
+        self.last = Instant::now();
     }
 }
 
-async fn write_loop<S>(
-    sink: &mut futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
-    rx: &mut OutboundReceiver,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    // One wait for the whole loop: registering a new one for every frame
-    // would cost a lock per frame.
-    let close = close_requested(rx.close.clone());
-    tokio::pin!(close);
-    loop {
-        tokio::select! {
-            biased;
-            () = &mut close => {
-                let request = rx.close.borrow().clone();
-                if let Some(request) = request {
-                    // Frames queued before the close request go out first.
-                    while let Some(frame) = rx.try_recv() {
-                        if sink.feed(frame).await.is_err() {
-                            return;
-                        }
-                    }
-                    let _ = sink.send(close_message(&request)).await;
-                }
-                // Else the sending side is gone: nothing more can be queued.
-                return;
-            }
-            frame = rx.recv() => {
-                let Some(frame) = frame else { return };
-                if sink.feed(frame).await.is_err() {
-                    return;
-                }
-                // Batch whatever else is queued into one flush.
-                while let Some(frame) = rx.try_recv() {
-                    if sink.feed(frame).await.is_err() {
-                        return;
-                    }
-                }
-                if sink.flush().await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
+/// `None`, of the type `make` returns (a type that cannot be named).
+fn none_like<T>(_make: &impl Fn(WireFrame) -> T) -> Option<T> {
+    None
 }
 
 async fn close_requested(mut close: watch::Receiver<Option<CloseRequest>>) {
@@ -212,13 +246,22 @@ async fn close_requested(mut close: watch::Receiver<Option<CloseRequest>>) {
 
 /// Runs a connection until it ends, and says why it ended.
 ///
+/// Each turn of the connection's task writes what finished since the last
+/// turn, reads and handles every frame that arrived, and writes again what
+/// the reading produced: the answers to a batch of calls that finish at
+/// once leave in one write, in the same turn. Starting each turn with the
+/// writer means a busy reader never starves it. The reader stops while
+/// half the queue's capacity waits to be written, until the writer has
+/// sent it: a peer that sends calls faster than it reads their answers is
+/// slowed down, not disconnected.
+///
 /// `idle_limit` closes the connection (code 3001) when nothing at all was
 /// received for that long. A close request (from `outbound.close`) sends
 /// the queued frames, then the close frame; a peer that does not read is
 /// dropped after a grace period.
 pub(crate) async fn drive<S, H>(
     ws: WebSocketStream<S>,
-    mut rx: OutboundReceiver,
+    rx: OutboundReceiver,
     outbound: &Outbound,
     idle_limit: Option<Duration>,
     handler: &H,
@@ -227,55 +270,119 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     H: FrameHandler,
 {
-    let (mut sink, mut stream) = ws.split();
     let close_watch = rx.close.clone();
+    let mut conn = Conn {
+        ws,
+        rx,
+        outbound,
+        replies: VecDeque::new(),
+        held: None,
+        unflushed: false,
+        close: None,
+        close_sent: false,
+    };
     let end = {
-        let writer = write_loop(&mut sink, &mut rx);
-        let reader = read_loop(&mut stream, idle_limit, outbound, handler);
-        let hard_close = async {
-            close_requested(close_watch).await;
-            tokio::time::sleep(CLOSE_GRACE * 2).await;
-        };
-        tokio::pin!(writer, reader, hard_close);
-        // The writer goes first (what finished since the last turn), then
-        // the reader, then the writer again if the reader queued anything:
-        // the replies the reader's frames produced at once leave in the same
-        // turn, in one write, instead of waiting for the task's next turn
-        // behind every other connection. Starting each turn with the writer
-        // means a busy reader never starves it.
-        let first = poll_fn(|cx| {
-            if writer.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(None);
+        let close_requested = close_requested(close_watch);
+        let handle = |frame: WireFrame| handler.on_frame(frame);
+        // The frame being handled, when it had to wait.
+        let busy = none_like(&handle);
+        tokio::pin!(close_requested, busy);
+        let mut idle = idle_limit.map(IdleTimer::new);
+        // From a close request: how long the peer has to take the queue
+        // and the close frame before the socket is dropped.
+        let mut hard_close: Option<Pin<Box<Sleep>>> = None;
+        // From the end of the writer (the close frame is out, or the
+        // socket failed): how long the peer has to answer.
+        let mut writer_done: Option<Pin<Box<Sleep>>> = None;
+        let grace = || Some(Box::pin(tokio::time::sleep(CLOSE_GRACE)));
+        let mut first_turn = true;
+        poll_fn(|cx| {
+            // Polled once to register, then only once a close was asked for.
+            if conn.close.is_none()
+                && (first_turn || outbound.is_closing())
+                && close_requested.as_mut().poll(cx).is_ready()
+            {
+                conn.close = outbound.close_request();
+                hard_close = Some(Box::pin(tokio::time::sleep(CLOSE_GRACE * 2)));
             }
-            if let Poll::Ready(end) = reader.as_mut().poll(cx) {
-                return Poll::Ready(Some(end));
+            first_turn = false;
+            if writer_done.is_none() && conn.poll_write(cx).is_ready() {
+                writer_done = grace();
             }
-            if outbound.queued() > 0 && writer.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(None);
+            // The reader: every frame already there, each handled at once
+            // when it can be, else through its future, polled here first.
+            let limit = outbound.capacity().div_ceil(2);
+            let mut read_any = false;
+            let mut yielded = false;
+            loop {
+                if let Some(frame) = busy.as_mut().as_pin_mut() {
+                    if frame.poll(cx).is_pending() {
+                        break;
+                    }
+                    busy.set(None);
+                    // Time spent on a frame is not the peer's silence.
+                    read_any = true;
+                }
+                if conn.waiting() >= limit {
+                    yielded = true;
+                    break;
+                }
+                match conn.poll_next(cx) {
+                    Poll::Pending => break,
+                    Poll::Ready(Err(end)) => return Poll::Ready(end),
+                    Poll::Ready(Ok(frame)) => {
+                        read_any = true;
+                        let Some(frame) = frame else { continue };
+                        let mut replies = Replies {
+                            frames: &mut conn.replies,
+                            outbound,
+                        };
+                        if let Err(frame) = handler.on_frame_now(frame, &mut replies, cx) {
+                            busy.set(Some(handle(frame)));
+                        }
+                    }
+                }
             }
-            if hard_close.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Some(ReadEnd::Local));
+            if writer_done.is_none()
+                && (conn.waiting() > 0 || conn.unflushed)
+                && conn.poll_write(cx).is_ready()
+            {
+                writer_done = grace();
+            }
+            if yielded && conn.waiting() < limit {
+                // The writer made room: read on after the other tasks' turn.
+                cx.waker().wake_by_ref();
+            }
+            if let Some(idle) = &mut idle {
+                if read_any || yielded || busy.is_some() {
+                    idle.restart();
+                } else if idle.poll_expired(cx).is_ready() {
+                    outbound.close(
+                        close_code::HEARTBEAT_TIMEOUT,
+                        format!(
+                            "Receive heartbeat timeout: nothing received for {} ms",
+                            idle.limit.as_millis()
+                        ),
+                    );
+                    return Poll::Ready(ReadEnd::Local);
+                }
+            }
+            for deadline in [&mut hard_close, &mut writer_done].into_iter().flatten() {
+                if deadline.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(ReadEnd::Local);
+                }
             }
             Poll::Pending
         })
-        .await;
-        match first {
-            Some(end) => end,
-            // The close frame is out (or the socket broke): give the peer
-            // a moment to answer it.
-            None => tokio::select! {
-                end = &mut reader => end,
-                () = tokio::time::sleep(CLOSE_GRACE) => ReadEnd::Local,
-            },
-        }
+        .await
     };
+    let mut ws = conn.ws;
     let request = outbound.close_request();
-    if let (ReadEnd::Local, Some(request)) = (&end, &request) {
-        // Sent already unless the reader ended first; a second one is refused harmlessly.
-        let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(close_message(request))).await;
+    if let (ReadEnd::Local, Some(request), false) = (&end, &request, conn.close_sent) {
+        let _ = tokio::time::timeout(CLOSE_GRACE, ws.send(close_message(request))).await;
     }
     // Flushes a close reply tungstenite queued for the peer's close frame.
-    let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
+    let _ = tokio::time::timeout(CLOSE_GRACE, SinkExt::close(&mut ws)).await;
     // Nothing more will be written: wake anyone waiting on this queue.
     outbound.close(close_code::NORMAL, "connection closed");
     match (end, request) {
