@@ -200,7 +200,7 @@ pub(crate) struct LocatedRequest<'a> {
     /// The call's sn.
     pub(crate) sn: u32,
     /// The request, still encoded and not yet checked (see [`locate_request`]).
-    pub(crate) payload: Payload,
+    pub(crate) body: &'a str,
 }
 
 const fn is_json_space(c: u8) -> bool {
@@ -218,8 +218,8 @@ const fn is_json_space(c: u8) -> bool {
 /// from a bad request. `None` when the frame is not of that common form
 /// (a message, an escape in the name, an sn that is not a plain decimal
 /// from 1 up): the caller then decodes it with [`decode_client_frame`].
-pub(super) fn locate_request(text: &Bytes) -> Option<LocatedRequest<'_>> {
-    let b: &[u8] = text;
+pub(super) fn locate_request(text: &str) -> Option<LocatedRequest<'_>> {
+    let b = text.as_bytes();
     let skip_forward = |mut i: usize| {
         while i < b.len() && is_json_space(b[i]) {
             i += 1;
@@ -277,11 +277,11 @@ pub(super) fn locate_request(text: &Bytes) -> Option<LocatedRequest<'_>> {
     if j == 0 || b[j - 1] != b',' || j - 1 < body_start {
         return None;
     }
-    let name = std::str::from_utf8(&b[name_start..name_end]).ok()?;
+    // Cut next to ASCII delimiters, so on character boundaries.
     Some(LocatedRequest {
-        name,
+        name: text.get(name_start..name_end)?,
         sn,
-        payload: Payload::new(Encoding::Json, text.slice(body_start..j - 1)),
+        body: text.get(body_start..j - 1)?,
     })
 }
 
@@ -341,6 +341,11 @@ pub(super) fn decode_server_frame(text: Bytes) -> Result<ServerFrame, FrameError
 
 pub(super) fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, PayloadError> {
     let text = utf8(bytes).map_err(|e| PayloadError::decode(String::new(), e))?;
+    decode_text(text)
+}
+
+/// [`decode_payload`] from text.
+pub(super) fn decode_text<T: DeserializeOwned>(text: &str) -> Result<T, PayloadError> {
     // Tracking the path costs as much as decoding: do it only to describe
     // a payload that failed (the second pass fails the same way).
     let mut de = serde_json::Deserializer::from_str(text);

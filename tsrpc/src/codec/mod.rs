@@ -273,8 +273,33 @@ pub fn decode_client_frame(frame: WireFrame) -> Result<ClientFrame, FrameError> 
 
 /// Takes a JSON API request frame apart without reading its request; see
 /// `json::locate_request` for the one duty it leaves to the caller.
-pub(crate) fn locate_json_request(text: &Bytes) -> Option<LocatedRequest<'_>> {
+pub(crate) fn locate_json_request(text: &str) -> Option<LocatedRequest<'_>> {
     json::locate_request(text)
+}
+
+/// A request's encoded body: a [`Payload`], or JSON text located in a frame
+/// whose UTF-8 was checked already.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Body<'a> {
+    Payload(&'a Payload),
+    Json(&'a str),
+}
+
+impl Body<'_> {
+    pub(crate) fn encoding(self) -> Encoding {
+        match self {
+            Body::Payload(payload) => payload.encoding(),
+            Body::Json(_) => Encoding::Json,
+        }
+    }
+
+    /// As [`Payload::decode`].
+    pub(crate) fn decode<T: DeserializeOwned>(self) -> Result<T, PayloadError> {
+        match self {
+            Body::Payload(payload) => payload.decode(),
+            Body::Json(text) => json::decode_text(text),
+        }
+    }
 }
 
 /// Decodes a frame received by a client.

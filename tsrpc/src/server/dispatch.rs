@@ -15,11 +15,11 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::handler::{CallContext, PlainStart};
 use super::{Connection, DataFlow, HandlerFuture, Server};
-use crate::codec::{self, ClientFrame, Encoding, FrameError, Payload, ServiceRef, WireFrame};
+use crate::codec::{self, Body, ClientFrame, Encoding, FrameError, Payload, ServiceRef, WireFrame};
 use crate::error::{TsrpcError, codes};
 use crate::flow::FlowStep;
 use crate::proto::{ServiceInfo, ServiceKind};
-use crate::transport::{FrameHandler, Replies, close_code, ws};
+use crate::transport::{FrameHandler, Received, Replies, close_code, ws};
 
 /// The server side of one WebSocket connection.
 pub(crate) struct ConnSession {
@@ -128,11 +128,11 @@ impl<'a> From<&'a ServiceRef> for ServiceKey<'a> {
 #[derive(Clone, Copy)]
 struct Request<'a> {
     sn: u32,
-    payload: &'a Payload,
-    /// The frame of a request that was located rather than decoded
+    body: Body<'a>,
+    /// The text frame of a request that was located rather than decoded
     /// (`codec::locate_json_request`): checked whole if the request does
     /// not decode.
-    unchecked: Option<&'a WireFrame>,
+    unchecked: Option<&'a [u8]>,
 }
 
 /// Where the answer of a call made at once goes.
@@ -189,7 +189,7 @@ impl ConnSession {
         service: ServiceKey<'_>,
         sn: u32,
         payload: Payload,
-        unchecked: Option<&WireFrame>,
+        unchecked: Option<&[u8]>,
         plain: bool,
     ) {
         let encoding = payload.encoding();
@@ -224,7 +224,7 @@ impl ConnSession {
                         info,
                         Request {
                             sn,
-                            payload: &payload,
+                            body: Body::Payload(&payload),
                             unchecked,
                         },
                         slot,
@@ -300,7 +300,7 @@ impl ConnSession {
                 let (slot, in_flight) = (slot.keep(), in_flight.keep());
                 let server = self.server.clone();
                 let conn = self.conn.clone();
-                let (encoding, sn) = (req.payload.encoding(), req.sn);
+                let (encoding, sn) = (req.body.encoding(), req.sn);
                 tokio::spawn(async move {
                     let _slot = slot;
                     let _in_flight = in_flight;
@@ -347,10 +347,10 @@ impl ConnSession {
     ) -> Started {
         let Request {
             sn,
-            payload,
+            body,
             unchecked,
         } = req;
-        let encoding = payload.encoding();
+        let encoding = body.encoding();
         let mut answer = |frame| {
             let frame = ws::to_message(frame);
             // A closed connection has nobody left to answer.
@@ -375,7 +375,7 @@ impl ConnSession {
             server: self.server.clone(),
             extensions: http::Extensions::new(),
         };
-        match handler.start(payload, ctx, cx) {
+        match handler.start(body, ctx, cx) {
             PlainStart::Done(frame) => answer(frame),
             PlainStart::Waiting(rest) => Started::Waiting(rest),
             PlainStart::BadInput(e) => {
@@ -397,7 +397,7 @@ impl ConnSession {
     }
 
     /// True (and the connection closing) when `unchecked` is a malformed frame.
-    fn malformed(&self, unchecked: Option<&WireFrame>) -> bool {
+    fn malformed(&self, unchecked: Option<&[u8]>) -> bool {
         match frame_error(unchecked) {
             Some(e) => {
                 self.close_malformed(&e);
@@ -439,60 +439,59 @@ impl ConnSession {
 
 /// What is wrong with a frame that was located rather than decoded, if
 /// anything: the check a located request owes when it cannot be answered.
-fn frame_error(unchecked: Option<&WireFrame>) -> Option<FrameError> {
-    codec::decode_client_frame(unchecked?.clone()).err()
+fn frame_error(unchecked: Option<&[u8]>) -> Option<FrameError> {
+    let text = Bytes::copy_from_slice(unchecked?);
+    codec::decode_client_frame(WireFrame::Text(text)).err()
 }
 
 impl FrameHandler for ConnSession {
     fn on_frame_now(
         &self,
-        frame: WireFrame,
+        frame: &Received,
         replies: &mut Replies<'_>,
         cx: &mut Context<'_>,
-    ) -> Result<(), WireFrame> {
+    ) -> bool {
         if !self.server.plain_calls() || !self.server.flows().pre_recv_data.is_empty() {
-            return Err(frame);
+            return false;
         }
-        match &frame {
-            WireFrame::Text(text) => {
-                if let Some(request) = codec::locate_json_request(text) {
-                    self.conn.settle_encoding(Encoding::Json);
-                    let service = ServiceKey::Name(request.name);
-                    let req = Request {
-                        sn: request.sn,
-                        payload: &request.payload,
-                        unchecked: Some(&frame),
-                    };
-                    if self.quick_call(service, req, &mut AnswerTo::Replies(replies), cx) {
-                        return Ok(());
+        match frame {
+            Received::Text(text) => {
+                let Some(request) = codec::locate_json_request(text.as_str()) else {
+                    return false;
+                };
+                self.conn.settle_encoding(Encoding::Json);
+                let req = Request {
+                    sn: request.sn,
+                    body: Body::Json(request.body),
+                    unchecked: Some(text.as_bytes()),
+                };
+                let to = &mut AnswerTo::Replies(replies);
+                self.quick_call(ServiceKey::Name(request.name), req, to, cx)
+            }
+            Received::Binary(data) => {
+                match codec::decode_client_frame(WireFrame::Binary(data.clone())) {
+                    Ok(ClientFrame::ApiRequest {
+                        service,
+                        sn,
+                        payload,
+                    }) if self.hello.load(Ordering::Relaxed) => {
+                        self.conn.settle_encoding(Encoding::Binary);
+                        let req = Request {
+                            sn,
+                            body: Body::Payload(&payload),
+                            unchecked: None,
+                        };
+                        let to = &mut AnswerTo::Replies(replies);
+                        self.quick_call(ServiceKey::from(&service), req, to, cx)
                     }
+                    Ok(ClientFrame::Heartbeat) => {
+                        let _ = replies.send(WsMessage::Binary(Bytes::from_static(&[0])));
+                        true
+                    }
+                    _ => false,
                 }
             }
-            WireFrame::Binary(_) => match codec::decode_client_frame(frame.clone()) {
-                Ok(ClientFrame::ApiRequest {
-                    service,
-                    sn,
-                    payload,
-                }) if self.hello.load(Ordering::Relaxed) => {
-                    self.conn.settle_encoding(Encoding::Binary);
-                    let service = ServiceKey::from(&service);
-                    let req = Request {
-                        sn,
-                        payload: &payload,
-                        unchecked: None,
-                    };
-                    if self.quick_call(service, req, &mut AnswerTo::Replies(replies), cx) {
-                        return Ok(());
-                    }
-                }
-                Ok(ClientFrame::Heartbeat) => {
-                    let _ = replies.send(WsMessage::Binary(Bytes::from_static(&[0])));
-                    return Ok(());
-                }
-                _ => {}
-            },
         }
-        Err(frame)
     }
 
     async fn on_frame(&self, frame: WireFrame) {
@@ -511,24 +510,26 @@ impl FrameHandler for ConnSession {
         };
         let plain = self.server.plain_calls();
         if plain
-            && let WireFrame::Text(text) = &frame
+            && let WireFrame::Text(bytes) = &frame
+            && let Ok(text) = std::str::from_utf8(bytes)
             && let Some(request) = codec::locate_json_request(text)
         {
             self.conn.settle_encoding(Encoding::Json);
             let service = ServiceKey::Name(request.name);
-            let (sn, unchecked) = (request.sn, Some(&frame));
+            let (sn, unchecked) = (request.sn, Some(text.as_bytes()));
             let done = poll_fn(|cx| {
                 let req = Request {
                     sn,
-                    payload: &request.payload,
+                    body: Body::Json(request.body),
                     unchecked,
                 };
                 Poll::Ready(self.quick_call(service, req, &mut AnswerTo::Queue, cx))
             })
             .await;
             if !done {
-                self.api_call(service, sn, request.payload, unchecked, true)
-                    .await;
+                let payload =
+                    Payload::new(Encoding::Json, bytes.slice_ref(request.body.as_bytes()));
+                self.api_call(service, sn, payload, unchecked, true).await;
             }
             return;
         }
@@ -577,7 +578,7 @@ impl FrameHandler for ConnSession {
                         && poll_fn(|cx| {
                             let req = Request {
                                 sn,
-                                payload: &payload,
+                                body: Body::Payload(&payload),
                                 unchecked: None,
                             };
                             Poll::Ready(self.quick_call(service, req, &mut AnswerTo::Queue, cx))

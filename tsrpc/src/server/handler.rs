@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::{ApiCall, Connection, HandlerFuture, MsgCall, Server};
-use crate::codec::{self, Payload, PayloadError, WireFrame};
+use crate::codec::{self, Body, PayloadError, WireFrame};
 use crate::error::TsrpcError;
 use crate::proto::{AnyValue, Api, Location, Message, ServiceKind};
 
@@ -57,7 +57,7 @@ pub(crate) trait ErasedApi: Send + Sync {
     /// A call no flow sees: decodes the request, polls the handler once
     /// and, if it is done, encodes its response, all with the concrete
     /// types: no boxed request, no boxed response, no second future.
-    fn start(&self, payload: &Payload, ctx: CallContext, cx: &mut Context<'_>) -> PlainStart;
+    fn start(&self, body: Body<'_>, ctx: CallContext, cx: &mut Context<'_>) -> PlainStart;
 }
 
 /// What an API handler's future gives back.
@@ -95,9 +95,9 @@ impl<R: Api> ErasedApi for ApiFn<R> {
         }
     }
 
-    fn start(&self, payload: &Payload, ctx: CallContext, cx: &mut Context<'_>) -> PlainStart {
-        let (encoding, sn) = (payload.encoding(), ctx.sn);
-        let req = match payload.decode::<R>() {
+    fn start(&self, body: Body<'_>, ctx: CallContext, cx: &mut Context<'_>) -> PlainStart {
+        let (encoding, sn) = (body.encoding(), ctx.sn);
+        let req = match body.decode::<R>() {
             Ok(req) => req,
             Err(e) => return PlainStart::BadInput(e),
         };

@@ -367,7 +367,12 @@ impl Drop for InFlightHere<'_> {
 
 impl ServerInner {
     fn call_ended(&self) {
-        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+        // Only `graceful_stop` waits, and only once the server is stopping.
+        // Sequentially consistent with its side (set `stopping`, then read
+        // the count), so one of the two sees the other's write.
+        if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.stopping.load(Ordering::SeqCst)
+        {
             self.calls_done.notify_waiters();
         }
     }
@@ -547,11 +552,11 @@ impl Server {
     /// requests (503) and new calls (`SERVER_STOPPING`), lets running calls
     /// finish for up to `timeout`, then [`stop`](Self::stop)s.
     pub async fn graceful_stop(&self, timeout: Duration) {
-        self.inner.stopping.store(true, Ordering::Release);
+        self.inner.stopping.store(true, Ordering::SeqCst);
         let _ = tokio::time::timeout(timeout, async {
             loop {
                 let done = self.inner.calls_done.notified();
-                if self.inner.in_flight.load(Ordering::Acquire) == 0 {
+                if self.inner.in_flight.load(Ordering::SeqCst) == 0 {
                     break;
                 }
                 done.await;

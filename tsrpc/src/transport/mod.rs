@@ -14,22 +14,39 @@ use std::task::Context;
 
 pub(crate) use outbound::{Outbound, OutboundReceiver, Replies};
 
+use bytes::Bytes;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
 use crate::codec::WireFrame;
+
+/// A data frame as the WebSocket layer received it (text is checked UTF-8).
+pub(crate) enum Received {
+    Text(Utf8Bytes),
+    Binary(Bytes),
+}
+
+impl From<Received> for WireFrame {
+    fn from(frame: Received) -> Self {
+        match frame {
+            Received::Text(text) => WireFrame::Text(text.into()),
+            Received::Binary(data) => WireFrame::Binary(data),
+        }
+    }
+}
 
 /// Receives the frames of one connection, in order.
 pub(crate) trait FrameHandler: Send + Sync {
     /// Handles a frame at once if that needs no waiting, sending what it
-    /// answers through `replies`; gives the frame back for
-    /// [`on_frame`](Self::on_frame) otherwise. The text of a `Text` frame
-    /// here was checked as UTF-8 by the WebSocket layer.
+    /// answers through `replies`. False (nothing done) when the frame needs
+    /// [`on_frame`](Self::on_frame).
     fn on_frame_now(
         &self,
-        frame: WireFrame,
+        frame: &Received,
         replies: &mut Replies<'_>,
         cx: &mut Context<'_>,
-    ) -> Result<(), WireFrame> {
-        let _ = (replies, cx);
-        Err(frame)
+    ) -> bool {
+        let _ = (frame, replies, cx);
+        false
     }
 
     /// Handles one frame. The next frame of the connection is read only

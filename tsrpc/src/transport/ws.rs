@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use super::outbound::CloseRequest;
-use super::{Disconnect, FrameHandler, Outbound, OutboundReceiver, Replies, close_code};
+use super::{Disconnect, FrameHandler, Outbound, OutboundReceiver, Received, Replies, close_code};
 use crate::codec::WireFrame;
 
 /// How long a closing connection may take to send its close frame and
@@ -173,13 +173,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
 
     /// Takes the next frame from the socket, if one is there. `Err` when
     /// the connection ends.
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<WireFrame>, ReadEnd>> {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Received>, ReadEnd>> {
         let Poll::Ready(next) = self.ws.poll_next_unpin(cx) else {
             return Poll::Pending;
         };
         Poll::Ready(match next {
-            Some(Ok(Message::Text(text))) => Ok(Some(WireFrame::Text(Bytes::from(text)))),
-            Some(Ok(Message::Binary(data))) => Ok(Some(WireFrame::Binary(data))),
+            Some(Ok(Message::Text(text))) => Ok(Some(Received::Text(text))),
+            Some(Ok(Message::Binary(data))) => Ok(Some(Received::Binary(data))),
             // tungstenite answers pings itself; any frame proves the peer alive.
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Ok(None),
             Some(Ok(Message::Close(frame))) => Err(match frame {
@@ -337,8 +337,8 @@ where
                             frames: &mut conn.replies,
                             outbound,
                         };
-                        if let Err(frame) = handler.on_frame_now(frame, &mut replies, cx) {
-                            busy.set(Some(handle(frame)));
+                        if !handler.on_frame_now(&frame, &mut replies, cx) {
+                            busy.set(Some(handle(frame.into())));
                         }
                     }
                 }
