@@ -235,6 +235,20 @@ fn unknown(kind: u8) -> FrameError {
     FrameError::binary(format!("unknown frame kind 0x{kind:02x}"))
 }
 
+/// An API request frame taken apart where it lies: its service id, its sn
+/// and its request's bytes. `None` for any other frame, and for one that
+/// [`decode_client_frame`] refuses (which then says why).
+pub(super) fn locate_request(data: &[u8]) -> Option<(u32, u32, &[u8])> {
+    let rest = data.strip_prefix(&[API_REQUEST])?;
+    let (id, a) = varint::read(rest).ok()?;
+    let (sn, b) = varint::read(&rest[a..]).ok()?;
+    Some((
+        u32::try_from(id).ok()?,
+        u32::try_from(sn).ok()?,
+        &rest[a + b..],
+    ))
+}
+
 pub(super) fn decode_client_frame(data: Bytes) -> Result<ClientFrame, FrameError> {
     let kind = kind_byte(&data)?;
     let mut h = Header {

@@ -277,12 +277,19 @@ pub(crate) fn locate_json_request(text: &str) -> Option<LocatedRequest<'_>> {
     json::locate_request(text)
 }
 
-/// A request's encoded body: a [`Payload`], or JSON text located in a frame
-/// whose UTF-8 was checked already.
+/// Takes a binary API request frame apart where it lies: `(service id,
+/// sn, request)`, or `None` when it is not one.
+pub(crate) fn locate_binary_request(data: &[u8]) -> Option<(u32, u32, &[u8])> {
+    binary::locate_request(data)
+}
+
+/// A request's encoded body: a [`Payload`], or located in its frame (JSON
+/// text whose UTF-8 was checked already, or binary).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Body<'a> {
     Payload(&'a Payload),
     Json(&'a str),
+    Binary(&'a [u8]),
 }
 
 impl Body<'_> {
@@ -290,6 +297,7 @@ impl Body<'_> {
         match self {
             Body::Payload(payload) => payload.encoding(),
             Body::Json(_) => Encoding::Json,
+            Body::Binary(_) => Encoding::Binary,
         }
     }
 
@@ -298,6 +306,7 @@ impl Body<'_> {
         match self {
             Body::Payload(payload) => payload.decode(),
             Body::Json(text) => json::decode_text(text),
+            Body::Binary(bytes) => binary::decode_payload(bytes),
         }
     }
 }

@@ -131,6 +131,25 @@ proptest! {
     }
 
     #[test]
+    fn the_binary_locator_agrees_with_the_full_decoder(
+        kind in 0u8..7,
+        rest in prop::collection::vec(any::<u8>(), 0..16),
+    ) {
+        let mut data = vec![kind];
+        data.extend_from_slice(&rest);
+        let located = locate_binary_request(&data);
+        match decode_client_frame(WireFrame::Binary(Bytes::from(data.clone()))) {
+            Ok(ClientFrame::ApiRequest { service, sn, payload }) => {
+                let (id, located_sn, body) = located.expect("a decoded request is located");
+                prop_assert_eq!(service, ServiceRef::Id(id));
+                prop_assert_eq!(sn, located_sn);
+                prop_assert_eq!(payload.bytes().as_ref(), body);
+            }
+            _ => prop_assert!(located.is_none(), "{:?} located but not a request", data),
+        }
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..256)) {
         let bytes = Bytes::from(data);
         for frame in [WireFrame::Text(bytes.clone()), WireFrame::Binary(bytes.clone())] {

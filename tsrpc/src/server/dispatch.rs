@@ -469,26 +469,23 @@ impl FrameHandler for ConnSession {
                 self.quick_call(ServiceKey::Name(request.name), req, to, cx)
             }
             Received::Binary(data) => {
-                match codec::decode_client_frame(WireFrame::Binary(data.clone())) {
-                    Ok(ClientFrame::ApiRequest {
-                        service,
+                if let Some((id, sn, body)) = codec::locate_binary_request(data)
+                    && self.hello.load(Ordering::Relaxed)
+                {
+                    self.conn.settle_encoding(Encoding::Binary);
+                    let req = Request {
                         sn,
-                        payload,
-                    }) if self.hello.load(Ordering::Relaxed) => {
-                        self.conn.settle_encoding(Encoding::Binary);
-                        let req = Request {
-                            sn,
-                            body: Body::Payload(&payload),
-                            unchecked: None,
-                        };
-                        let to = &mut AnswerTo::Replies(replies);
-                        self.quick_call(ServiceKey::from(&service), req, to, cx)
-                    }
-                    Ok(ClientFrame::Heartbeat) => {
-                        let _ = replies.send(WsMessage::Binary(Bytes::from_static(&[0])));
-                        true
-                    }
-                    _ => false,
+                        body: Body::Binary(body),
+                        unchecked: None,
+                    };
+                    let to = &mut AnswerTo::Replies(replies);
+                    self.quick_call(ServiceKey::Id(id), req, to, cx)
+                } else if data[..] == [0] {
+                    // A heartbeat.
+                    let _ = replies.send(WsMessage::Binary(Bytes::from_static(&[0])));
+                    true
+                } else {
+                    false
                 }
             }
         }
