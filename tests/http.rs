@@ -134,6 +134,14 @@ async fn raw_json_requests_get_tsrpc_answers() {
         (500, Some("INTERNAL_ERR"))
     );
 
+    // The request's own serde code panics while it is decoded.
+    let boom = r#"{"input":"boom","explode_out":false,"wait_ms":0}"#;
+    let res = raw_http(addr, &json_post("/Fragile"), boom).await;
+    assert_eq!(
+        (res.status, res.json()["err"]["code"].as_str()),
+        (500, Some("INTERNAL_ERR"))
+    );
+
     // curl's default form content type is taken as JSON too.
     let res = raw_http(
         addr,
@@ -324,6 +332,17 @@ async fn the_same_handler_answers_websocket_and_http_in_both_encodings() {
         assert_eq!(err.data["status"], 500, "{err:?}");
         let err = http.call_api(ReqPanic {}).await.unwrap_err();
         assert!(err.has_code(codes::INTERNAL_ERR), "{err}");
+        // The response's own serde code panics: answered all the same.
+        let err = http
+            .call_api(ReqFragile {
+                input: Fuse("x".into()),
+                explode_out: true,
+                wait_ms: 0,
+            })
+            .await
+            .unwrap_err();
+        assert!(err.has_code(codes::INTERNAL_ERR), "{err}");
+        assert_eq!(err.data["status"], 500, "{err:?}");
         http.send_msg(&MsgTyping { user: "x".into() })
             .await
             .unwrap();

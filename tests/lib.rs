@@ -77,6 +77,41 @@ pub mod proto {
     #[derive(Serialize, Deserialize, Debug, Clone)]
     pub struct ResSleep {}
 
+    /// Its request's and response's own serde code panics on demand: an
+    /// `input` of "boom" while the request is decoded, `explode_out` while
+    /// the response is encoded (after `wait_ms`, if not 0).
+    #[tsrpc::api]
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub struct ReqFragile {
+        pub input: Fuse,
+        pub explode_out: bool,
+        pub wait_ms: u64,
+    }
+
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub struct ResFragile {
+        pub output: Fuse,
+    }
+
+    /// A string whose serde code panics when it is "boom".
+    #[derive(Debug, Clone)]
+    pub struct Fuse(pub String);
+
+    impl Serialize for Fuse {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            assert!(self.0 != "boom", "the fuse blew while encoding");
+            serializer.serialize_str(&self.0)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Fuse {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            let text = String::deserialize(deserializer)?;
+            assert!(text != "boom", "the fuse blew while decoding");
+            Ok(Fuse(text))
+        }
+    }
+
     /// Closes the caller's connection with this reason.
     #[tsrpc::api]
     #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -213,6 +248,19 @@ pub mod handlers {
         };
         call.server().broadcast_msg(&chat).await?;
         Ok(ResShout {})
+    }
+
+    #[tsrpc::handler]
+    async fn fragile(call: ApiCall<ReqFragile>) -> Result<ResFragile, TsrpcError> {
+        if call.req.wait_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(call.req.wait_ms)).await;
+        }
+        let output = if call.req.explode_out {
+            Fuse("boom".into())
+        } else {
+            call.req.input.clone()
+        };
+        Ok(ResFragile { output })
     }
 
     #[tsrpc::handler]

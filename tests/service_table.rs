@@ -24,21 +24,22 @@ fn services_are_ordered_by_name_with_ids_by_position() {
             (1, Msg, "Chat"),
             (2, Msg, "Counted"),
             (3, Api, "Echo"),
-            (4, Api, "Kick"),
-            (5, Api, "Nobody"),
-            (6, Api, "Panic"),
-            (7, Api, "Shout"),
-            (8, Api, "Sleep"),
-            (9, Api, "WhoAmI"),
-            (10, Msg, "game/Move"),
-            (11, Api, "room/Send"),
-            (12, Msg, "room/Typing"),
+            (4, Api, "Fragile"),
+            (5, Api, "Kick"),
+            (6, Api, "Nobody"),
+            (7, Api, "Panic"),
+            (8, Api, "Shout"),
+            (9, Api, "Sleep"),
+            (10, Api, "WhoAmI"),
+            (11, Msg, "game/Move"),
+            (12, Api, "room/Send"),
+            (13, Msg, "room/Typing"),
         ]
     );
     assert_eq!(table.api("Chat").unwrap().id(), 0);
     assert_eq!(table.msg("Chat").unwrap().id(), 1);
     assert!(table.msg("Echo").is_none());
-    assert!(table.get(13).is_none());
+    assert!(table.get(14).is_none());
     assert_eq!(
         table.api("room/Send").unwrap().location().path,
         "tsrpc_tests::proto::SendRequest"

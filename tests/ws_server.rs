@@ -84,6 +84,43 @@ async fn a_panicking_handler_answers_internal_err_and_the_server_goes_on() {
     server.stop().await;
 }
 
+/// A call whose request or response panics in its own serde code (outside
+/// the handler) is answered `INTERNAL_ERR` like a panicking handler, on
+/// every path: at once, after waiting, and through the flows.
+#[tokio::test]
+async fn a_call_whose_serde_code_panics_answers_internal_err() {
+    for with_flows in [false, true] {
+        let (server, url) = start(Server::builder()).await;
+        if with_flows {
+            server
+                .flows()
+                .pre_api_call
+                .push(|call: tsrpc::server::ApiCallFlow| async move { Some(call) });
+        }
+        let mut ws = raw(&url, Some("text")).await;
+        for (sn, request) in [
+            (1, r#"{"input":"boom","explode_out":false,"wait_ms":0}"#),
+            (2, r#"{"input":"x","explode_out":true,"wait_ms":0}"#),
+            (3, r#"{"input":"x","explode_out":true,"wait_ms":20}"#),
+        ] {
+            send_text(&mut ws, &format!(r#"["Fragile",{request},{sn}]"#)).await;
+            let reply = json(&next_text(&mut ws).await);
+            assert_eq!(reply[2], sn, "{reply}");
+            assert_eq!(reply[1]["err"]["code"], "INTERNAL_ERR", "{reply}");
+        }
+        send_text(
+            &mut ws,
+            r#"["Fragile",{"input":"x","explode_out":false,"wait_ms":0},4]"#,
+        )
+        .await;
+        assert_eq!(
+            next_text(&mut ws).await,
+            r#"["Fragile",{"isSucc":true,"res":{"output":"x"}},4]"#
+        );
+        server.stop().await;
+    }
+}
+
 /// A handler that waits goes on in a task of its own; a panic there still
 /// answers `INTERNAL_ERR`, and a handler that waits then returns is answered.
 #[tokio::test]

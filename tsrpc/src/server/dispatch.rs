@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -244,8 +245,13 @@ impl ConnSession {
         let mut call = Box::pin(async move {
             let _permit = permit;
             let _in_flight = in_flight;
-            let result = server.execute_api(info, &payload, conn.clone(), sn).await;
-            let (frame, _) = super::return_frame(info, encoding, sn, result);
+            let answer = AssertUnwindSafe(async {
+                let result = server.execute_api(info, &payload, conn.clone(), sn).await;
+                super::return_frame(info, encoding, sn, result).0
+            })
+            .catch_unwind()
+            .await;
+            let frame = answer.unwrap_or_else(|panic| panicked_frame(info, encoding, sn, &*panic));
             let returned = server
                 .wants_returns()
                 .then(|| match codec::decode_server_frame(frame.clone()) {
@@ -262,8 +268,8 @@ impl ConnSession {
         // and give it a task of its own only then. A call that finishes at
         // once costs no task, and its reply is written together with the
         // replies to the other frames of the same read (one write for the
-        // batch instead of one per call). A panic outside the handler's own
-        // guard ends this call only, as it would end its task.
+        // batch instead of one per call). A panic past the answer (in a
+        // post flow's own code) ends this call only, as it would end its task.
         let first_poll = poll_fn(|cx| {
             Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
                 call.as_mut().poll(cx)
@@ -275,7 +281,10 @@ impl ConnSession {
             Ok(Poll::Pending) => {
                 tokio::spawn(call);
             }
-            Err(_) => self.panicked_outside(name),
+            Err(panic) => {
+                let panic = super::panic_text(&*panic);
+                tracing::error!(api = name, "panicked past its answer: {panic}");
+            }
         }
     }
 
@@ -304,13 +313,24 @@ impl ConnSession {
                 tokio::spawn(async move {
                     let _slot = slot;
                     let _in_flight = in_flight;
-                    let result = server.finish_handler(info.name(), handler).await;
-                    let (frame, _) = super::return_frame(info, encoding, sn, result);
+                    let answer = AssertUnwindSafe(async {
+                        let result = server.finish_handler(info.name(), handler).await;
+                        super::return_frame(info, encoding, sn, result).0
+                    })
+                    .catch_unwind()
+                    .await;
+                    let frame =
+                        answer.unwrap_or_else(|panic| panicked_frame(info, encoding, sn, &*panic));
                     let _ = conn.send_data(frame, None).await;
                 });
             }
             Ok(Started::Malformed(e)) => self.close_malformed(&e),
-            Err(_) => self.panicked_outside(info.name()),
+            // Nothing was answered: a panic in the request's or the
+            // response's own serde code, before the answer.
+            Err(panic) => {
+                let frame = panicked_frame(info, req.body.encoding(), req.sn, &*panic);
+                self.send_to(to, frame);
+            }
         }
     }
 
@@ -352,12 +372,7 @@ impl ConnSession {
         } = req;
         let encoding = body.encoding();
         let mut answer = |frame| {
-            let frame = ws::to_message(frame);
-            // A closed connection has nobody left to answer.
-            let _ = match to {
-                AnswerTo::Queue => self.conn.send_frame(frame).is_ok(),
-                AnswerTo::Replies(replies) => replies.send(frame).is_ok(),
-            };
+            self.send_to(to, frame);
             Started::Done
         };
         let handler = match self.server.api_handler(info) {
@@ -388,12 +403,13 @@ impl ConnSession {
         }
     }
 
-    fn panicked_outside(&self, api: &str) {
-        tracing::error!(
-            conn = self.conn.id(),
-            api,
-            "an API call panicked outside its handler"
-        );
+    fn send_to(&self, to: &mut AnswerTo<'_, '_>, frame: WireFrame) {
+        let frame = ws::to_message(frame);
+        // A closed connection has nobody left to answer.
+        let _ = match to {
+            AnswerTo::Queue => self.conn.send_frame(frame).is_ok(),
+            AnswerTo::Replies(replies) => replies.send(frame).is_ok(),
+        };
     }
 
     /// True (and the connection closing) when `unchecked` is a malformed frame.
@@ -435,6 +451,19 @@ impl ConnSession {
         );
         false
     }
+}
+
+/// The answer to a call that panicked outside its handler, in its
+/// request's or response's own serde code: `INTERNAL_ERR`, as for a
+/// handler's panic.
+fn panicked_frame(
+    info: &ServiceInfo,
+    encoding: Encoding,
+    sn: u32,
+    panic: &(dyn std::any::Any + Send),
+) -> WireFrame {
+    let err = super::serde_panicked(info.name(), panic);
+    codec::encode_api_error(encoding, info.name(), sn, &err)
 }
 
 /// What is wrong with a frame that was located rather than decoded, if

@@ -423,7 +423,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
     panic
         .downcast_ref::<&str>()
         .copied()
@@ -1369,6 +1369,17 @@ pub(crate) fn handler_panicked(name: &str, panic: &(dyn std::any::Any + Send)) -
     TsrpcError::internal("Internal Server Error")
 }
 
+/// The error of a call that panicked outside its handler: in its request's
+/// or its response's own serde code.
+pub(crate) fn serde_panicked(name: &str, panic: &(dyn std::any::Any + Send)) -> TsrpcError {
+    tracing::error!(
+        api = name,
+        "panicked outside the handler (in the request's or response's serde code): {}",
+        panic_text(panic)
+    );
+    TsrpcError::internal("Internal Server Error")
+}
+
 /// Decodes the request of a call; a bad one is an `INPUT_DATA_ERR` naming
 /// the field.
 pub(crate) fn decode_request(
@@ -1450,6 +1461,20 @@ impl App for ServerInner {
     }
 
     async fn http_call(self: Arc<Self>, call: HttpCall) -> HttpReply {
-        Server { inner: self }.http_call(call).await
+        let encoding = call.encoding;
+        let answer = AssertUnwindSafe(Server { inner: self }.http_call(call))
+            .catch_unwind()
+            .await;
+        answer.unwrap_or_else(|panic| {
+            let err = serde_panicked("(over HTTP)", &*panic);
+            match encoding {
+                Encoding::Json => HttpReply::json_error(http_status(&err), &err),
+                Encoding::Binary => HttpReply {
+                    status: http_status(&err),
+                    encoding: Some(Encoding::Binary),
+                    body: codec::encode_api_error(Encoding::Binary, "", 0, &err).into_bytes(),
+                },
+            }
+        })
     }
 }
