@@ -343,6 +343,21 @@ async fn the_same_handler_answers_websocket_and_http_in_both_encodings() {
             .unwrap_err();
         assert!(err.has_code(codes::INTERNAL_ERR), "{err}");
         assert_eq!(err.data["status"], 500, "{err:?}");
+        // A handler that waits before it answers, then one whose response
+        // panics after waiting.
+        for explode_out in [false, true] {
+            let waited = http
+                .call_api(ReqFragile {
+                    input: Fuse("waited".into()),
+                    explode_out,
+                    wait_ms: 20,
+                })
+                .await;
+            match waited {
+                Ok(res) => assert!(!explode_out && res.output.0 == "waited"),
+                Err(err) => assert!(explode_out && err.has_code(codes::INTERNAL_ERR), "{err}"),
+            }
+        }
         http.send_msg(&MsgTyping { user: "x".into() })
             .await
             .unwrap();

@@ -47,7 +47,8 @@ scenarios:
 
 for profiling one server:
   serve tsrpc|raw-ws|raw-http   run a server (prints its port) until stdin closes
-  load <port> json|binary [s]   small WebSocket calls against that server
+  load <port> json|binary [s] [http]
+                                small WebSocket (or HTTP) calls against that server
 
 options:
   --rounds N      rounds per scenario, alternating the servers (default 3;
@@ -142,11 +143,11 @@ fn serve(kind: &str) -> ExitCode {
     })
 }
 
-/// The `load <port> json|binary [seconds]` mode: small WebSocket calls
+/// The `load <port> json|binary [seconds] [http]` mode: small WebSocket (or HTTP) calls
 /// against a server started elsewhere (for profiling one, e.g. under
 /// `valgrind --tool=callgrind tsrpc-bench serve tsrpc`).
 fn load_only(args: &[String]) -> ExitCode {
-    let usage = "usage: tsrpc-bench load <port> json|binary [seconds]";
+    let usage = "usage: tsrpc-bench load <port> json|binary [seconds] [http]";
     let (Some(port), Some(encoding)) = (
         args.first().and_then(|p| p.parse::<u16>().ok()),
         args.get(1),
@@ -174,7 +175,12 @@ fn load_only(args: &[String]) -> ExitCode {
         measure: Duration::from_secs_f64(seconds),
     };
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    match runtime.block_on(load::ws_calls(addr, spec, 50, 20, window, None, false)) {
+    let sample = if args.get(3).map(String::as_str) == Some("http") {
+        runtime.block_on(load::http_calls(addr, spec, 1000, window, None, false))
+    } else {
+        runtime.block_on(load::ws_calls(addr, spec, 50, 20, window, None, false))
+    };
+    match sample {
         Ok(sample) => {
             println!(
                 "{:.0} calls/s, p50 {:.2} ms, p99 {:.2} ms",

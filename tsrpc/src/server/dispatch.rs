@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::handler::{CallContext, PlainStart};
-use super::{Connection, DataFlow, HandlerFuture, Server};
+use super::{AnswerShape, Connection, DataFlow, HandlerFuture, Server};
 use crate::codec::{self, Body, ClientFrame, Encoding, FrameError, Payload, ServiceRef, WireFrame};
 use crate::error::{TsrpcError, codes};
 use crate::flow::FlowStep;
@@ -390,8 +390,8 @@ impl ConnSession {
             server: self.server.clone(),
             extensions: http::Extensions::new(),
         };
-        match handler.start(body, ctx, cx) {
-            PlainStart::Done(frame) => answer(frame),
+        match handler.start(body, ctx, AnswerShape::Frame, cx) {
+            PlainStart::Done((frame, _)) => answer(frame),
             PlainStart::Waiting(rest) => Started::Waiting(rest),
             PlainStart::BadInput(e) => {
                 if let Some(e) = frame_error(unchecked) {

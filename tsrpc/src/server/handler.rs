@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::{ApiCall, Connection, HandlerFuture, MsgCall, Server};
+use super::{AnswerShape, ApiCall, Connection, HandlerFuture, MsgCall, Server};
 use crate::codec::{self, Body, PayloadError, WireFrame};
 use crate::error::TsrpcError;
 use crate::proto::{AnyValue, Api, Location, Message, ServiceKind};
@@ -42,8 +42,8 @@ pub(crate) enum Handler {
 pub(crate) enum PlainStart {
     /// The request did not decode.
     BadInput(PayloadError),
-    /// The handler returned (or failed): the frame that answers it.
-    Done(WireFrame),
+    /// The handler returned (or failed): the answer, and its HTTP status.
+    Done((WireFrame, http::StatusCode)),
     /// The handler waits: the rest of the call, response type-erased.
     Waiting(HandlerFuture),
 }
@@ -57,7 +57,13 @@ pub(crate) trait ErasedApi: Send + Sync {
     /// A call no flow sees: decodes the request, polls the handler once
     /// and, if it is done, encodes its response, all with the concrete
     /// types: no boxed request, no boxed response, no second future.
-    fn start(&self, body: Body<'_>, ctx: CallContext, cx: &mut Context<'_>) -> PlainStart;
+    fn start(
+        &self,
+        body: Body<'_>,
+        ctx: CallContext,
+        shape: AnswerShape,
+        cx: &mut Context<'_>,
+    ) -> PlainStart;
 }
 
 /// What an API handler's future gives back.
@@ -95,7 +101,13 @@ impl<R: Api> ErasedApi for ApiFn<R> {
         }
     }
 
-    fn start(&self, body: Body<'_>, ctx: CallContext, cx: &mut Context<'_>) -> PlainStart {
+    fn start(
+        &self,
+        body: Body<'_>,
+        ctx: CallContext,
+        shape: AnswerShape,
+        cx: &mut Context<'_>,
+    ) -> PlainStart {
         let (encoding, sn) = (body.encoding(), ctx.sn);
         let req = match body.decode::<R>() {
             Ok(req) => req,
@@ -104,7 +116,7 @@ impl<R: Api> ErasedApi for ApiFn<R> {
         let answer = |result: Result<R::Res, TsrpcError>| {
             let written = result
                 .map(|res| move |out: &mut Vec<u8>| codec::write_payload(encoding, &res, out));
-            PlainStart::Done(super::encode_return(R::NAME, encoding, sn, written).0)
+            PlainStart::Done(super::encode_return(shape, R::NAME, encoding, sn, written))
         };
         let mut handler = match catch_unwind(AssertUnwindSafe(|| self.handler(req, ctx))) {
             Ok(handler) => handler,

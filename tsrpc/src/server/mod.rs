@@ -21,7 +21,7 @@ mod handler;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -44,9 +44,9 @@ pub use handler::HandlerInfo;
 pub use handler::{
     ApiHandlerFn, BoxFuture, HandlerDescriptor, MsgHandlerFn, api_future, msg_future,
 };
-use handler::{CallContext, ErasedApiFn, ErasedMsgFn, Handler};
+use handler::{CallContext, ErasedApiFn, ErasedMsgFn, Handler, PlainStart};
 
-use crate::codec::{self, Encoding, Payload};
+use crate::codec::{self, Body, Encoding, Payload};
 use crate::error::{TsrpcError, codes};
 use crate::flow::FlowStep;
 use crate::proto::{
@@ -243,6 +243,7 @@ impl ServerBuilder {
         Ok(Server {
             inner: Arc::new(ServerInner {
                 table,
+                fingerprint: table.fingerprint().to_string(),
                 handlers: RwLock::new(handlers),
                 settings: self.settings,
                 next_conn_id: AtomicU64::new(1),
@@ -324,6 +325,8 @@ impl HandlerMap {
 
 struct ServerInner {
     table: &'static ServiceTable,
+    /// The table's fingerprint as binary HTTP clients send it.
+    fingerprint: String,
     handlers: RwLock<HandlerMap>,
     settings: Settings,
     next_conn_id: AtomicU64,
@@ -1024,7 +1027,15 @@ impl Server {
         let Some(info) = self.inner.table.api(&name) else {
             return invalid("service");
         };
-        let _in_flight = self.track_call();
+        let _in_flight = self.track_call_here();
+        if self.plain_calls() {
+            let (body, status) = self.plain_http_call(info, &payload, conn, 0).await;
+            return HttpReply {
+                status,
+                encoding: Some(Encoding::Json),
+                body: body.into_bytes(),
+            };
+        }
         match self.execute_api(info, &payload, conn, 0).await {
             Ok(res) => {
                 let codec = info.codec();
@@ -1068,14 +1079,14 @@ impl Server {
             Ok(frame) => frame,
             Err(e) => return refuse(0, TsrpcError::input_data(e.to_string())),
         };
-        let ours = self.inner.table.fingerprint();
-        let theirs = conn.header(FINGERPRINT_HEADER).map(str::to_owned);
+        let ours = &self.inner.fingerprint;
+        let theirs = conn.header(FINGERPRINT_HEADER);
         let sn = match &frame {
             codec::ClientFrame::ApiRequest { sn, .. } => *sn,
             _ => 0,
         };
-        if theirs.as_deref() != Some(ours.to_string().as_str()) {
-            let theirs = theirs.unwrap_or_else(|| "none".into());
+        if theirs != Some(ours.as_str()) {
+            let theirs = theirs.unwrap_or("none");
             return refuse(
                 sn,
                 TsrpcError::input_data(format!(
@@ -1100,9 +1111,13 @@ impl Server {
                 let Some(info) = info else {
                     return refuse(sn, TsrpcError::input_data("Invalid service id"));
                 };
-                let _in_flight = self.track_call();
-                let result = self.execute_api(info, &payload, conn, sn).await;
-                let (frame, status) = return_frame(info, Encoding::Binary, sn, result);
+                let _in_flight = self.track_call_here();
+                let (frame, status) = if self.plain_calls() {
+                    self.plain_http_call(info, &payload, conn, sn).await
+                } else {
+                    let result = self.execute_api(info, &payload, conn, sn).await;
+                    return_frame(info, Encoding::Binary, sn, result)
+                };
                 binary(status, frame)
             }
             codec::ClientFrame::Message { service, payload } => {
@@ -1153,6 +1168,56 @@ impl Server {
         let handler = self.api_handler(info)?;
         std::panic::catch_unwind(AssertUnwindSafe(|| handler.call(req, ctx)))
             .map_err(|panic| handler_panicked(info.name(), &*panic))
+    }
+
+    /// An HTTP call no flow sees, as [`ErasedApi::start`] runs a WebSocket
+    /// one: the typed handler polled once where the request was read, the
+    /// API timeout and a boxed continuation only for a handler that waits.
+    async fn plain_http_call(
+        &self,
+        info: &'static ServiceInfo,
+        payload: &Payload,
+        conn: Connection,
+        sn: u32,
+    ) -> (codec::WireFrame, http::StatusCode) {
+        let encoding = payload.encoding();
+        let shape = match encoding {
+            Encoding::Json => AnswerShape::HttpJson,
+            Encoding::Binary => AnswerShape::Frame,
+        };
+        let fail = |err: TsrpcError| {
+            let none = Err::<fn(&mut Vec<u8>) -> Result<(), codec::PayloadError>, _>(err);
+            encode_return(shape, info.name(), encoding, sn, none)
+        };
+        let handler = match self.api_handler(info) {
+            Ok(handler) => handler,
+            Err(err) => return fail(err),
+        };
+        let mut ctx = Some(CallContext {
+            sn,
+            conn,
+            server: self.clone(),
+            extensions: http::Extensions::new(),
+        });
+        // Ready on its first poll: the closure runs once.
+        let started = poll_fn(|cx| {
+            let start = |ctx| handler.start(Body::Payload(payload), ctx, shape, cx);
+            std::task::Poll::Ready(ctx.take().map(start))
+        })
+        .await;
+        match started {
+            Some(PlainStart::Done(answer)) => answer,
+            Some(PlainStart::BadInput(e)) => fail(input_error(info.name(), &e)),
+            Some(PlainStart::Waiting(rest)) => {
+                let result = self.finish_handler(info.name(), rest).await;
+                let codec = info.codec();
+                let written = result.map(|res| {
+                    move |out: &mut Vec<u8>| (codec.encode_output)(&*res, encoding, out)
+                });
+                encode_return(shape, info.name(), encoding, sn, written)
+            }
+            None => fail(TsrpcError::internal("the call was started twice")),
+        }
     }
 
     /// The handler of an API, for a plain call.
@@ -1322,30 +1387,50 @@ pub(crate) fn return_frame(
     let codec = info.codec();
     let written =
         result.map(|res| move |out: &mut Vec<u8>| (codec.encode_output)(&*res, encoding, out));
-    encode_return(info.name(), encoding, sn, written)
+    encode_return(AnswerShape::Frame, info.name(), encoding, sn, written)
 }
 
-/// [`return_frame`] with a response given as the function that writes it.
+/// What a call's answer is encoded as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AnswerShape {
+    /// A return frame: over WebSocket, and the body of an HTTP binary call.
+    Frame,
+    /// The body of an HTTP JSON call, `{"isSucc":...}`.
+    HttpJson,
+}
+
+/// [`return_frame`] with a response given as the function that writes it,
+/// in either shape.
 pub(crate) fn encode_return(
+    shape: AnswerShape,
     name: &str,
     encoding: Encoding,
     sn: u32,
     result: Result<impl FnOnce(&mut Vec<u8>) -> Result<(), codec::PayloadError>, TsrpcError>,
 ) -> (codec::WireFrame, http::StatusCode) {
     let err = match result {
-        Ok(write) => match codec::encode_api_success(encoding, name, sn, write) {
-            Ok(frame) => return (frame, http::StatusCode::OK),
-            Err(e) => {
-                tracing::error!(api = name, "cannot encode the response: {e}");
-                TsrpcError::internal(format!("the response of {name} could not be encoded"))
+        Ok(write) => {
+            let encoded = match shape {
+                AnswerShape::Frame => codec::encode_api_success(encoding, name, sn, write),
+                AnswerShape::HttpJson => {
+                    codec::http_json_success(write).map(codec::WireFrame::Text)
+                }
+            };
+            match encoded {
+                Ok(frame) => return (frame, http::StatusCode::OK),
+                Err(e) => {
+                    tracing::error!(api = name, "cannot encode the response: {e}");
+                    TsrpcError::internal(format!("the response of {name} could not be encoded"))
+                }
             }
-        },
+        }
         Err(err) => err,
     };
-    (
-        codec::encode_api_error(encoding, name, sn, &err),
-        http_status(&err),
-    )
+    let frame = match shape {
+        AnswerShape::Frame => codec::encode_api_error(encoding, name, sn, &err),
+        AnswerShape::HttpJson => codec::WireFrame::Text(codec::http_json_error(&err)),
+    };
+    (frame, http_status(&err))
 }
 
 /// TSRPC's HTTP status for an error: 200 for business and input errors,
