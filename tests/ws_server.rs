@@ -327,6 +327,31 @@ async fn a_client_that_reads_late_is_slowed_down_not_disconnected() {
     server.stop().await;
 }
 
+/// At most `max_pending_calls` calls of one connection run at once: past
+/// that, the connection is not read until one returns, so a call sent
+/// after them is answered after one of them.
+#[tokio::test]
+async fn calls_past_max_pending_calls_wait_for_a_running_one() {
+    let (server, url) = start(Server::builder().max_pending_calls(2)).await;
+    let mut ws = raw(&url, Some("text")).await;
+    for sn in 1..=3 {
+        let frame = format!(r#"["Sleep",{{"ms":300}},{sn}]"#);
+        ws.feed(Message::text(frame)).await.unwrap();
+    }
+    ws.feed(Message::text(r#"["Echo",{"a":4,"b":"","c":true},4]"#))
+        .await
+        .unwrap();
+    ws.flush().await.unwrap();
+    let mut order = Vec::new();
+    for _ in 0..4 {
+        order.push(json(&next_text(&mut ws).await)[2].as_u64().unwrap());
+    }
+    assert!(matches!(order[0], 1 | 2), "{order:?}");
+    order.sort_unstable();
+    assert_eq!(order, [1, 2, 3, 4]);
+    server.stop().await;
+}
+
 /// Frames a handler sends before it returns arrive before its return,
 /// and answers leave in the order their calls finished, though answers
 /// made at once skip the queue when it is empty.

@@ -34,8 +34,9 @@ pub(crate) struct ConnSession {
 }
 
 /// The running API calls of one connection, at most `max`. Cheaper than a
-/// semaphore: one atomic operation to take a slot and one to give it back;
-/// only the connection's reader ever waits for one.
+/// semaphore: one atomic operation to take a slot and one to give it back,
+/// and none for a call that finishes where it started; only the
+/// connection's reader ever takes one or waits for one.
 struct CallSlots {
     running: AtomicUsize,
     max: usize,
@@ -59,6 +60,19 @@ impl CallSlotHere<'_> {
 }
 
 impl CallSlots {
+    /// True when a slot is free. Only the connection's reader takes slots,
+    /// so one stays free until it takes it, with [`take`](Self::take).
+    fn has_room(&self) -> bool {
+        self.running.load(Ordering::Acquire) < self.max
+    }
+
+    /// The slot [`has_room`](Self::has_room) found free: a call that
+    /// finishes at once needs none, one that waits takes it here.
+    fn take(self: &Arc<Self>) -> CallSlot {
+        self.running.fetch_add(1, Ordering::AcqRel);
+        CallSlot(self.clone())
+    }
+
     /// A slot if one is free.
     fn try_acquire(self: &Arc<Self>) -> Option<CallSlotHere<'_>> {
         let mut running = self.running.load(Ordering::Acquire);
@@ -220,7 +234,7 @@ impl ConnSession {
         if plain {
             let mut slot = Some(slot);
             poll_fn(|cx| {
-                if let Some(slot) = slot.take() {
+                if slot.is_some() {
                     self.run_plain(
                         info,
                         Request {
@@ -228,7 +242,7 @@ impl ConnSession {
                             body: Body::Payload(&payload),
                             unchecked,
                         },
-                        slot,
+                        slot.take(),
                         &mut AnswerTo::Queue,
                         cx,
                     );
@@ -296,7 +310,7 @@ impl ConnSession {
         &self,
         info: &'static ServiceInfo,
         req: Request<'_>,
-        slot: CallSlotHere<'_>,
+        slot: Option<CallSlotHere<'_>>,
         to: &mut AnswerTo<'_, '_>,
         cx: &mut Context<'_>,
     ) {
@@ -306,7 +320,11 @@ impl ConnSession {
         match started {
             Ok(Started::Done) => {}
             Ok(Started::Waiting(handler)) => {
-                let (slot, in_flight) = (slot.keep(), in_flight.keep());
+                let slot = match slot {
+                    Some(slot) => slot.keep(),
+                    None => self.permits.take(),
+                };
+                let in_flight = in_flight.keep();
                 let server = self.server.clone();
                 let conn = self.conn.clone();
                 let (encoding, sn) = (req.body.encoding(), req.sn);
@@ -351,10 +369,10 @@ impl ConnSession {
         if self.server.is_stopping() {
             return false;
         }
-        let Some(slot) = self.permits.try_acquire() else {
+        if !self.permits.has_room() {
             return false;
-        };
-        self.run_plain(info, req, slot, to, cx);
+        }
+        self.run_plain(info, req, None, to, cx);
         true
     }
 

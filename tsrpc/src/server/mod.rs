@@ -25,7 +25,7 @@ use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use fnv::FnvHashMap;
@@ -240,10 +240,17 @@ impl ServerBuilder {
             problems.sort();
             return Err(SetupError { problems });
         }
+        let api_fns: Box<[OnceLock<ErasedApiFn>]> = table.iter().map(|_| OnceLock::new()).collect();
+        for (id, (f, _)) in &handlers.apis {
+            if let Some(slot) = api_fns.get(*id as usize) {
+                let _ = slot.set(f.clone());
+            }
+        }
         Ok(Server {
             inner: Arc::new(ServerInner {
                 table,
                 fingerprint: table.fingerprint().to_string(),
+                api_fns,
                 handlers: RwLock::new(handlers),
                 settings: self.settings,
                 next_conn_id: AtomicU64::new(1),
@@ -327,6 +334,10 @@ struct ServerInner {
     table: &'static ServiceTable,
     /// The table's fingerprint as binary HTTP clients send it.
     fingerprint: String,
+    /// Each API's handler by service id, once it has one. API handlers are
+    /// only ever added (a second one for an API is refused), so calls read
+    /// them without a lock or a reference count.
+    api_fns: Box<[OnceLock<ErasedApiFn>]>,
     handlers: RwLock<HandlerMap>,
     settings: Settings,
     next_conn_id: AtomicU64,
@@ -676,10 +687,23 @@ impl Server {
             .handlers
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        map.insert(self.inner.table, info, handler)
+        let api = match &handler {
+            Handler::Api(f) => Some(f.clone()),
+            Handler::Msg(_) => None,
+        };
+        let listener = map
+            .insert(self.inner.table, info, handler)
             .map_err(|problem| SetupError {
                 problems: vec![problem],
-            })
+            })?;
+        if let Some(f) = api
+            && let Some(service) = self.inner.table.api(info.service())
+            && let Some(slot) = self.inner.api_fns.get(service.id() as usize)
+        {
+            // Under the handlers' lock, after the check for a second handler.
+            let _ = slot.set(f);
+        }
+        Ok(listener)
     }
 
     /// Listens to message `M` from every connection; `#[tsrpc::handler]`
@@ -1220,16 +1244,12 @@ impl Server {
         }
     }
 
-    /// The handler of an API, for a plain call.
-    pub(crate) fn api_handler(&self, info: &ServiceInfo) -> Result<ErasedApiFn, TsrpcError> {
-        let map = self
-            .inner
-            .handlers
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        map.apis
-            .get(&info.id())
-            .map(|(f, _)| f.clone())
+    /// The handler of an API.
+    pub(crate) fn api_handler(&self, info: &ServiceInfo) -> Result<&ErasedApiFn, TsrpcError> {
+        self.inner
+            .api_fns
+            .get(info.id() as usize)
+            .and_then(OnceLock::get)
             .ok_or_else(|| unhandled(info.name()))
     }
 
