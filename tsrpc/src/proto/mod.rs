@@ -10,7 +10,7 @@
 mod shape;
 mod table;
 mod trace;
-mod ts;
+pub mod ts;
 
 use std::any::Any;
 
