@@ -223,6 +223,7 @@ impl ServerBuilder {
     pub fn build(self) -> Result<Server, SetupError> {
         let table = ServiceTable::global()?;
         let mut handlers = HandlerMap::default();
+        let api_fns: Box<[OnceLock<ErasedApiFn>]> = table.iter().map(|_| OnceLock::new()).collect();
         let mut problems = Vec::new();
         for descriptor in inventory::iter::<HandlerDescriptor>() {
             if self
@@ -232,19 +233,14 @@ impl ServerBuilder {
             {
                 continue;
             }
-            if let Err(problem) = handlers.insert(table, descriptor.info, (descriptor.make)()) {
+            let handler = (descriptor.make)();
+            if let Err(problem) = handlers.insert(table, &api_fns, descriptor.info, handler) {
                 problems.push(problem);
             }
         }
         if !problems.is_empty() {
             problems.sort();
             return Err(SetupError { problems });
-        }
-        let api_fns: Box<[OnceLock<ErasedApiFn>]> = table.iter().map(|_| OnceLock::new()).collect();
-        for (id, (f, _)) in &handlers.apis {
-            if let Some(slot) = api_fns.get(*id as usize) {
-                let _ = slot.set(f.clone());
-            }
         }
         Ok(Server {
             inner: Arc::new(ServerInner {
@@ -283,16 +279,18 @@ struct MsgEntry {
 
 #[derive(Default)]
 struct HandlerMap {
-    // Looked up on every call; FNV, as the service table's maps.
-    apis: FnvHashMap<u32, (ErasedApiFn, HandlerInfo)>,
+    /// Who handles each API; the handlers themselves are in `ServerInner::api_fns`.
+    apis: FnvHashMap<u32, HandlerInfo>,
     msgs: FnvHashMap<u32, Vec<MsgEntry>>,
     matching: Vec<(MsgListener, Regex, ErasedAnyMsgFn)>,
 }
 
 impl HandlerMap {
+    /// Adds a handler; an API's goes to `api_fns`, by service id.
     fn insert(
         &mut self,
         table: &ServiceTable,
+        api_fns: &[OnceLock<ErasedApiFn>],
         info: HandlerInfo,
         handler: Handler,
     ) -> Result<MsgListener, String> {
@@ -310,14 +308,18 @@ impl HandlerMap {
         let listener = MsgListener(NEXT_LISTENER.fetch_add(1, Ordering::Relaxed));
         match handler {
             Handler::Api(f) => {
-                if let Some((_, first)) = self.apis.get(&service.id()) {
+                if let Some(first) = self.apis.get(&service.id()) {
                     return Err(format!(
                         "two handlers for API {name:?}: {} and {}",
                         first.location(),
                         info.location()
                     ));
                 }
-                self.apis.insert(service.id(), (f, info));
+                self.apis.insert(service.id(), info);
+                if let Some(slot) = api_fns.get(service.id() as usize) {
+                    // Empty: a second handler for an API is refused above.
+                    let _ = slot.set(f);
+                }
             }
             Handler::Msg(f) => {
                 self.msgs
@@ -506,7 +508,7 @@ impl Server {
         let mut all: Vec<HandlerInfo> = map
             .apis
             .values()
-            .map(|(_, info)| *info)
+            .copied()
             .chain(map.msgs.values().flatten().map(|e| e.info))
             .collect();
         all.sort_by_key(|h| (h.service(), h.kind(), h.location().path));
@@ -687,23 +689,10 @@ impl Server {
             .handlers
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let api = match &handler {
-            Handler::Api(f) => Some(f.clone()),
-            Handler::Msg(_) => None,
-        };
-        let listener = map
-            .insert(self.inner.table, info, handler)
+        map.insert(self.inner.table, &self.inner.api_fns, info, handler)
             .map_err(|problem| SetupError {
                 problems: vec![problem],
-            })?;
-        if let Some(f) = api
-            && let Some(service) = self.inner.table.api(info.service())
-            && let Some(slot) = self.inner.api_fns.get(service.id() as usize)
-        {
-            // Under the handlers' lock, after the check for a second handler.
-            let _ = slot.set(f);
-        }
-        Ok(listener)
+            })
     }
 
     /// Listens to message `M` from every connection; `#[tsrpc::handler]`
