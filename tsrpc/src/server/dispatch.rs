@@ -3,7 +3,7 @@
 //! Dispatch knows the service table and the handlers, never the socket:
 //! replies go to the connection's outbound queue.
 
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::handler::{CallContext, PlainStart};
-use super::{AnswerShape, Connection, DataFlow, HandlerFuture, Server};
+use super::{AnswerShape, Connection, DataFlow, HandlerFuture, Server, with_context};
 use crate::codec::{self, Body, ClientFrame, Encoding, FrameError, Payload, ServiceRef, WireFrame};
 use crate::error::{TsrpcError, codes};
 use crate::flow::FlowStep;
@@ -232,24 +232,13 @@ impl ConnSession {
         }
         let slot = self.permits.acquire().await;
         if plain {
-            let mut slot = Some(slot);
-            poll_fn(|cx| {
-                if slot.is_some() {
-                    self.run_plain(
-                        info,
-                        Request {
-                            sn,
-                            body: Body::Payload(&payload),
-                            unchecked,
-                        },
-                        slot.take(),
-                        &mut AnswerTo::Queue,
-                        cx,
-                    );
-                }
-                Poll::Ready(())
-            })
-            .await;
+            let req = Request {
+                sn,
+                body: Body::Payload(&payload),
+                unchecked,
+            };
+            with_context(|cx| self.run_plain(info, req, Some(slot), &mut AnswerTo::Queue, cx))
+                .await;
             return;
         }
         let permit = slot.keep();
@@ -284,10 +273,8 @@ impl ConnSession {
         // replies to the other frames of the same read (one write for the
         // batch instead of one per call). A panic past the answer (in a
         // post flow's own code) ends this call only, as it would end its task.
-        let first_poll = poll_fn(|cx| {
-            Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
-                call.as_mut().poll(cx)
-            })))
+        let first_poll = with_context(|cx| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(cx)))
         })
         .await;
         match first_poll {
@@ -561,15 +548,13 @@ impl FrameHandler for ConnSession {
             self.conn.settle_encoding(Encoding::Json);
             let service = ServiceKey::Name(request.name);
             let (sn, unchecked) = (request.sn, Some(text.as_bytes()));
-            let done = poll_fn(|cx| {
-                let req = Request {
-                    sn,
-                    body: Body::Json(request.body),
-                    unchecked,
-                };
-                Poll::Ready(self.quick_call(service, req, &mut AnswerTo::Queue, cx))
-            })
-            .await;
+            let req = Request {
+                sn,
+                body: Body::Json(request.body),
+                unchecked,
+            };
+            let done =
+                with_context(|cx| self.quick_call(service, req, &mut AnswerTo::Queue, cx)).await;
             if !done {
                 let payload =
                     Payload::new(Encoding::Json, bytes.slice_ref(request.body.as_bytes()));
@@ -618,14 +603,14 @@ impl FrameHandler for ConnSession {
             } => {
                 if !is_binary || self.check_hello() {
                     let service = ServiceKey::from(&service);
+                    let req = Request {
+                        sn,
+                        body: Body::Payload(&payload),
+                        unchecked: None,
+                    };
                     let done = plain
-                        && poll_fn(|cx| {
-                            let req = Request {
-                                sn,
-                                body: Body::Payload(&payload),
-                                unchecked: None,
-                            };
-                            Poll::Ready(self.quick_call(service, req, &mut AnswerTo::Queue, cx))
+                        && with_context(|cx| {
+                            self.quick_call(service, req, &mut AnswerTo::Queue, cx)
                         })
                         .await;
                     if !done {

@@ -26,6 +26,7 @@ use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use fnv::FnvHashMap;
@@ -1206,22 +1207,18 @@ impl Server {
             Ok(handler) => handler,
             Err(err) => return fail(err),
         };
-        let mut ctx = Some(CallContext {
+        let ctx = CallContext {
             sn,
             conn,
             server: self.clone(),
             extensions: http::Extensions::new(),
-        });
-        // Ready on its first poll: the closure runs once.
-        let started = poll_fn(|cx| {
-            let start = |ctx| handler.start(Body::Payload(payload), ctx, shape, cx);
-            std::task::Poll::Ready(ctx.take().map(start))
-        })
-        .await;
+        };
+        let started =
+            with_context(|cx| handler.start(Body::Payload(payload), ctx, shape, cx)).await;
         match started {
-            Some(PlainStart::Done(answer)) => answer,
-            Some(PlainStart::BadInput(e)) => fail(input_error(info.name(), &e)),
-            Some(PlainStart::Waiting(rest)) => {
+            PlainStart::Done(answer) => answer,
+            PlainStart::BadInput(e) => fail(input_error(info.name(), &e)),
+            PlainStart::Waiting(rest) => {
                 let result = self.finish_handler(info.name(), rest).await;
                 let codec = info.codec();
                 let written = result.map(|res| {
@@ -1229,7 +1226,6 @@ impl Server {
                 });
                 encode_return(shape, info.name(), encoding, sn, written)
             }
-            None => fail(TsrpcError::internal("the call was started twice")),
         }
     }
 
@@ -1397,6 +1393,17 @@ pub(crate) fn return_frame(
     let written =
         result.map(|res| move |out: &mut Vec<u8>| (codec.encode_output)(&*res, encoding, out));
     encode_return(AnswerShape::Frame, info.name(), encoding, sn, written)
+}
+
+/// Runs `step` once with the task's context, to poll something in place
+/// (a handler's first poll) from async code: ready at once.
+pub(crate) fn with_context<T>(step: impl FnOnce(&mut Context<'_>) -> T) -> impl Future<Output = T> {
+    let mut step = Some(step);
+    // Never polled again once ready, so the step runs exactly once.
+    poll_fn(move |cx| match step.take() {
+        Some(step) => Poll::Ready(step(cx)),
+        None => Poll::Pending,
+    })
 }
 
 /// What a call's answer is encoded as.
