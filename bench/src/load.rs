@@ -487,7 +487,10 @@ async fn ws_call_conn(
                 }
                 reference = Some(reference_now);
             }
-            match run.phase.load(Ordering::Relaxed) {
+            // One read of the phase per answer: reading it twice let an
+            // answer that saw STOP turn up neither counted down nor refilled.
+            let phase = run.phase.load(Ordering::Relaxed);
+            match phase {
                 MEASURE => {
                     stats.calls += 1;
                     stats.latencies_us.push(micros(now - starts[slot]));
@@ -501,7 +504,7 @@ async fn ws_call_conn(
                 }
                 _ => {}
             }
-            if run.phase.load(Ordering::Relaxed) != STOP {
+            if phase != STOP {
                 let sn = sn + slots;
                 sent_sn[slot] = sn;
                 starts[slot] = now;

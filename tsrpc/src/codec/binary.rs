@@ -4,13 +4,13 @@
 use std::marker::PhantomData;
 
 use bytes::Bytes;
-use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    ClientFrame, Encoding, FrameError, Payload, PayloadError, ServerFrame, ServiceRef, WireFrame,
-    varint,
+    ClientFrame, Encoding, FrameError, PathSeed, Payload, PayloadError, ServerFrame, ServiceRef,
+    WireFrame, depth, varint,
 };
 use crate::error::{ErrorCode, ErrorKind, TsrpcError};
 use crate::proto::Fingerprint;
@@ -35,38 +35,21 @@ pub(super) fn write_payload<T: Serialize + ?Sized>(
         .map_err(|e| PayloadError::encode(e.to_string()))
 }
 
-/// Records the path of the field being decoded when decoding fails.
-struct PathSeed<'p, T> {
-    path: &'p mut String,
-    _type: PhantomData<T>,
-}
-
-impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for PathSeed<'_, T> {
-    type Value = T;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
-        serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            *self.path = e.path().to_string();
-            e.into_inner()
-        })
-    }
-}
-
 fn decode_limited<T: DeserializeOwned, const LIMIT: usize>(
     bytes: &[u8],
 ) -> Result<T, PayloadError> {
     // Tracking the path costs as much as decoding: do it only to describe
     // a payload that failed (the second pass fails the same way).
-    if let Ok((value, used)) =
-        bincode::serde::decode_from_slice::<T, _>(bytes, config().with_limit::<LIMIT>())
-        && used == bytes.len()
+    if let Ok((value, used)) = bincode::serde::seed_decode_from_slice(
+        depth::seed(PhantomData::<T>),
+        bytes,
+        config().with_limit::<LIMIT>(),
+    ) && used == bytes.len()
     {
         return Ok(value);
     }
     let mut path = String::new();
-    let seed = PathSeed::<T> {
-        path: &mut path,
-        _type: PhantomData,
-    };
+    let seed = depth::seed(PathSeed::<T>::new(&mut path));
     match bincode::serde::seed_decode_from_slice(seed, bytes, config().with_limit::<LIMIT>()) {
         Ok((value, used)) if used == bytes.len() => Ok(value),
         Ok((_, used)) => Err(PayloadError::decode(
@@ -212,6 +195,14 @@ impl Header<'_> {
             .map_err(|_| FrameError::binary(format!("{what} {value} does not fit in 32 bits")))
     }
 
+    /// An sn: like JSON mode's, from 1 (0 is no call's number).
+    fn sn(&mut self) -> Result<u32, FrameError> {
+        match self.u32("sn")? {
+            0 => Err(FrameError::binary("sn must be from 1 to 4294967295, got 0")),
+            sn => Ok(sn),
+        }
+    }
+
     fn payload(&self) -> Payload {
         Payload::new(Encoding::Binary, self.data.slice(self.pos..))
     }
@@ -242,11 +233,8 @@ pub(super) fn locate_request(data: &[u8]) -> Option<(u32, u32, &[u8])> {
     let rest = data.strip_prefix(&[API_REQUEST])?;
     let (id, a) = varint::read(rest).ok()?;
     let (sn, b) = varint::read(&rest[a..]).ok()?;
-    Some((
-        u32::try_from(id).ok()?,
-        u32::try_from(sn).ok()?,
-        &rest[a + b..],
-    ))
+    let sn = u32::try_from(sn).ok().filter(|&sn| sn != 0)?;
+    Some((u32::try_from(id).ok()?, sn, &rest[a + b..]))
 }
 
 pub(super) fn decode_client_frame(data: Bytes) -> Result<ClientFrame, FrameError> {
@@ -259,7 +247,7 @@ pub(super) fn decode_client_frame(data: Bytes) -> Result<ClientFrame, FrameError
         HEARTBEAT => ClientFrame::Heartbeat,
         API_REQUEST => {
             let id = h.u32("service id")?;
-            let sn = h.u32("sn")?;
+            let sn = h.sn()?;
             ClientFrame::ApiRequest {
                 service: ServiceRef::Id(id),
                 sn,
@@ -295,7 +283,7 @@ pub(super) fn decode_server_frame(data: Bytes) -> Result<ServerFrame, FrameError
     Ok(match kind {
         HEARTBEAT => ServerFrame::Heartbeat,
         API_SUCCESS => {
-            let sn = h.u32("sn")?;
+            let sn = h.sn()?;
             ServerFrame::ApiReturn {
                 sn,
                 service: None,
@@ -303,7 +291,7 @@ pub(super) fn decode_server_frame(data: Bytes) -> Result<ServerFrame, FrameError
             }
         }
         API_ERROR => {
-            let sn = h.u32("sn")?;
+            let sn = h.sn()?;
             let err = decode_error(&data[h.pos..])
                 .map_err(|e| FrameError::binary(format!("API error payload: {e}")))?;
             ServerFrame::ApiReturn {

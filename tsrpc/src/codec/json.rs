@@ -2,14 +2,16 @@
 //! `[name, body]` (message) or `[name, body, sn]` (API call or return).
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use bytes::Bytes;
 use serde::Deserialize;
-use serde::de::{DeserializeOwned, Deserializer, SeqAccess, Visitor};
+use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::{
-    ClientFrame, Encoding, FrameError, Payload, PayloadError, ServerFrame, ServiceRef, WireFrame,
+    ClientFrame, Encoding, FrameError, PathSeed, Payload, PayloadError, ServerFrame, ServiceRef,
+    WireFrame, depth,
 };
 use crate::error::TsrpcError;
 
@@ -349,14 +351,17 @@ pub(super) fn decode_text<T: DeserializeOwned>(text: &str) -> Result<T, PayloadE
     // Tracking the path costs as much as decoding: do it only to describe
     // a payload that failed (the second pass fails the same way).
     let mut de = serde_json::Deserializer::from_str(text);
-    if let Ok(value) = T::deserialize(&mut de)
+    if let Ok(value) = depth::seed(PhantomData::<T>).deserialize(&mut de)
         && de.end().is_ok()
     {
         return Ok(value);
     }
     let mut de = serde_json::Deserializer::from_str(text);
-    let value = serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| PayloadError::decode(e.path().to_string(), e.inner()))?;
+    let mut path = String::new();
+    let seed = depth::seed(PathSeed::<T>::new(&mut path));
+    let value = seed
+        .deserialize(&mut de)
+        .map_err(|e| PayloadError::decode(path, e))?;
     de.end()
         .map_err(|e| PayloadError::decode(String::new(), e))?;
     Ok(value)

@@ -7,12 +7,17 @@
 //! ([`Payload::decode`]). See `WIRE.md` for the byte layouts.
 
 mod binary;
+mod depth;
 mod json;
 mod varint;
 
+pub use depth::MAX_DEPTH;
+
+use std::marker::PhantomData;
+
 use bytes::Bytes;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer};
 
 pub(crate) use json::LocatedRequest;
 
@@ -172,6 +177,32 @@ impl PayloadError {
     /// such as `[0][2]`.
     pub fn path(&self) -> Option<&str> {
         self.path.as_deref()
+    }
+}
+
+/// Decodes a `T`, recording the path of the field being decoded when
+/// decoding fails (a second, slower pass, made only to describe a failure).
+struct PathSeed<'p, T> {
+    path: &'p mut String,
+    _type: PhantomData<T>,
+}
+
+impl<'p, T> PathSeed<'p, T> {
+    fn new(path: &'p mut String) -> Self {
+        PathSeed {
+            path,
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for PathSeed<'_, T> {
+    type Value = T;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            *self.path = e.path().to_string();
+            e.into_inner()
+        })
     }
 }
 
