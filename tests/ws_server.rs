@@ -263,7 +263,7 @@ async fn frames_malformed_between_their_ends_close_the_connection() {
 /// connection writes while it reads instead of filling its queue first.
 #[tokio::test]
 async fn a_burst_larger_than_the_send_queue_is_answered_in_full() {
-    let (server, url) = start(Server::builder().send_queue_capacity(64)).await;
+    let (server, url) = start(Server::builder().send_queue_size(8 << 10)).await;
     let mut ws = raw(&url, Some("text")).await;
     const CALLS: usize = 1000;
     for sn in 1..=CALLS {
@@ -290,7 +290,7 @@ async fn a_burst_larger_than_the_send_queue_is_answered_in_full() {
 /// hold are all delivered once it reads.
 #[tokio::test]
 async fn a_client_that_reads_late_is_slowed_down_not_disconnected() {
-    let (server, url) = start(Server::builder().send_queue_capacity(16)).await;
+    let (server, url) = start(Server::builder().send_queue_size(16 << 10)).await;
     let (mut sink, mut stream) = futures_util::StreamExt::split(raw(&url, Some("text")).await);
     // 10,000 answers of 1 KB: more than loopback sockets buffer.
     const CALLS: usize = 10_000;
@@ -467,7 +467,7 @@ async fn a_handler_broadcasts_to_everyone_including_the_caller() {
 
 #[tokio::test]
 async fn a_peer_that_stops_reading_is_closed_and_never_stalls_the_others() {
-    let (server, url) = start(Server::builder().send_queue_capacity(8)).await;
+    let (server, url) = start(Server::builder().send_queue_size(512 << 10)).await;
     let _stalled = raw(&url, Some("text")).await; // never read again
     let mut reader = raw(&url, Some("text")).await;
     while server.connections().len() < 2 {
@@ -496,7 +496,7 @@ async fn a_peer_that_stops_reading_is_closed_and_never_stalls_the_others() {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let _reader = reading.await.expect("the reading peer got every broadcast");
-    // The stalled peer filled its queue (8 frames of 64 KiB, beyond the
+    // The stalled peer filled its queue (512 KiB, beyond the
     // socket buffers) and was dropped.
     tokio::time::timeout(PATIENCE, async {
         while server.connections().len() > 1 {

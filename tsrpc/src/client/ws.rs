@@ -112,7 +112,7 @@ struct Settings {
     heartbeat: Option<HeartbeatConfig>,
     reconnect: Option<ReconnectPolicy>,
     max_message_size: usize,
-    send_queue_capacity: usize,
+    send_queue_size: usize,
 }
 
 struct ClientInner {
@@ -206,9 +206,12 @@ impl WsClientBuilder {
         self
     }
 
-    /// How many frames may wait to be sent (1024 by default).
-    pub fn send_queue_capacity(mut self, frames: usize) -> Self {
-        self.settings.send_queue_capacity = frames;
+    /// How many bytes may wait to be sent (8 MiB by default; each frame
+    /// counts its length and 64 bytes more). Past it, the connection is
+    /// closed as one whose server does not read, as it is when the server
+    /// takes nothing for 15 s.
+    pub fn send_queue_size(mut self, bytes: usize) -> Self {
+        self.settings.send_queue_size = bytes;
         self
     }
 
@@ -248,7 +251,7 @@ impl WsClient {
                 heartbeat: None,
                 reconnect: None,
                 max_message_size: crate::server::DEFAULT_MAX_MESSAGE_SIZE,
-                send_queue_capacity: crate::server::DEFAULT_SEND_QUEUE_CAPACITY,
+                send_queue_size: crate::server::DEFAULT_SEND_QUEUE_SIZE,
             },
         }
     }
@@ -332,7 +335,7 @@ impl WsClient {
                     )));
                 }
             };
-        let (outbound, rx) = outbound::channel(settings.send_queue_capacity);
+        let (outbound, rx) = outbound::channel(settings.send_queue_size);
         if settings.encoding == Encoding::Binary {
             let _ = outbound.send(ws::to_message(codec::encode_hello(table.fingerprint())));
         }
@@ -350,7 +353,11 @@ impl WsClient {
         let this = Arc::downgrade(&self.inner);
         let conn_outbound = outbound.clone();
         tokio::spawn(async move {
-            let end = ws::drive(socket, rx, &conn_outbound, None, &session).await;
+            let limits = ws::Limits {
+                idle: None,
+                send_timeout: Some(crate::server::DEFAULT_SEND_TIMEOUT),
+            };
+            let end = ws::drive(socket, rx, &conn_outbound, limits, &session).await;
             if let Some(inner) = this.upgrade() {
                 WsClient { inner }.on_disconnect(generation, end).await;
             }

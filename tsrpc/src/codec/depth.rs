@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, Error as _, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, Visitor};
 
 /// How deep a decoded payload may nest. A tokio worker has a 2 MiB stack;
 /// 128 levels of the deepest path serde and the decoders take stay well

@@ -87,8 +87,12 @@ type HandlerFilter = Box<dyn Fn(&HandlerInfo) -> bool + Send + Sync>;
 pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(30);
 /// The default [`ServerBuilder::max_message_size`]: 16 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
-/// The default [`ServerBuilder::send_queue_capacity`].
-pub const DEFAULT_SEND_QUEUE_CAPACITY: usize = 1024;
+/// The default [`ServerBuilder::send_queue_size`]: 8 MiB.
+pub const DEFAULT_SEND_QUEUE_SIZE: usize = 8 << 20;
+/// The default [`ServerBuilder::send_timeout`].
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(15);
+/// The default [`ServerBuilder::heartbeat_wait_time`].
+pub const DEFAULT_HEARTBEAT_WAIT_TIME: Duration = Duration::from_secs(60);
 /// The default [`ServerBuilder::max_pending_calls`].
 pub const DEFAULT_MAX_PENDING_CALLS: usize = 256;
 
@@ -98,7 +102,8 @@ struct Settings {
     addr: SocketAddr,
     api_timeout: Option<Duration>,
     max_message_size: usize,
-    send_queue_capacity: usize,
+    send_queue_size: usize,
+    send_timeout: Option<Duration>,
     max_pending_calls: usize,
     heartbeat_wait_time: Option<Duration>,
     http: HttpSettings,
@@ -196,13 +201,26 @@ impl ServerBuilder {
         self
     }
 
-    /// How many frames may wait to be sent on one connection (1024 by
-    /// default). A peer that stops reading fills its queue and is then
-    /// disconnected, so it never holds up broadcasts or other connections.
-    /// A peer whose own calls fill half of it is not read again until it
-    /// has taken those answers.
-    pub fn send_queue_capacity(mut self, frames: usize) -> Self {
-        self.settings.send_queue_capacity = frames;
+    /// How many bytes may wait to be sent on one connection (8 MiB by
+    /// default; each frame counts its length and 64 bytes more). This is
+    /// the most memory one peer can pin with what it does not read: a
+    /// frame that would go past it closes the connection (1008), so a
+    /// peer that stops reading never holds up broadcasts or other
+    /// connections. A frame larger than the whole size is still sent when
+    /// nothing else waits. A peer whose own calls fill half of it is not
+    /// read again until it has taken those answers.
+    pub fn send_queue_size(mut self, bytes: usize) -> Self {
+        self.settings.send_queue_size = bytes;
+        self
+    }
+
+    /// Close a connection (1008) whose peer took none of the bytes waiting
+    /// for it for this long (15 s by default; `None`: never). A peer that
+    /// reads, however far behind a burst it is, keeps its connection; one
+    /// that stopped reading is cut off even when what it leaves waiting
+    /// is small.
+    pub fn send_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.settings.send_timeout = timeout;
         self
     }
 
@@ -213,8 +231,12 @@ impl ServerBuilder {
         self
     }
 
-    /// Close a connection (code 3001) that sent nothing, not even a
-    /// heartbeat, for this long (TSRPC's `heartbeatWaitTime`). Off by default.
+    /// Close a WebSocket connection (code 3001) that sent nothing, not
+    /// even a heartbeat or a pong, for this long (TSRPC's
+    /// `heartbeatWaitTime`; 60 s by default, `None`: never). Halfway, the
+    /// server sends a WebSocket ping, which every WebSocket client answers
+    /// by itself, so a quiet client that is still there keeps its
+    /// connection, and a peer that vanished or never answers is let go.
     pub fn heartbeat_wait_time(mut self, wait: Option<Duration>) -> Self {
         self.settings.heartbeat_wait_time = wait;
         self
@@ -458,9 +480,10 @@ impl Server {
                 addr: SocketAddr::from(([0, 0, 0, 0], 3000)),
                 api_timeout: Some(DEFAULT_API_TIMEOUT),
                 max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-                send_queue_capacity: DEFAULT_SEND_QUEUE_CAPACITY,
+                send_queue_size: DEFAULT_SEND_QUEUE_SIZE,
+                send_timeout: Some(DEFAULT_SEND_TIMEOUT),
                 max_pending_calls: DEFAULT_MAX_PENDING_CALLS,
-                heartbeat_wait_time: None,
+                heartbeat_wait_time: Some(DEFAULT_HEARTBEAT_WAIT_TIME),
                 http: HttpSettings {
                     max_body_size: DEFAULT_MAX_MESSAGE_SIZE,
                     cors: Cors::Any,
@@ -1522,7 +1545,7 @@ impl App for ServerInner {
             let server = Server {
                 inner: self.clone(),
             };
-            let (outbound, rx) = outbound::channel(self.settings.send_queue_capacity);
+            let (outbound, rx) = outbound::channel(self.settings.send_queue_size);
             let id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
             let conn =
                 Connection::websocket(id, remote, outbound.clone(), encoding, self.flows.clone());
@@ -1538,7 +1561,10 @@ impl App for ServerInner {
                 socket,
                 rx,
                 &outbound,
-                self.settings.heartbeat_wait_time,
+                ws::Limits {
+                    idle: self.settings.heartbeat_wait_time,
+                    send_timeout: self.settings.send_timeout,
+                },
                 &session,
             )
             .await;

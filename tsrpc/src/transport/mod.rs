@@ -60,7 +60,9 @@ pub(crate) mod close_code {
     pub(crate) const NORMAL: u16 = 1000;
     /// The server is stopping.
     pub(crate) const GOING_AWAY: u16 = 1001;
-    /// A frame that is not a tsrpc frame.
+    /// The peer broke the WebSocket protocol.
+    pub(crate) const PROTOCOL_ERROR: u16 = 1002;
+    /// A frame that is not a tsrpc frame, or text that is not UTF-8.
     pub(crate) const INVALID_DATA: u16 = 1007;
     /// A protocol rule was broken (fingerprint, hello, full queue).
     pub(crate) const POLICY: u16 = 1008;

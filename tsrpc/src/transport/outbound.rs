@@ -15,7 +15,22 @@ pub(crate) struct CloseRequest {
     pub(crate) reason: String,
 }
 
+/// What one queued frame costs beside its bytes: the queue's node and the
+/// frame's header, so that a flood of empty frames is bounded too.
+pub(crate) const FRAME_OVERHEAD: usize = 64;
+
+/// The bytes a frame counts for against the queue's bound.
+pub(crate) fn cost(frame: &Message) -> usize {
+    frame.len() + FRAME_OVERHEAD
+}
+
 /// The sending half: cheap to clone, never blocks.
+///
+/// The queue is bounded in bytes (each frame's length plus
+/// [`FRAME_OVERHEAD`]), so the memory a connection can pin is known
+/// whatever the sizes of its frames. A frame larger than the whole bound
+/// is still taken by an empty queue, so no message that the size limit
+/// allows is refused for its size alone.
 ///
 /// The bound is kept by a counter beside tokio's unbounded channel rather
 /// than by tokio's bounded channel, whose receiver takes a lock for every
@@ -29,8 +44,9 @@ pub(crate) struct Outbound {
 
 #[derive(Debug)]
 struct Shared {
-    /// Frames queued and not yet taken by the writer.
+    /// Bytes queued and not yet taken by the writer.
     queued: AtomicUsize,
+    /// The bound, in bytes.
     capacity: usize,
     /// Set with the first close request, so senders check it without a lock.
     closing: AtomicBool,
@@ -51,8 +67,8 @@ impl OutboundReceiver {
     /// `Ready(None)` once every sender is gone and the queue is empty.
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Message>> {
         let frame = std::task::ready!(self.frames.poll_recv(cx));
-        if frame.is_some() {
-            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+        if let Some(frame) = &frame {
+            self.shared.queued.fetch_sub(cost(frame), Ordering::AcqRel);
         }
         Poll::Ready(frame)
     }
@@ -60,8 +76,8 @@ impl OutboundReceiver {
     /// The next frame if one is queued.
     pub(crate) fn try_recv(&mut self) -> Option<Message> {
         let frame = self.frames.try_recv().ok();
-        if frame.is_some() {
-            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+        if let Some(frame) = &frame {
+            self.shared.queued.fetch_sub(cost(frame), Ordering::AcqRel);
         }
         frame
     }
@@ -76,13 +92,13 @@ pub(crate) enum SendError {
     Full,
 }
 
-/// A queue of at most `capacity` frames.
+/// A queue of at most `capacity` bytes.
 pub(crate) fn channel(capacity: usize) -> (Outbound, OutboundReceiver) {
     let (tx, frames) = mpsc::unbounded_channel();
     let (close_tx, close) = watch::channel(None);
     let shared = Arc::new(Shared {
         queued: AtomicUsize::new(0),
-        capacity: capacity.max(1),
+        capacity: capacity.max(FRAME_OVERHEAD),
         closing: AtomicBool::new(false),
         close_tx,
         first: Mutex::new(None),
@@ -102,20 +118,22 @@ pub(crate) fn channel(capacity: usize) -> (Outbound, OutboundReceiver) {
 }
 
 impl Outbound {
-    /// Queues a frame. A full queue means the peer stopped reading: the
-    /// connection is closed rather than letting the queue grow or the
-    /// sender wait.
+    /// Queues a frame. A full queue means the peer reads far slower than
+    /// it is written to: the connection is closed rather than letting the
+    /// queue grow or the sender wait.
     pub(crate) fn send(&self, frame: Message) -> Result<(), SendError> {
         if self.is_closing() {
             return Err(SendError::Closed);
         }
         let shared = &self.shared;
-        if shared.queued.fetch_add(1, Ordering::AcqRel) >= shared.capacity {
-            shared.queued.fetch_sub(1, Ordering::AcqRel);
+        let cost = cost(&frame);
+        let before = shared.queued.fetch_add(cost, Ordering::AcqRel);
+        if before > 0 && before + cost > shared.capacity {
+            shared.queued.fetch_sub(cost, Ordering::AcqRel);
             return Err(self.full());
         }
         if self.tx.send(frame).is_err() {
-            shared.queued.fetch_sub(1, Ordering::AcqRel);
+            shared.queued.fetch_sub(cost, Ordering::AcqRel);
             return Err(SendError::Closed);
         }
         Ok(())
@@ -126,14 +144,14 @@ impl Outbound {
         self.close(
             super::close_code::POLICY,
             format!(
-                "outbound queue full ({} frames): the peer is not reading",
+                "outbound queue full ({} bytes): the peer is not reading",
                 self.shared.capacity
             ),
         );
         SendError::Full
     }
 
-    /// How many frames the queue holds at most.
+    /// How many bytes the queue holds at most.
     pub(crate) fn capacity(&self) -> usize {
         self.shared.capacity
     }
@@ -165,7 +183,7 @@ impl Outbound {
             .clone()
     }
 
-    /// How many frames wait in the queue.
+    /// How many bytes wait in the queue.
     pub(crate) fn queued(&self) -> usize {
         self.shared.queued.load(Ordering::Acquire)
     }
@@ -181,8 +199,29 @@ impl Outbound {
 /// own memory, and are written in the same turn without crossing the
 /// channel. They count against the queue's bound, and keep their order
 /// with queued frames: while frames wait in the queue, later ones join it.
+#[derive(Debug, Default)]
+pub(crate) struct ReplyQueue {
+    frames: VecDeque<Message>,
+    /// What `frames` count against the bound, as [`cost`] says.
+    bytes: usize,
+}
+
+impl ReplyQueue {
+    pub(super) fn pop_front(&mut self) -> Option<Message> {
+        let frame = self.frames.pop_front()?;
+        self.bytes -= cost(&frame);
+        Some(frame)
+    }
+
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+/// A connection's [`ReplyQueue`] beside its [`Outbound`], lent to a frame
+/// handler while it handles what was read.
 pub(crate) struct Replies<'a> {
-    pub(super) frames: &'a mut VecDeque<Message>,
+    pub(super) queue: &'a mut ReplyQueue,
     pub(super) outbound: &'a Outbound,
 }
 
@@ -195,10 +234,105 @@ impl Replies<'_> {
         if self.outbound.is_closing() {
             return Err(SendError::Closed);
         }
-        if self.frames.len() >= self.outbound.capacity() {
+        let cost = cost(&frame);
+        let before = self.queue.bytes;
+        if before > 0 && before + cost > self.outbound.capacity() {
             return Err(self.outbound.full());
         }
-        self.frames.push_back(frame);
+        self.queue.frames.push_back(frame);
+        self.queue.bytes += cost;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_tungstenite::tungstenite::Message;
+
+    use super::{FRAME_OVERHEAD, Replies, ReplyQueue, SendError, channel};
+
+    fn frame(len: usize) -> Message {
+        Message::Binary(vec![7; len].into())
+    }
+
+    #[test]
+    fn the_bound_is_in_bytes() {
+        let (outbound, mut rx) = channel(10 * (100 + FRAME_OVERHEAD));
+        for _ in 0..10 {
+            outbound.send(frame(100)).expect("room for ten");
+        }
+        assert_eq!(outbound.queued(), 10 * (100 + FRAME_OVERHEAD));
+        assert_eq!(outbound.send(frame(1)), Err(SendError::Full));
+        let request = outbound.close_request().expect("a full queue closes");
+        assert_eq!(request.code, crate::transport::close_code::POLICY);
+        assert!(request.reason.contains("not reading"), "{}", request.reason);
+        // Taking frames gives their bytes back.
+        while rx.try_recv().is_some() {}
+        assert_eq!(outbound.queued(), 0);
+    }
+
+    #[test]
+    fn many_small_frames_fit_where_few_large_ones_do() {
+        let (outbound, _rx) = channel(1 << 20);
+        for _ in 0..5_000 {
+            outbound.send(frame(20)).expect("small frames are cheap");
+        }
+        let (outbound, _rx) = channel(1 << 20);
+        outbound
+            .send(frame(600 << 10))
+            .expect("the first large frame fits");
+        assert_eq!(outbound.send(frame(600 << 10)), Err(SendError::Full));
+    }
+
+    #[test]
+    fn an_empty_queue_takes_a_frame_larger_than_its_bound() {
+        let (outbound, mut rx) = channel(1 << 10);
+        outbound
+            .send(frame(4 << 10))
+            .expect("an empty queue takes it");
+        assert_eq!(outbound.send(frame(1)), Err(SendError::Full));
+        let (outbound, _rx2) = channel(1 << 10);
+        let mut queue = ReplyQueue::default();
+        let mut replies = Replies {
+            queue: &mut queue,
+            outbound: &outbound,
+        };
+        replies
+            .send(frame(4 << 10))
+            .expect("an empty reply queue takes it");
+        assert_eq!(replies.send(frame(1)), Err(SendError::Full));
+        assert!(rx.try_recv().is_some());
+    }
+
+    #[test]
+    fn replies_count_against_the_bound_and_give_it_back() {
+        let (outbound, _rx) = channel(3 * (10 + FRAME_OVERHEAD));
+        let mut queue = ReplyQueue::default();
+        let mut replies = Replies {
+            queue: &mut queue,
+            outbound: &outbound,
+        };
+        for _ in 0..3 {
+            replies.send(frame(10)).expect("room for three");
+        }
+        assert_eq!(replies.send(frame(10)), Err(SendError::Full));
+        while queue.pop_front().is_some() {}
+        assert_eq!(queue.bytes(), 0);
+    }
+
+    #[test]
+    fn replies_join_the_queue_while_it_holds_frames() {
+        let (outbound, mut rx) = channel(1 << 20);
+        outbound.send(frame(1)).expect("queued");
+        let mut queue = ReplyQueue::default();
+        Replies {
+            queue: &mut queue,
+            outbound: &outbound,
+        }
+        .send(frame(2))
+        .expect("queued behind it");
+        assert_eq!(queue.bytes(), 0, "kept in order behind the queued frame");
+        assert_eq!(rx.try_recv().map(|m| m.len()), Some(1));
+        assert_eq!(rx.try_recv().map(|m| m.len()), Some(2));
     }
 }

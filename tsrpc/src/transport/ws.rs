@@ -2,7 +2,6 @@
 //! [`FrameHandler`], writes the [`Outbound`] queue, closes with a code and
 //! a reason.
 
-use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -19,6 +18,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use super::outbound::CloseRequest;
+use super::outbound::ReplyQueue;
 use super::{Disconnect, FrameHandler, Outbound, OutboundReceiver, Received, Replies, close_code};
 use crate::codec::WireFrame;
 
@@ -99,20 +99,29 @@ struct Conn<'a, S> {
     rx: OutboundReceiver,
     outbound: &'a Outbound,
     /// Answers made by this task while reading, written before the queue.
-    replies: VecDeque<Message>,
+    replies: ReplyQueue,
     /// A frame taken for writing while the socket could take no more.
     held: Option<Message>,
     /// Frames handed to tungstenite since its last flush.
     unflushed: bool,
+    /// Set whenever the socket took a frame or a flush completed; the
+    /// slow-peer check takes it back.
+    progressed: bool,
     /// The close request, once the writer saw it.
     close: Option<CloseRequest>,
     close_sent: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
-    /// Frames waiting to be written.
+    /// Bytes waiting to be written (as the queue's bound counts them).
     fn waiting(&self) -> usize {
-        self.replies.len() + self.outbound.queued()
+        self.replies.bytes() + self.outbound.queued()
+    }
+
+    /// True when the writer waits on the socket, not on the queue: a frame
+    /// or a flush is held up because the peer does not take the bytes.
+    fn blocked(&self) -> bool {
+        self.held.is_some() || self.unflushed
     }
 
     /// Writes what waits, in order: a held frame, the replies, the queue;
@@ -138,6 +147,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
                     return Poll::Ready(());
                 }
                 self.unflushed = true;
+                self.progressed = true;
             }
             if let Some(request) = &self.close
                 && !self.close_sent
@@ -153,7 +163,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
             }
             if self.unflushed {
                 match self.ws.poll_flush_unpin(cx) {
-                    Poll::Ready(Ok(())) => self.unflushed = false,
+                    Poll::Ready(Ok(())) => {
+                        self.unflushed = false;
+                        self.progressed = true;
+                    }
                     Poll::Ready(Err(_)) => return Poll::Ready(()),
                     Poll::Pending => return Poll::Pending,
                 }
@@ -196,32 +209,61 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
                 "the connection was closed without a close frame".into(),
             )),
             Some(Err(_)) if self.outbound.is_closing() => Err(ReadEnd::Local),
+            // The peer broke the WebSocket protocol: say so, as RFC 6455 asks.
+            Some(Err(WsError::Utf8(e))) => {
+                self.outbound.close(
+                    close_code::INVALID_DATA,
+                    format!("a text frame is not valid UTF-8: {e}"),
+                );
+                Err(ReadEnd::Local)
+            }
+            Some(Err(WsError::Protocol(e))) => {
+                self.outbound.close(
+                    close_code::PROTOCOL_ERROR,
+                    format!("WebSocket protocol error: {e}"),
+                );
+                Err(ReadEnd::Local)
+            }
             Some(Err(e)) => Err(remote(None, format!("connection error: {e}"))),
         })
     }
 }
 
-/// Closes a connection from which nothing at all was received for a while
-/// (`drive`'s `idle_limit`), with one timer for the connection's life.
-struct IdleTimer {
+/// How a connection is watched for silence and for slowness.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Close (code 3001) a connection from which nothing at all was
+    /// received for this long; a ping is sent halfway, so that any
+    /// WebSocket peer that is still there answers in time.
+    pub(crate) idle: Option<Duration>,
+    /// Close (code 1008) a connection whose peer took none of the bytes
+    /// waiting for it for this long.
+    pub(crate) send_timeout: Option<Duration>,
+}
+
+/// A deadline counted from the last [`restart`](Self::restart), with one
+/// timer for the connection's life (restarting only notes the time).
+struct Deadline {
     limit: Duration,
     sleep: Pin<Box<Sleep>>,
     last: Instant,
 }
 
-impl IdleTimer {
+impl Deadline {
     fn new(limit: Duration) -> Self {
-        IdleTimer {
+        Deadline {
             limit,
             sleep: Box::pin(tokio::time::sleep(limit)),
             last: Instant::now(),
         }
     }
 
-    /// `Ready` once the limit passed since the last [`restart`](Self::restart).
-    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    /// `Ready` once `after` passed since the last restart. The timer is
+    /// moved only when it fires early, so a busy connection costs no timer
+    /// work per turn.
+    fn poll_passed(&mut self, after: Duration, cx: &mut Context<'_>) -> Poll<()> {
         while self.sleep.as_mut().poll(cx).is_ready() {
-            let deadline = self.last + self.limit;
+            let deadline = self.last + after;
             if Instant::now() >= deadline {
                 return Poll::Ready(());
             }
@@ -232,6 +274,65 @@ impl IdleTimer {
 
     fn restart(&mut self) {
         self.last = Instant::now();
+    }
+}
+
+/// Watches a connection for silence: pings it when half the limit passed
+/// with nothing received, and closes it when all of it did.
+struct IdleWatch {
+    deadline: Deadline,
+    pinged: bool,
+}
+
+enum Idle {
+    Ping,
+    Expired,
+}
+
+impl IdleWatch {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Idle> {
+        let limit = self.deadline.limit;
+        if !self.pinged {
+            std::task::ready!(self.deadline.poll_passed(limit / 2, cx));
+            self.pinged = true;
+            return Poll::Ready(Idle::Ping);
+        }
+        self.deadline.poll_passed(limit, cx).map(|()| Idle::Expired)
+    }
+
+    fn restart(&mut self) {
+        self.deadline.restart();
+        if std::mem::take(&mut self.pinged) {
+            // The timer waits for the close; the next ping is due sooner.
+            let next_ping = self.deadline.last + self.deadline.limit / 2;
+            self.deadline.sleep.as_mut().reset(next_ping);
+        }
+    }
+}
+
+/// Watches the writer for a peer that takes nothing: armed while the
+/// socket refuses bytes, restarted whenever it takes some.
+struct SendWatch {
+    deadline: Option<Deadline>,
+    limit: Duration,
+    armed: bool,
+}
+
+impl SendWatch {
+    /// `Ready` when the writer has been blocked without progress for the
+    /// whole limit.
+    fn poll(&mut self, blocked: bool, progressed: bool, cx: &mut Context<'_>) -> Poll<()> {
+        if !blocked {
+            self.armed = false;
+            return Poll::Pending;
+        }
+        let limit = self.limit;
+        let deadline = self.deadline.get_or_insert_with(|| Deadline::new(limit));
+        if !self.armed || progressed {
+            deadline.restart();
+            self.armed = true;
+        }
+        deadline.poll_passed(limit, cx)
     }
 }
 
@@ -255,15 +356,16 @@ async fn close_requested(mut close: watch::Receiver<Option<CloseRequest>>) {
 /// sent it: a peer that sends calls faster than it reads their answers is
 /// slowed down, not disconnected.
 ///
-/// `idle_limit` closes the connection (code 3001) when nothing at all was
-/// received for that long. A close request (from `outbound.close`) sends
-/// the queued frames, then the close frame; a peer that does not read is
-/// dropped after a grace period.
+/// `limits` close a silent connection (3001) and one whose peer takes
+/// nothing of what waits for it (1008): a peer that reads, however big
+/// the burst, is never cut off for it. A close request (from
+/// `outbound.close`) sends the queued frames, then the close frame; a peer
+/// that does not read is dropped after a grace period.
 pub(crate) async fn drive<S, H>(
     ws: WebSocketStream<S>,
     rx: OutboundReceiver,
     outbound: &Outbound,
-    idle_limit: Option<Duration>,
+    limits: Limits,
     handler: &H,
 ) -> Disconnect
 where
@@ -275,9 +377,10 @@ where
         ws,
         rx,
         outbound,
-        replies: VecDeque::new(),
+        replies: ReplyQueue::default(),
         held: None,
         unflushed: false,
+        progressed: false,
         close: None,
         close_sent: false,
     };
@@ -287,7 +390,15 @@ where
         // The frame being handled, when it had to wait.
         let busy = none_like(&handle);
         tokio::pin!(close_requested, busy);
-        let mut idle = idle_limit.map(IdleTimer::new);
+        let mut idle = limits.idle.map(|limit| IdleWatch {
+            deadline: Deadline::new(limit),
+            pinged: false,
+        });
+        let mut send_watch = limits.send_timeout.map(|limit| SendWatch {
+            deadline: None,
+            limit,
+            armed: false,
+        });
         // From a close request: how long the peer has to take the queue
         // and the close frame before the socket is dropped.
         let mut hard_close: Option<Pin<Box<Sleep>>> = None;
@@ -334,7 +445,7 @@ where
                         read_any = true;
                         let Some(frame) = frame else { continue };
                         let mut replies = Replies {
-                            frames: &mut conn.replies,
+                            queue: &mut conn.replies,
                             outbound,
                         };
                         if !handler.on_frame_now(&frame, &mut replies, cx) {
@@ -356,16 +467,40 @@ where
             if let Some(idle) = &mut idle {
                 if read_any || yielded || busy.is_some() {
                     idle.restart();
-                } else if idle.poll_expired(cx).is_ready() {
-                    outbound.close(
-                        close_code::HEARTBEAT_TIMEOUT,
-                        format!(
-                            "Receive heartbeat timeout: nothing received for {} ms",
-                            idle.limit.as_millis()
-                        ),
-                    );
-                    return Poll::Ready(ReadEnd::Local);
+                } else {
+                    match idle.poll(cx) {
+                        Poll::Pending => {}
+                        // Any WebSocket peer answers a ping by itself.
+                        Poll::Ready(Idle::Ping) => {
+                            let _ = outbound.send(Message::Ping(Bytes::new()));
+                        }
+                        Poll::Ready(Idle::Expired) => {
+                            outbound.close(
+                                close_code::HEARTBEAT_TIMEOUT,
+                                format!(
+                                    "Receive heartbeat timeout: nothing received for {} ms",
+                                    idle.deadline.limit.as_millis()
+                                ),
+                            );
+                            return Poll::Ready(ReadEnd::Local);
+                        }
+                    }
                 }
+            }
+            let progressed = std::mem::take(&mut conn.progressed);
+            if let Some(watch) = &mut send_watch
+                && conn.close.is_none()
+                && watch.poll(conn.blocked(), progressed, cx).is_ready()
+            {
+                outbound.close(
+                    close_code::POLICY,
+                    format!(
+                        "the peer is not reading: {} bytes waited {} ms without any taken",
+                        conn.waiting(),
+                        watch.limit.as_millis()
+                    ),
+                );
+                return Poll::Ready(ReadEnd::Local);
             }
             for deadline in [&mut hard_close, &mut writer_done].into_iter().flatten() {
                 if deadline.as_mut().poll(cx).is_ready() {
