@@ -3,66 +3,16 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use serde_json::Value;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tsrpc::{CallOptions, HttpClient, MsgCall, Server, WsClient, codes};
 use tsrpc_tests::proto::*;
-
-struct RawResponse {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: String,
-}
-
-impl RawResponse {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-}
-
-/// Sends `head` (request line and headers, without the blank line) and
-/// `body`, then reads the response until the server closes.
-async fn raw_http(addr: SocketAddr, head: &str, body: &str) -> RawResponse {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "{head}\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut raw))
-        .await
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
-        .collect();
-    RawResponse {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
-}
 
 async fn start_http(builder: tsrpc::ServerBuilder) -> (Server, SocketAddr) {
     let (server, url) = start(builder).await;
@@ -242,7 +192,8 @@ async fn cors_preflight_and_origins() {
     );
     server.stop().await;
 
-    let (server, addr) = start_http(Server::builder().cors_origins(["https://good.example"])).await;
+    let (server, addr) =
+        start_http(Server::builder().allowed_origins(["https://good.example"])).await;
     let head = |origin: &str| {
         format!("POST /Echo HTTP/1.1\r\nContent-Type: application/json\r\nOrigin: {origin}")
     };
@@ -252,8 +203,18 @@ async fn cors_preflight_and_origins() {
         good.headers["access-control-allow-origin"],
         "https://good.example"
     );
+    // A request from another origin is refused before it runs.
     let bad = raw_http(addr, &head("https://evil.example"), body).await;
+    assert_eq!(bad.status, 403, "{}", bad.body);
     assert!(!bad.headers.contains_key("access-control-allow-origin"));
+    // A client that is not a browser sends no Origin and is served.
+    let plain = raw_http(
+        addr,
+        "POST /Echo HTTP/1.1\r\nContent-Type: application/json",
+        body,
+    )
+    .await;
+    assert_eq!(plain.status, 200);
     server.stop().await;
 }
 

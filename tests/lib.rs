@@ -170,6 +170,34 @@ pub mod proto {
         pub request_id: Option<String>,
     }
 
+    /// Answers how deep `root` nests: a recursive type, to show that a
+    /// payload nested past the decoders' limit fails cleanly.
+    #[tsrpc::api]
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub struct ReqTree {
+        pub root: Node,
+    }
+
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub struct ResTree {
+        pub depth: u32,
+    }
+
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub struct Node {
+        pub children: Vec<Node>,
+    }
+
+    /// Broadcasts `count` `MsgChat`s at once, numbered in their content.
+    #[tsrpc::api]
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub struct ReqBurst {
+        pub count: u32,
+    }
+
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub struct ResBurst {}
+
     /// Registered, but no handler implements it.
     #[tsrpc::api]
     #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -261,6 +289,29 @@ pub mod handlers {
             call.req.input.clone()
         };
         Ok(ResFragile { output })
+    }
+
+    #[tsrpc::handler]
+    async fn tree(call: ApiCall<ReqTree>) -> Result<ResTree, TsrpcError> {
+        fn depth(node: &Node) -> u32 {
+            1 + node.children.iter().map(depth).max().unwrap_or(0)
+        }
+        Ok(ResTree {
+            depth: depth(&call.req.root),
+        })
+    }
+
+    #[tsrpc::handler]
+    async fn burst(call: ApiCall<ReqBurst>) -> Result<ResBurst, TsrpcError> {
+        for n in 0..call.req.count {
+            let chat = MsgChat {
+                content: n.to_string(),
+                time: Timestamp::now(),
+                attachment: None,
+            };
+            call.server().broadcast_msg(&chat).await?;
+        }
+        Ok(ResBurst {})
     }
 
     #[tsrpc::handler]

@@ -64,6 +64,11 @@ pub async fn next_text(ws: &mut Raw) -> String {
     }
 }
 
+/// Parses a text frame (or any JSON text).
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
 /// Sends a text frame.
 pub async fn send_text(ws: &mut Raw, text: &str) {
     ws.send(Message::text(text))
@@ -86,5 +91,75 @@ pub async fn closed(ws: &mut Raw) -> CloseFrame {
             Message::Close(None) => panic!("closed without a close frame"),
             _ => {}
         }
+    }
+}
+
+/// An HTTP response read off a raw socket.
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: std::collections::HashMap<String, String>,
+    /// The body as text (lossy: see `bytes` for binary bodies).
+    pub body: String,
+    pub bytes: Vec<u8>,
+}
+
+impl RawResponse {
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+/// Sends `head` (request line and headers, without the blank line) and
+/// `body`, then reads the response until the server closes.
+pub async fn raw_http(addr: std::net::SocketAddr, head: &str, body: &str) -> RawResponse {
+    raw_http_bytes(addr, head, body.as_bytes()).await
+}
+
+/// [`raw_http`] with a body of any bytes.
+pub async fn raw_http_bytes(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> RawResponse {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.expect("the server accepts");
+    let mut request = format!(
+        "{head}\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    stream
+        .write_all(&request)
+        .await
+        .expect("the request is sent");
+    let mut raw = Vec::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut raw))
+        .await
+        .expect("the server answers in time")
+        .expect("the response is read");
+    parse_response(&raw)
+}
+
+/// Parses a whole HTTP/1.1 response (its body is what follows the head).
+pub fn parse_response(raw: &[u8]) -> RawResponse {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let bytes = raw[split + 4..].to_vec();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {head:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
+        .collect();
+    RawResponse {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+        bytes,
     }
 }

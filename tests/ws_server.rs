@@ -8,16 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::SinkExt;
-use serde_json::Value;
 use support::*;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tsrpc::{AnyMsgCall, MsgCall, Regex, Server};
 use tsrpc_tests::proto::*;
-
-fn json(text: &str) -> Value {
-    serde_json::from_str(text).expect("the server sends JSON")
-}
 
 #[tokio::test]
 async fn json_calls_succeed_and_fail_as_tsrpc_clients_expect() {

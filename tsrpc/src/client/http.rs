@@ -26,6 +26,7 @@ struct Settings {
     base: String,
     encoding: Encoding,
     timeout: Duration,
+    connect_timeout: Duration,
     headers: HeaderMap,
     max_response_size: usize,
 }
@@ -89,6 +90,14 @@ impl HttpClientBuilder {
         self
     }
 
+    /// How long to wait for the server to accept a TCP connection (10 s by
+    /// default); the call then fails with a `NetworkError`. The call
+    /// timeout bounds the whole call as well.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.connect_timeout = timeout;
+        self
+    }
+
     /// The default call timeout (15 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.settings.timeout = timeout;
@@ -135,7 +144,11 @@ impl HttpClientBuilder {
                     ..self.settings
                 },
                 table,
-                client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+                client: {
+                    let mut connector = HttpConnector::new();
+                    connector.set_connect_timeout(Some(self.settings.connect_timeout));
+                    Client::builder(TokioExecutor::new()).build(connector)
+                },
                 pending: PendingCalls::new(),
                 flows: ClientFlows::new(),
             }),
@@ -156,6 +169,7 @@ impl HttpClient {
                 base: url.into(),
                 encoding: Encoding::Binary,
                 timeout: DEFAULT_TIMEOUT,
+                connect_timeout: super::ws::DEFAULT_CONNECT_TIMEOUT,
                 headers: HeaderMap::new(),
                 max_response_size: crate::server::DEFAULT_MAX_MESSAGE_SIZE,
             },

@@ -26,8 +26,8 @@ pub use flows::{
 
 pub use http::{HttpClient, HttpClientBuilder};
 pub use ws::{
-    ClientMsgListener, DEFAULT_TIMEOUT, DisconnectEvent, HeartbeatConfig, ReconnectPolicy,
-    WsClient, WsClientBuilder, WsStatus,
+    ClientMsgListener, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, DisconnectEvent, HeartbeatConfig,
+    ReconnectPolicy, WsClient, WsClientBuilder, WsStatus,
 };
 
 /// Options of one call.

@@ -23,6 +23,9 @@ use crate::transport::{Disconnect, FrameHandler, Outbound, close_code, outbound,
 
 /// The default call timeout, as TSRPC's.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+/// The default time [`WsClient::connect`] and an [`HttpClient`](crate::HttpClient)
+/// give a server to accept a connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where a [`WsClient`] stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -109,6 +112,7 @@ struct Settings {
     url: String,
     encoding: Encoding,
     timeout: Duration,
+    connect_timeout: Duration,
     heartbeat: Option<HeartbeatConfig>,
     reconnect: Option<ReconnectPolicy>,
     max_message_size: usize,
@@ -194,6 +198,15 @@ impl WsClientBuilder {
         self
     }
 
+    /// How long [`connect`](WsClient::connect) waits for the server to
+    /// accept the connection and finish the WebSocket handshake (10 s by
+    /// default); then it fails with a `NetworkError`, and a reconnect
+    /// policy tries again.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.connect_timeout = timeout;
+        self
+    }
+
     /// Reconnect by itself after an unexpected disconnect (off by default).
     pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
         self.settings.reconnect = Some(policy);
@@ -248,6 +261,7 @@ impl WsClient {
                 url: url.into(),
                 encoding: Encoding::Binary,
                 timeout: DEFAULT_TIMEOUT,
+                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                 heartbeat: None,
                 reconnect: None,
                 max_message_size: crate::server::DEFAULT_MAX_MESSAGE_SIZE,
@@ -324,17 +338,25 @@ impl WsClient {
             HeaderValue::from_static(protocol),
         );
         let config = ws::config(settings.max_message_size);
-        let socket =
-            match tokio_tungstenite::connect_async_with_config(request, Some(config), true).await {
-                Ok((socket, _)) => socket,
-                Err(e) => {
-                    self.inner.status.send_replace(WsStatus::Closed);
-                    return Err(TsrpcError::network(format!(
-                        "failed to connect to {}: {e}",
-                        settings.url
-                    )));
-                }
-            };
+        let connecting = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+        let socket = match tokio::time::timeout(settings.connect_timeout, connecting).await {
+            Ok(Ok((socket, _))) => socket,
+            Ok(Err(e)) => {
+                self.inner.status.send_replace(WsStatus::Closed);
+                return Err(TsrpcError::network(format!(
+                    "failed to connect to {}: {e}",
+                    settings.url
+                )));
+            }
+            Err(_) => {
+                self.inner.status.send_replace(WsStatus::Closed);
+                return Err(TsrpcError::network(format!(
+                    "failed to connect to {}: no answer within {} ms",
+                    settings.url,
+                    settings.connect_timeout.as_millis()
+                )));
+            }
+        };
         let (outbound, rx) = outbound::channel(settings.send_queue_size);
         if settings.encoding == Encoding::Binary {
             let _ = outbound.send(ws::to_message(codec::encode_hello(table.fingerprint())));

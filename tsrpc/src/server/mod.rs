@@ -54,7 +54,8 @@ use crate::proto::{
     AnyValue, Api, Location, Message, ServiceInfo, ServiceKind, ServiceTable, TableError,
 };
 use crate::transport::http::{
-    Cors, DEFAULT_HEADER_READ_TIMEOUT, FINGERPRINT_HEADER, HttpCall, HttpReply, HttpSettings,
+    DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, FINGERPRINT_HEADER, HttpCall,
+    HttpReply, HttpSettings, Origins,
 };
 use crate::transport::listener::{self, App, Listener, ServerSocket};
 use crate::transport::{close_code, outbound, ws};
@@ -93,6 +94,8 @@ pub const DEFAULT_SEND_QUEUE_SIZE: usize = 8 << 20;
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(15);
 /// The default [`ServerBuilder::heartbeat_wait_time`].
 pub const DEFAULT_HEARTBEAT_WAIT_TIME: Duration = Duration::from_secs(60);
+/// The default [`ServerBuilder::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// The default [`ServerBuilder::max_pending_calls`].
 pub const DEFAULT_MAX_PENDING_CALLS: usize = 256;
 
@@ -176,15 +179,31 @@ impl ServerBuilder {
         self
     }
 
-    /// Allow browser calls (CORS) only from these origins, such as
-    /// `https://example.com`. By default every origin is allowed (`*`).
-    pub fn cors_origins<I, S>(mut self, origins: I) -> Self
+    /// Let browsers call and connect only from these origins (and from
+    /// the server's own, such as a page it serves itself), such as
+    /// `https://example.com`. By default every origin may (CORS answers
+    /// `*`). With a list, an HTTP request or a WebSocket upgrade that
+    /// carries another `Origin` is refused with 403 before anything runs,
+    /// which also stops cross-site WebSocket hijacking where cookies
+    /// authenticate; clients that send no `Origin` (anything but a
+    /// browser) are not concerned.
+    pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.settings.http.cors = Cors::Origins(origins.into_iter().map(Into::into).collect());
+        self.settings.http.origins = Origins::List(origins.into_iter().map(Into::into).collect());
         self
+    }
+
+    /// The former name of [`allowed_origins`](Self::allowed_origins).
+    #[deprecated(note = "renamed `allowed_origins`: it guards WebSocket upgrades too")]
+    pub fn cors_origins<I, S>(self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_origins(origins)
     }
 
     /// Serve the files of this folder to `GET` requests (`/` serves
@@ -194,10 +213,39 @@ impl ServerBuilder {
         self
     }
 
-    /// How long a client may take to send its request headers (10 s by
-    /// default); a slower one is disconnected.
+    /// How long a client may take to send a request's headers (10 s by
+    /// default), counted from the moment its connection has no request in
+    /// progress: a new connection that sends nothing, a keep-alive
+    /// connection (HTTP/1 or HTTP/2) left idle and a client that trickles
+    /// its headers are all disconnected after it.
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.settings.http.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long a client may take to send a request's body (30 s by
+    /// default); a slower one is answered 408 and disconnected.
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.http.body_read_timeout = timeout;
+        self
+    }
+
+    /// How many connections (HTTP and WebSocket) the server holds at once
+    /// (10,000 by default; `None`: no limit). At the limit, the oldest
+    /// connection that has not yet sent a request makes way for a new
+    /// one; when there is none, the new one is answered 503 and closed.
+    /// The same is done when the process runs out of file descriptors.
+    pub fn max_connections(mut self, max: Option<usize>) -> Self {
+        self.settings.http.caps.total = max;
+        self
+    }
+
+    /// How many connections one remote IP address may hold at once (no
+    /// limit by default: behind a proxy every client has its address).
+    /// Past it, as for [`max_connections`](Self::max_connections), but the
+    /// refusal is 429.
+    pub fn max_connections_per_ip(mut self, max: Option<usize>) -> Self {
+        self.settings.http.caps.per_ip = max;
         self
     }
 
@@ -486,9 +534,14 @@ impl Server {
                 heartbeat_wait_time: Some(DEFAULT_HEARTBEAT_WAIT_TIME),
                 http: HttpSettings {
                     max_body_size: DEFAULT_MAX_MESSAGE_SIZE,
-                    cors: Cors::Any,
+                    origins: Origins::Any,
                     static_dir: None,
                     header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+                    body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+                    caps: crate::transport::admission::Caps {
+                        total: Some(DEFAULT_MAX_CONNECTIONS),
+                        per_ip: None,
+                    },
                 },
             },
         }
@@ -947,7 +1000,7 @@ impl Server {
                 self.http_json(call.name, call.is_msg, body, conn.clone())
                     .await
             }
-            Encoding::Binary => self.http_binary(body, conn.clone()).await,
+            Encoding::Binary => self.http_binary(&call.name, body, conn.clone()).await,
         };
         if !flows.pre_send_data.is_empty() {
             let data = match reply.encoding {
@@ -1000,7 +1053,12 @@ impl Server {
         (reply, returned)
     }
 
-    async fn http_binary(&self, body: bytes::Bytes, conn: Connection) -> (HttpReply, Returned) {
+    async fn http_binary(
+        &self,
+        path_name: &str,
+        body: bytes::Bytes,
+        conn: Connection,
+    ) -> (HttpReply, Returned) {
         let api = if self.wants_returns() {
             match codec::decode_client_frame(codec::WireFrame::Binary(body.clone())) {
                 Ok(codec::ClientFrame::ApiRequest {
@@ -1016,7 +1074,7 @@ impl Server {
         } else {
             None
         };
-        let reply = self.http_binary_reply(body, conn).await;
+        let reply = self.http_binary_reply(path_name, body, conn).await;
         let returned = api.and_then(|info| {
             match codec::decode_server_frame(codec::WireFrame::Binary(reply.body.clone())) {
                 Ok(codec::ServerFrame::ApiReturn { sn, result, .. }) => {
@@ -1098,7 +1156,15 @@ impl Server {
         }
     }
 
-    async fn http_binary_reply(&self, body: bytes::Bytes, conn: Connection) -> HttpReply {
+    /// A binary HTTP call: the frame names its service by id, and the URL
+    /// path must name the same service, so that rules a proxy applies by
+    /// path hold for binary calls too.
+    async fn http_binary_reply(
+        &self,
+        path_name: &str,
+        body: bytes::Bytes,
+        conn: Connection,
+    ) -> HttpReply {
         let binary = |status, frame: codec::WireFrame| HttpReply {
             status,
             encoding: Some(Encoding::Binary),
@@ -1148,6 +1214,9 @@ impl Server {
                 let Some(info) = info else {
                     return refuse(sn, TsrpcError::input_data("Invalid service id"));
                 };
+                if info.name() != path_name {
+                    return refuse(sn, path_mismatch(path_name, info.name()));
+                }
                 let _in_flight = self.track_call_here();
                 let (frame, status) = if self.plain_calls() {
                     self.plain_http_call(info, &payload, conn, sn).await
@@ -1169,6 +1238,9 @@ impl Server {
                 let Some(info) = info else {
                     return refuse(0, TsrpcError::input_data("Invalid message id"));
                 };
+                if info.name() != path_name {
+                    return refuse(0, path_mismatch(path_name, info.name()));
+                }
                 self.deliver_msg(info, &payload, &conn).await;
                 HttpReply {
                     status: http::StatusCode::OK,
@@ -1520,6 +1592,12 @@ pub(crate) fn input_error(api: &str, e: &codec::PayloadError) -> TsrpcError {
         Some(path) => err.with_data("path", path),
         None => err,
     }
+}
+
+fn path_mismatch(path_name: &str, frame_name: &str) -> TsrpcError {
+    TsrpcError::input_data(format!(
+        "the URL path /{path_name} does not name the frame's service {frame_name}"
+    ))
 }
 
 fn unhandled(name: &str) -> TsrpcError {

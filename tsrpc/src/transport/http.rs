@@ -2,39 +2,155 @@
 //! (TSRPC's HTTP mode), CORS, limits, static files. The calls themselves
 //! go to the app as [`HttpCall`]s; this module never knows which API.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::Stream;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use tokio_util::io::ReaderStream;
 
+use super::admission::{Active, Caps};
 use super::listener::App;
 use crate::codec::{self, Encoding};
 use crate::error::{TsrpcError, codes};
 
 /// The default [`HttpSettings::header_read_timeout`].
 pub(crate) const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default [`HttpSettings::body_read_timeout`].
+pub(crate) const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Which origins may call from a browser.
+/// Which origins browsers may call from (CORS) and open WebSockets from.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Cors {
-    /// `Access-Control-Allow-Origin: *`.
+pub(crate) enum Origins {
+    /// Every origin: `Access-Control-Allow-Origin: *`.
     Any,
-    /// Only these origins (echoed back); no CORS headers for others.
-    Origins(Vec<String>),
+    /// Only these origins (and the server's own): they are echoed back;
+    /// requests and upgrades from any other are refused with 403.
+    List(Vec<String>),
+}
+
+/// What the `Origin` of a request allows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum OriginCheck {
+    /// Allowed; the `Access-Control-Allow-Origin` value to send, if any.
+    Allowed(Option<HeaderValue>),
+    /// A browser on another site that is not in the list.
+    Refused,
+}
+
+impl Origins {
+    /// Checks a request's `Origin`. A request without one (curl, servers,
+    /// native apps: no browser) is allowed, and so is a page of the
+    /// server's own origin (its `Host`).
+    pub(crate) fn check(&self, headers: &HeaderMap) -> OriginCheck {
+        let origin = headers.get(header::ORIGIN);
+        match self {
+            Origins::Any => OriginCheck::Allowed(Some(HeaderValue::from_static("*"))),
+            Origins::List(list) => {
+                let Some(origin) = origin else {
+                    return OriginCheck::Allowed(None);
+                };
+                let text = origin.to_str().unwrap_or("");
+                let same_site = headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .is_some_and(|host| {
+                        text.strip_prefix("http://")
+                            .or_else(|| text.strip_prefix("https://"))
+                            .is_some_and(|rest| rest.eq_ignore_ascii_case(host))
+                    });
+                if same_site || list.iter().any(|o| o == text) {
+                    OriginCheck::Allowed(Some(origin.clone()))
+                } else {
+                    OriginCheck::Refused
+                }
+            }
+        }
+    }
 }
 
 /// HTTP settings of a server.
 #[derive(Clone, Debug)]
 pub(crate) struct HttpSettings {
     pub(crate) max_body_size: usize,
-    pub(crate) cors: Cors,
+    pub(crate) origins: Origins,
     pub(crate) static_dir: Option<PathBuf>,
+    /// How long a connection may take to send a request's headers, and
+    /// may stay without a request in progress.
     pub(crate) header_read_timeout: Duration,
+    /// How long a request's body may take to arrive.
+    pub(crate) body_read_timeout: Duration,
+    pub(crate) caps: Caps,
+}
+
+/// The body of every response the listener sends: bytes in memory, or a
+/// file read as it is sent. It holds the request's [`Active`] guard, so a
+/// connection counts as busy until its response is out.
+#[derive(Debug)]
+pub(crate) struct ResponseBody {
+    kind: BodyKind,
+    active: Option<Active>,
+}
+
+#[derive(Debug)]
+enum BodyKind {
+    Full(Full<Bytes>),
+    File(ReaderStream<tokio::fs::File>),
+}
+
+impl ResponseBody {
+    pub(crate) fn full(bytes: Bytes) -> Self {
+        ResponseBody {
+            kind: BodyKind::Full(Full::new(bytes)),
+            active: None,
+        }
+    }
+
+    /// Keeps the connection busy until this body is sent.
+    pub(crate) fn hold(&mut self, active: Active) {
+        self.active = Some(active);
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        match &mut self.get_mut().kind {
+            BodyKind::Full(full) => Pin::new(full)
+                .poll_frame(cx)
+                .map_err(|never: Infallible| match never {}),
+            BodyKind::File(file) => Pin::new(file)
+                .poll_next(cx)
+                .map(|chunk| chunk.map(|r| r.map(Frame::data))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            BodyKind::Full(full) => full.is_end_stream(),
+            BodyKind::File(_) => false,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            BodyKind::Full(full) => full.size_hint(),
+            BodyKind::File(_) => SizeHint::default(),
+        }
+    }
 }
 
 /// One API call or message received over HTTP.
@@ -79,8 +195,8 @@ fn respond(
     status: StatusCode,
     content_type: Option<&'static str>,
     body: Bytes,
-) -> Response<Full<Bytes>> {
-    let mut res = Response::new(Full::new(body));
+) -> Response<ResponseBody> {
+    let mut res = Response::new(ResponseBody::full(body));
     *res.status_mut() = status;
     if let Some(ct) = content_type {
         res.headers_mut()
@@ -89,7 +205,7 @@ fn respond(
     res
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+pub(crate) fn text(status: StatusCode, body: &'static str) -> Response<ResponseBody> {
     respond(
         status,
         Some("text/plain; charset=utf-8"),
@@ -97,7 +213,7 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     )
 }
 
-fn reply_response(reply: HttpReply) -> Response<Full<Bytes>> {
+fn reply_response(reply: HttpReply) -> Response<ResponseBody> {
     let content_type = reply.encoding.map(|e| match e {
         Encoding::Json => "application/json; charset=utf-8",
         Encoding::Binary => "application/octet-stream",
@@ -105,31 +221,28 @@ fn reply_response(reply: HttpReply) -> Response<Full<Bytes>> {
     respond(reply.status, content_type, reply.body)
 }
 
-/// The `Access-Control-Allow-Origin` value for this request, if any.
-fn allowed_origin(cors: &Cors, origin: Option<&HeaderValue>) -> Option<HeaderValue> {
-    match cors {
-        Cors::Any => Some(HeaderValue::from_static("*")),
-        Cors::Origins(list) => {
-            let origin = origin?;
-            let text = origin.to_str().ok()?;
-            list.iter().any(|o| o == text).then(|| origin.clone())
-        }
-    }
-}
-
 fn with_cors(
-    mut res: Response<Full<Bytes>>,
+    mut res: Response<ResponseBody>,
     allow: Option<HeaderValue>,
-    cors: &Cors,
-) -> Response<Full<Bytes>> {
+    origins: &Origins,
+) -> Response<ResponseBody> {
     if let Some(allow) = allow {
         let headers = res.headers_mut();
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
-        if matches!(cors, Cors::Origins(_)) {
+        if matches!(origins, Origins::List(_)) {
             headers.append(header::VARY, HeaderValue::from_static("Origin"));
         }
     }
     res
+}
+
+/// The answer to a browser request from an origin that is not allowed:
+/// it is refused before anything runs.
+pub(crate) fn origin_refused() -> Response<ResponseBody> {
+    text(
+        StatusCode::FORBIDDEN,
+        "Forbidden: this origin is not allowed to call this server",
+    )
 }
 
 /// Serves one HTTP request that is not a WebSocket upgrade.
@@ -137,9 +250,12 @@ pub(crate) async fn serve<A: App>(
     app: Arc<A>,
     req: Request<Incoming>,
     remote: SocketAddr,
-) -> Response<Full<Bytes>> {
+) -> Response<ResponseBody> {
     let settings = app.http_settings().clone();
-    let allow = allowed_origin(&settings.cors, req.headers().get(header::ORIGIN));
+    let allow = match settings.origins.check(req.headers()) {
+        OriginCheck::Allowed(allow) => allow,
+        OriginCheck::Refused => return origin_refused(),
+    };
     let res = match *req.method() {
         Method::OPTIONS => preflight(&req, allow.clone()),
         Method::POST => post(app, req, remote, &settings).await,
@@ -160,10 +276,10 @@ pub(crate) async fn serve<A: App>(
             res
         }
     };
-    with_cors(res, allow, &settings.cors)
+    with_cors(res, allow, &settings.origins)
 }
 
-fn preflight(req: &Request<Incoming>, allow: Option<HeaderValue>) -> Response<Full<Bytes>> {
+fn preflight(req: &Request<Incoming>, allow: Option<HeaderValue>) -> Response<ResponseBody> {
     let mut res = respond(StatusCode::NO_CONTENT, None, Bytes::new());
     let headers = res.headers_mut();
     headers.insert(header::ALLOW, HeaderValue::from_static(ALLOW));
@@ -186,17 +302,36 @@ fn preflight(req: &Request<Incoming>, allow: Option<HeaderValue>) -> Response<Fu
     res
 }
 
-fn too_large(max: usize) -> Response<Full<Bytes>> {
+/// An answer after which the connection closes: the rest of the request
+/// was not read.
+fn closing(mut res: Response<ResponseBody>) -> Response<ResponseBody> {
+    res.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
+}
+
+fn too_large(max: usize) -> Response<ResponseBody> {
     let err = TsrpcError::server(format!(
         "Request body is larger than the limit of {max} bytes"
     ))
     .with_code(codes::INPUT_DATA_ERR)
     .with_data("limit", max);
-    let mut res = reply_response(HttpReply::json_error(StatusCode::PAYLOAD_TOO_LARGE, &err));
-    // The rest of the body is not read: this connection cannot be reused.
-    res.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    res
+    closing(reply_response(HttpReply::json_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &err,
+    )))
+}
+
+fn body_too_slow(limit: Duration) -> Response<ResponseBody> {
+    let err = TsrpcError::server(format!(
+        "The request body did not arrive within {} ms",
+        limit.as_millis()
+    ))
+    .with_code(codes::INPUT_DATA_ERR);
+    closing(reply_response(HttpReply::json_error(
+        StatusCode::REQUEST_TIMEOUT,
+        &err,
+    )))
 }
 
 async fn post<A: App>(
@@ -204,7 +339,7 @@ async fn post<A: App>(
     req: Request<Incoming>,
     remote: SocketAddr,
     settings: &HttpSettings,
-) -> Response<Full<Bytes>> {
+) -> Response<ResponseBody> {
     if !app.accepting() {
         let err = TsrpcError::server("The server is stopping").with_code(codes::SERVER_STOPPING);
         return reply_response(HttpReply::json_error(StatusCode::SERVICE_UNAVAILABLE, &err));
@@ -232,7 +367,11 @@ async fn post<A: App>(
         .query()
         .is_some_and(|q| q.split('&').any(|pair| pair == "type=msg"));
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, max).collect().await {
+    let read = Limited::new(body, max).collect();
+    let Ok(read) = tokio::time::timeout(settings.body_read_timeout, read).await else {
+        return body_too_slow(settings.body_read_timeout);
+    };
+    let body = match read {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(max),
         Err(e) => {
@@ -255,7 +394,7 @@ async fn post<A: App>(
 }
 
 /// The file under `root` that a request path names, refusing any path that
-/// would leave `root`.
+/// would leave `root` and any hidden file or folder (`.git`, `.env`).
 fn resolve(root: &Path, uri_path: &str) -> Option<PathBuf> {
     let decoded = percent_encoding::percent_decode_str(uri_path)
         .decode_utf8()
@@ -263,6 +402,7 @@ fn resolve(root: &Path, uri_path: &str) -> Option<PathBuf> {
     let mut path = root.to_path_buf();
     for component in Path::new(decoded.trim_start_matches('/')).components() {
         match component {
+            Component::Normal(part) if part.as_encoded_bytes().starts_with(b".") => return None,
             Component::Normal(part) => path.push(part),
             Component::CurDir => {}
             Component::ParentDir | Component::RootDir | Component::Prefix(_) => return None,
@@ -271,7 +411,9 @@ fn resolve(root: &Path, uri_path: &str) -> Option<PathBuf> {
     Some(path)
 }
 
-async fn static_file(root: &Path, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+/// Serves a file of the static folder, read as it is sent (never whole
+/// into memory), with its length; `HEAD` gets the headers alone.
+async fn static_file(root: &Path, req: &Request<Incoming>) -> Response<ResponseBody> {
     let not_found = || text(StatusCode::NOT_FOUND, "Not Found");
     let Some(mut path) = resolve(root, req.uri().path()) else {
         return not_found();
@@ -289,17 +431,26 @@ async fn static_file(root: &Path, req: &Request<Incoming>) -> Response<Full<Byte
     if !real.starts_with(&real_root) {
         return not_found();
     }
-    let Ok(contents) = tokio::fs::read(&real).await else {
+    let Ok(file) = tokio::fs::File::open(&real).await else {
         return not_found();
     };
-    let mime = mime_guess::from_path(&real).first_or_octet_stream();
-    let mut res = Response::new(Full::new(if req.method() == Method::HEAD {
-        Bytes::new()
+    let Ok(meta) = file.metadata().await else {
+        return not_found();
+    };
+    if !meta.is_file() {
+        return not_found();
+    }
+    let kind = if req.method() == Method::HEAD {
+        BodyKind::Full(Full::new(Bytes::new()))
     } else {
-        Bytes::from(contents)
-    }));
+        BodyKind::File(ReaderStream::with_capacity(file, 64 << 10))
+    };
+    let mut res = Response::new(ResponseBody { kind, active: None });
+    let headers = res.headers_mut();
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.len()));
+    let mime = mime_guess::from_path(&real).first_or_octet_stream();
     if let Ok(value) = HeaderValue::from_str(mime.as_ref()) {
-        res.headers_mut().insert(header::CONTENT_TYPE, value);
+        headers.insert(header::CONTENT_TYPE, value);
     }
     res
 }
@@ -323,5 +474,50 @@ mod tests {
         assert!(super::resolve(root, "/../etc/passwd").is_none());
         assert!(super::resolve(root, "/a/%2e%2e/%2e%2e/etc").is_none());
         assert!(super::resolve(root, "/%ff").is_none());
+        assert!(super::resolve(root, "/.env").is_none());
+        assert!(super::resolve(root, "/a/.git/config").is_none());
+        assert!(super::resolve(root, "/%2egit/config").is_none());
+        assert_eq!(
+            super::resolve(root, "/a.b/c.js").unwrap(),
+            Path::new("/srv/www/a.b/c.js")
+        );
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> http::HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    http::HeaderName::from_static(k),
+                    http::HeaderValue::from_static(v),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn origins_outside_the_list_are_refused() {
+        use super::{OriginCheck, Origins};
+        let list = Origins::List(vec!["https://app.example".into()]);
+        let allowed = |h: &[(&'static str, &'static str)]| {
+            matches!(list.check(&headers(h)), OriginCheck::Allowed(_))
+        };
+        assert!(allowed(&[("origin", "https://app.example")]));
+        assert!(allowed(&[]), "no Origin: not a browser");
+        assert!(allowed(&[
+            ("origin", "http://127.0.0.1:3000"),
+            ("host", "127.0.0.1:3000")
+        ]));
+        assert!(!allowed(&[("origin", "https://evil.example")]));
+        assert!(!allowed(&[("origin", "https://app.example.evil")]));
+        assert!(!allowed(&[
+            ("origin", "http://127.0.0.1:3001"),
+            ("host", "127.0.0.1:3000")
+        ]));
+        assert!(!allowed(&[("origin", "null")]));
+        assert_eq!(
+            Origins::Any.check(&headers(&[("origin", "https://evil.example")])),
+            OriginCheck::Allowed(Some(http::HeaderValue::from_static("*")))
+        );
     }
 }

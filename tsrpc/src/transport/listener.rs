@@ -6,21 +6,32 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
+use super::admission::{Admission, Refusal, Slot};
+use super::http::{OriginCheck, ResponseBody};
 use crate::codec::Encoding;
+
+/// HTTP/2 streams one connection may have open at once.
+const MAX_CONCURRENT_STREAMS: u32 = 128;
+
+/// Refused sockets being answered at once; past this, they are closed
+/// without an answer, so refusing costs little even under a flood.
+const MAX_ANSWERED_REFUSALS: usize = 64;
 
 /// An upgraded WebSocket connection.
 pub(crate) type ServerSocket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
@@ -41,6 +52,7 @@ pub(crate) trait App: Send + Sync + 'static {
         remote: SocketAddr,
         encoding: Option<Encoding>,
     ) -> BoxFuture<()>;
+
     /// HTTP settings: limits, CORS, static files.
     fn http_settings(&self) -> &super::http::HttpSettings;
     /// Answers an API call or message received over HTTP. Not boxed: the
@@ -74,65 +86,136 @@ impl Listener {
 pub(crate) async fn serve<A: App>(addr: SocketAddr, app: Arc<A>) -> std::io::Result<Listener> {
     let tcp = TcpListener::bind(addr).await?;
     let local_addr = tcp.local_addr()?;
-    let (shutdown, mut stopped) = watch::channel(false);
-    let conn_stopped = stopped.clone();
-    tokio::spawn(async move {
-        loop {
-            let (stream, remote) = tokio::select! {
-                () = until_stopped(&mut stopped) => return,
-                accepted = tcp.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of file descriptors and the like: wait, do not spin.
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
-            let _ = stream.set_nodelay(true);
-            let app = app.clone();
-            let mut stopped = conn_stopped.clone();
-            tokio::spawn(async move {
-                let header_read_timeout = app.http_settings().header_read_timeout;
-                let service = service_fn(move |req| handle(app.clone(), req, remote));
-                let mut builder = auto::Builder::new(TokioExecutor::new());
-                // A client that trickles its headers cannot hold a connection forever.
-                builder
-                    .http1()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_read_timeout);
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                tokio::pin!(conn);
-                tokio::select! {
-                    result = conn.as_mut() => {
-                        if let Err(e) = result {
-                            tracing::debug!(%remote, "HTTP connection ended: {e}");
-                        }
-                    }
-                    () = until_stopped(&mut stopped) => {}
-                }
-            });
-        }
-    });
+    let (shutdown, stopped) = watch::channel(false);
+    tokio::spawn(accept_loop(tcp, app, stopped));
     Ok(Listener {
         local_addr,
         shutdown,
     })
 }
 
-async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
-    let _ = stopped.wait_for(|s| *s).await;
+async fn accept_loop<A: App>(tcp: TcpListener, app: Arc<A>, mut stopped: watch::Receiver<bool>) {
+    let admission = Admission::new(app.http_settings().caps);
+    let answering = Arc::new(AtomicUsize::new(0));
+    let mut failing = false;
+    loop {
+        let (stream, remote) = tokio::select! {
+            () = until_stopped(&mut stopped) => return,
+            accepted = tcp.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, most likely: free one held
+                    // by a socket that never sent a request, or wait (never
+                    // spin). Said once per spell of failures.
+                    if !std::mem::replace(&mut failing, true) {
+                        tracing::warn!("accept failed: {e}");
+                    }
+                    let pause = if admission.evict_unused() { 1 } else { 50 };
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                    continue;
+                }
+            },
+        };
+        failing = false;
+        let slot = match admission.admit(remote.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                tracing::debug!(%remote, ?refusal, "connection refused");
+                if answering.fetch_add(1, Ordering::AcqRel) < MAX_ANSWERED_REFUSALS {
+                    let answering = answering.clone();
+                    tokio::spawn(async move {
+                        refuse(stream, refusal).await;
+                        answering.fetch_sub(1, Ordering::AcqRel);
+                    });
+                } else {
+                    answering.fetch_sub(1, Ordering::AcqRel);
+                }
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(serve_connection(
+            app.clone(),
+            stream,
+            remote,
+            slot,
+            stopped.clone(),
+        ));
+    }
 }
 
-fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
-    let mut res = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
-    *res.status_mut() = status;
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    res
+/// Writes a refusal's plain HTTP answer and closes the socket, reading
+/// (and dropping) what the client sent so that the close does not reset
+/// the connection before the answer is read.
+async fn refuse(mut stream: TcpStream, refusal: Refusal) {
+    let answer = async {
+        stream.write_all(refusal.response().as_bytes()).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        let mut left: usize = 64 << 10;
+        while left > 0 {
+            let n = stream.read(&mut sink).await?;
+            if n == 0 {
+                break;
+            }
+            left = left.saturating_sub(n);
+        }
+        std::io::Result::Ok(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), answer).await;
+}
+
+/// Serves one accepted connection until it ends, the listener stops, or
+/// the connection is let go: it sat without a request in progress for the
+/// header read timeout (its first request included), or it never sent a
+/// request and was evicted to make way for a new connection.
+async fn serve_connection<A: App>(
+    app: Arc<A>,
+    stream: TcpStream,
+    remote: SocketAddr,
+    slot: Arc<Slot>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let idle = app.http_settings().header_read_timeout;
+    let watch = slot.clone();
+    let service = service_fn(move |req| {
+        let active = slot.begin_request();
+        let response = handle(app.clone(), req, remote, slot.clone());
+        async move {
+            let mut response = response.await?;
+            response.body_mut().hold(active);
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A client that trickles its headers cannot hold a connection forever.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(idle);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(%remote, "HTTP connection ended: {e}");
+            }
+            return;
+        }
+        () = until_stopped(&mut stopped) => return,
+        () = watch.closing(idle) => {}
+    }
+    tracing::debug!(%remote, "closing an idle HTTP connection");
+    conn.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
+}
+
+async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
 }
 
 fn header_has_token(req: &Request<Incoming>, name: header::HeaderName, token: &str) -> bool {
@@ -174,11 +257,13 @@ async fn handle<A: App>(
     app: Arc<A>,
     mut req: Request<Incoming>,
     remote: SocketAddr,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+    slot: Arc<Slot>,
+) -> Result<Response<ResponseBody>, Infallible> {
     let wants_upgrade = header_has_token(&req, header::UPGRADE, "websocket");
     if !wants_upgrade {
         return Ok(super::http::serve(app, req, remote).await);
     }
+    let plain = super::http::text;
     if req.method() != Method::GET || !header_has_token(&req, header::CONNECTION, "upgrade") {
         return Ok(plain(
             StatusCode::BAD_REQUEST,
@@ -210,11 +295,18 @@ async fn handle<A: App>(
             "the server is stopping",
         ));
     }
+    // Cross-site WebSocket hijacking: a page of another site must not use
+    // a visitor's cookies to open a socket.
+    if app.http_settings().origins.check(req.headers()) == OriginCheck::Refused {
+        return Ok(super::http::origin_refused());
+    }
     let accept = derive_accept_key(key.as_bytes());
     let (protocol, encoding) = choose_protocol(&req);
     let on_upgrade = hyper::upgrade::on(&mut req);
     let config = app.ws_config();
     tokio::spawn(async move {
+        // The socket keeps its place among the listener's connections.
+        let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {
                 let ws = WebSocketStream::from_raw_socket(
@@ -228,7 +320,7 @@ async fn handle<A: App>(
             Err(e) => tracing::debug!(%remote, "WebSocket upgrade failed: {e}"),
         }
     });
-    let mut res = Response::new(Full::new(Bytes::new()));
+    let mut res = Response::new(ResponseBody::full(Bytes::new()));
     *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = res.headers_mut();
     headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));

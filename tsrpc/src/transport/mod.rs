@@ -4,6 +4,7 @@
 //! knows which API a frame carries. A connection's frames go to a
 //! [`FrameHandler`]; what goes out is queued on its bounded [`Outbound`].
 
+pub(crate) mod admission;
 pub(crate) mod http;
 pub(crate) mod listener;
 pub(crate) mod outbound;

@@ -250,10 +250,11 @@ struct Deadline {
 }
 
 impl Deadline {
-    fn new(limit: Duration) -> Self {
+    /// A deadline of `limit`, whose timer first fires after `first`.
+    fn new(limit: Duration, first: Duration) -> Self {
         Deadline {
             limit,
-            sleep: Box::pin(tokio::time::sleep(limit)),
+            sleep: Box::pin(tokio::time::sleep(first)),
             last: Instant::now(),
         }
     }
@@ -327,7 +328,9 @@ impl SendWatch {
             return Poll::Pending;
         }
         let limit = self.limit;
-        let deadline = self.deadline.get_or_insert_with(|| Deadline::new(limit));
+        let deadline = self
+            .deadline
+            .get_or_insert_with(|| Deadline::new(limit, limit));
         if !self.armed || progressed {
             deadline.restart();
             self.armed = true;
@@ -391,7 +394,7 @@ where
         let busy = none_like(&handle);
         tokio::pin!(close_requested, busy);
         let mut idle = limits.idle.map(|limit| IdleWatch {
-            deadline: Deadline::new(limit),
+            deadline: Deadline::new(limit, limit / 2),
             pinged: false,
         });
         let mut send_watch = limits.send_timeout.map(|limit| SendWatch {
