@@ -429,6 +429,36 @@ async fn a_non_reader_is_cut_off_before_it_pins_memory() {
     server.stop().await;
 }
 
+/// A peer that stops reading is cut off once it has taken nothing for
+/// the send timeout, long before what waits for it reaches the queue's
+/// size (64 MiB here, never reached).
+#[tokio::test]
+async fn a_peer_that_stops_reading_is_cut_off_by_time_not_by_size() {
+    let builder = Server::builder()
+        .send_queue_size(64 << 20)
+        .send_timeout(Some(Duration::from_millis(300)));
+    let (server, url) = start(builder).await;
+    let _stopped_reading = raw(&url, Some("text")).await;
+    eventually("connected", || server.connections().len() == 1).await;
+    let chat = MsgChat {
+        content: "x".repeat(100 << 10),
+        time: tsrpc::Timestamp::now(),
+        attachment: None,
+    };
+    for _ in 0..400 {
+        if server.connections().is_empty() {
+            break;
+        }
+        server.broadcast_msg(&chat).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    eventually("the peer that stopped reading is disconnected", || {
+        server.connections().is_empty()
+    })
+    .await;
+    server.stop().await;
+}
+
 /// Sockets that never speak, or stop speaking, are let go: a TCP
 /// connection that sends nothing, an idle keep-alive connection, a body
 /// that never ends, an HTTP/2 connection that opens no stream.

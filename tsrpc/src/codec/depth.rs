@@ -79,11 +79,23 @@ macro_rules! forward_deserialize {
     };
 }
 
+/// A scalar asked for: neither serde_json nor bincode answers one with a
+/// nested value (they fail on a type mismatch instead), so its visitor
+/// needs no watching, and the hot path of every field pays nothing.
+macro_rules! forward_scalar {
+    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, D::Error> {
+                self.inner.$method($($arg,)* visitor)
+            }
+        )*
+    };
+}
+
 impl<'de, D: Deserializer<'de>> Deserializer<'de> for Limited<D> {
     type Error = D::Error;
 
-    forward_deserialize! {
-        deserialize_any();
+    forward_scalar! {
         deserialize_bool();
         deserialize_i8();
         deserialize_i16();
@@ -102,9 +114,14 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Limited<D> {
         deserialize_string();
         deserialize_bytes();
         deserialize_byte_buf();
-        deserialize_option();
         deserialize_unit();
         deserialize_unit_struct(name: &'static str);
+        deserialize_identifier();
+    }
+
+    forward_deserialize! {
+        deserialize_any();
+        deserialize_option();
         deserialize_newtype_struct(name: &'static str);
         deserialize_seq();
         deserialize_tuple(len: usize);
@@ -112,7 +129,6 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Limited<D> {
         deserialize_map();
         deserialize_struct(name: &'static str, fields: &'static [&'static str]);
         deserialize_enum(name: &'static str, variants: &'static [&'static str]);
-        deserialize_identifier();
         deserialize_ignored_any();
     }
 

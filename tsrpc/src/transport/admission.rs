@@ -1,5 +1,6 @@
 //! Which connections the listener keeps: caps on open connections, in all
-//! and per remote IP, and the idle watch of each HTTP connection.
+//! and per remote IP, and the watch that lets go of idle HTTP connections
+//! and of request bodies that never end.
 //!
 //! Every accepted socket holds a [`Slot`] until it is closed (an upgraded
 //! WebSocket keeps its HTTP connection's slot). A socket that has not yet
@@ -8,15 +9,22 @@
 //! descriptors, the oldest unused socket makes way for the new one. Only
 //! when no unused socket is left is a new connection refused, with a
 //! plain HTTP answer (503, or 429 for the per-IP cap) before it is closed.
+//!
+//! The watch costs the requests nothing but a few atomic operations: a
+//! task per HTTP connection samples its counters a few times per timeout,
+//! and stops a connection by marking its socket ([`Watched`]), whose next
+//! read ends.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use tokio::sync::Notify;
-use tokio::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Caps on open connections; `None` is no cap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,7 +105,7 @@ impl State {
             return false;
         };
         if let Some(slot) = slot.upgrade() {
-            slot.close.notify_one();
+            slot.stop(Stop::All);
         }
         true
     }
@@ -138,10 +146,12 @@ impl Admission {
             seq,
             admission: self.clone(),
             used: AtomicBool::new(false),
-            close: Notify::new(),
+            upgraded: AtomicBool::new(false),
+            stopped: AtomicU8::new(Stop::None as u8),
+            waker: OnceLock::new(),
             active: AtomicUsize::new(0),
-            started: Instant::now(),
-            idle_since_ms: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            reading_body: AtomicU64::new(0),
         });
         state.open.insert(seq, (ip, Arc::downgrade(&slot)));
         state.unused.insert(seq, ip);
@@ -161,19 +171,36 @@ impl Admission {
     }
 }
 
+/// How much of a connection was stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Stop {
+    None = 0,
+    /// Reads end (a body that never arrived), the answer may still go out.
+    Reads = 1,
+    /// Reads and writes end.
+    All = 2,
+}
+
 /// One open connection's place in its listener.
 #[derive(Debug)]
 pub(crate) struct Slot {
     seq: u64,
     admission: Arc<Admission>,
     used: AtomicBool,
-    /// Notified when the connection must close.
-    close: Notify,
+    /// A WebSocket now: no longer watched as HTTP.
+    upgraded: AtomicBool,
+    stopped: AtomicU8,
+    /// The connection's task, kept the first time its socket had nothing
+    /// to give (a spawned task keeps its waker: one is enough).
+    waker: OnceLock<Waker>,
     /// Requests being answered (their responses included).
     active: AtomicUsize,
-    started: Instant,
-    /// When `active` last fell to zero, in ms after `started`.
-    idle_since_ms: AtomicU64,
+    /// Requests begun, ever.
+    requests: AtomicU64,
+    /// The number (from 1) of the request whose body is being read; 0
+    /// when none is.
+    reading_body: AtomicU64,
 }
 
 impl Drop for Slot {
@@ -186,46 +213,208 @@ impl Slot {
     /// Marks a request as begun; the connection is no longer idle until
     /// the returned guard is dropped (with the response's body).
     pub(crate) fn begin_request(self: &Arc<Self>) -> Active {
-        if !self.used.swap(true, Ordering::AcqRel) {
+        if !self.used.load(Ordering::Relaxed) && !self.used.swap(true, Ordering::AcqRel) {
             lock(&self.admission.state).unused.remove(&self.seq);
         }
         self.active.fetch_add(1, Ordering::AcqRel);
-        Active(self.clone())
+        let number = self.requests.fetch_add(1, Ordering::AcqRel) + 1;
+        Active {
+            slot: self.clone(),
+            number,
+        }
     }
 
-    /// Resolves when the connection must close: it was evicted, or it had
-    /// no request in progress for `idle` (from its start, or from the end
-    /// of its last response).
-    pub(crate) async fn closing(&self, idle: Duration) {
-        loop {
-            let deadline = if self.active.load(Ordering::Acquire) > 0 {
-                Instant::now() + idle
-            } else {
-                let since = Duration::from_millis(self.idle_since_ms.load(Ordering::Acquire));
-                let deadline = self.started + since + idle;
-                if Instant::now() >= deadline {
-                    return;
-                }
-                deadline
-            };
-            tokio::select! {
-                () = self.close.notified() => return,
-                () = tokio::time::sleep_until(deadline) => {}
-            }
+    /// The socket now carries a WebSocket, which watches itself.
+    pub(crate) fn upgraded(&self) {
+        self.upgraded.store(true, Ordering::Release);
+    }
+
+    fn stop(&self, how: Stop) {
+        self.stopped.fetch_max(how as u8, Ordering::AcqRel);
+        if let Some(waker) = self.waker.get() {
+            waker.wake_by_ref();
+        }
+    }
+
+    fn stopped(&self) -> u8 {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    /// Wraps the connection's socket so that the watch can stop it.
+    pub(crate) fn watch_io<IO>(self: &Arc<Self>, io: IO) -> Watched<IO> {
+        Watched {
+            io,
+            slot: self.clone(),
         }
     }
 }
 
 /// A request in progress on a connection (see [`Slot::begin_request`]).
 #[derive(Debug)]
-pub(crate) struct Active(Arc<Slot>);
+pub(crate) struct Active {
+    slot: Arc<Slot>,
+    number: u64,
+}
+
+impl Active {
+    /// Marks the request's body as being read until the returned guard
+    /// is dropped: the watch stops a body that takes too long.
+    pub(crate) fn reading_body(&self) -> ReadingBody<'_> {
+        self.slot.reading_body.store(self.number, Ordering::Release);
+        ReadingBody(self)
+    }
+}
 
 impl Drop for Active {
     fn drop(&mut self) {
-        let slot = &self.0;
-        let ms = u64::try_from(slot.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        slot.idle_since_ms.store(ms, Ordering::Release);
-        slot.active.fetch_sub(1, Ordering::AcqRel);
+        self.slot.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// See [`Active::reading_body`].
+#[derive(Debug)]
+pub(crate) struct ReadingBody<'a>(&'a Active);
+
+impl ReadingBody<'_> {
+    /// True when the watch stopped the body for taking too long.
+    pub(crate) fn timed_out(&self) -> bool {
+        self.0.slot.stopped() != Stop::None as u8
+    }
+}
+
+impl Drop for ReadingBody<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.slot.reading_body.compare_exchange(
+            self.0.number,
+            0,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// Watches one HTTP connection until it ends or is upgraded: stops it
+/// when it had no request in progress for `idle` (its first request
+/// included), and stops reading a request body that took longer than
+/// `body`. The counters are sampled four times per limit, so a limit
+/// takes effect between it and a quarter more.
+pub(crate) async fn watch(slot: Weak<Slot>, idle: Duration, body: Duration) {
+    let tick = idle.min(body) / 4;
+    let ticks = |limit: Duration| limit.as_nanos().div_ceil(tick.as_nanos().max(1)) + 1;
+    let (idle_ticks, body_ticks) = (ticks(idle), ticks(body));
+    let (mut idle_seen, mut body_seen) = (0, 0);
+    let (mut last_requests, mut last_body) = (u64::MAX, 0);
+    loop {
+        tokio::time::sleep(tick.max(Duration::from_millis(1))).await;
+        let Some(slot) = slot.upgrade() else { return };
+        if slot.upgraded.load(Ordering::Acquire) || slot.stopped() == Stop::All as u8 {
+            return;
+        }
+        let requests = slot.requests.load(Ordering::Acquire);
+        let busy = slot.active.load(Ordering::Acquire) > 0;
+        idle_seen = if !busy && requests == last_requests {
+            idle_seen + 1
+        } else {
+            // Not idle since the last look (or only since this one).
+            u128::from(!busy)
+        };
+        last_requests = requests;
+        let reading = slot.reading_body.load(Ordering::Acquire);
+        body_seen = if reading != 0 && reading == last_body {
+            body_seen + 1
+        } else {
+            u128::from(reading != 0)
+        };
+        last_body = reading;
+        if idle_seen >= idle_ticks {
+            tracing::debug!("closing an HTTP connection idle for {idle:?}");
+            slot.stop(Stop::All);
+            return;
+        }
+        if body_seen >= body_ticks {
+            tracing::debug!("a request body took longer than {body:?}");
+            slot.stop(Stop::Reads);
+        }
+    }
+}
+
+/// A connection's socket, which ends (reads see the end of the stream,
+/// writes fail) once the watch or an eviction stops the connection.
+#[derive(Debug)]
+pub(crate) struct Watched<IO> {
+    io: IO,
+    slot: Arc<Slot>,
+}
+
+impl<IO> Watched<IO> {
+    /// Keeps the task's waker when the socket first has nothing to give,
+    /// so that a stop wakes the task.
+    fn pending<T>(&self, cx: &mut Context<'_>) -> Poll<T> {
+        if self.slot.waker.get().is_none() {
+            let _ = self.slot.waker.set(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Watched<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.slot.stopped() != Stop::None as u8 {
+            return Poll::Ready(Ok(()));
+        }
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Pending => this.pending(cx),
+            ready => ready,
+        }
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.slot.stopped() == Stop::All as u8 {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
+        }
+        match Pin::new(&mut this.io).poll_write(cx, buf) {
+            Poll::Pending => this.pending(cx),
+            ready => ready,
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.slot.stopped() == Stop::All as u8 {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
+        }
+        match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
+            Poll::Pending => this.pending(cx),
+            ready => ready,
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
 
@@ -233,13 +422,13 @@ impl Drop for Active {
 mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
-    use super::{Admission, Caps, Refusal};
+    use super::{Admission, Caps, Refusal, Stop};
 
     const A: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
     const B: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 
-    #[tokio::test]
-    async fn the_oldest_unused_connection_makes_way() {
+    #[test]
+    fn the_oldest_unused_connection_makes_way() {
         let admission = Admission::new(Caps {
             total: Some(2),
             per_ip: None,
@@ -248,13 +437,11 @@ mod tests {
         let second = admission.admit(B).expect("room");
         let _used = second.begin_request();
         let third = admission.admit(A).expect("the unused first one makes way");
-        // The evicted one is told to close.
-        tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            first.closing(super::Duration::from_secs(60)),
-        )
-        .await
-        .expect("the evicted connection is closing");
+        assert_eq!(
+            first.stopped(),
+            Stop::All as u8,
+            "the evicted one is stopped"
+        );
         assert_eq!(admission.open(), 2);
         let _ = third.begin_request();
         // Every connection is in use: the next one is refused.
@@ -266,8 +453,8 @@ mod tests {
         admission.admit(B).expect("room again");
     }
 
-    #[tokio::test]
-    async fn the_per_ip_cap_evicts_only_that_ips_connections() {
+    #[test]
+    fn the_per_ip_cap_evicts_only_that_ips_connections() {
         let admission = Admission::new(Caps {
             total: None,
             per_ip: Some(1),
@@ -275,15 +462,15 @@ mod tests {
         let b = admission.admit(B).expect("room");
         let a = admission.admit(A).expect("room");
         let _a2 = admission.admit(A).expect("A's unused one makes way");
+        assert_eq!(a.stopped(), Stop::All as u8);
         assert_eq!(admission.open(), 2);
         let _busy = b.begin_request();
         assert_eq!(admission.admit(B).unwrap_err(), Refusal::PerIp(1));
-        drop(a);
         assert!(Refusal::PerIp(1).response().starts_with("HTTP/1.1 429"));
     }
 
-    #[tokio::test]
-    async fn descriptors_are_freed_from_unused_connections_only() {
+    #[test]
+    fn descriptors_are_freed_from_unused_connections_only() {
         let admission = Admission::new(Caps {
             total: None,
             per_ip: None,
@@ -294,5 +481,36 @@ mod tests {
         let _unused = admission.admit(A).expect("room");
         assert!(admission.evict_unused());
         assert_eq!(admission.open(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_watch_stops_idle_connections_and_slow_bodies() {
+        use std::time::Duration;
+        let admission = Admission::new(Caps {
+            total: None,
+            per_ip: None,
+        });
+        let (idle, body) = (Duration::from_secs(10), Duration::from_secs(30));
+        // Never used: stopped after the idle limit, and not before.
+        let silent = admission.admit(A).unwrap();
+        let watch = tokio::spawn(super::watch(std::sync::Arc::downgrade(&silent), idle, body));
+        tokio::time::sleep(Duration::from_secs(9)).await;
+        assert_eq!(silent.stopped(), Stop::None as u8);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(silent.stopped(), Stop::All as u8);
+        watch.await.unwrap();
+
+        // Busy for longer than the idle limit: kept; its body, stopped.
+        let busy = admission.admit(A).unwrap();
+        tokio::spawn(super::watch(std::sync::Arc::downgrade(&busy), idle, body));
+        let active = busy.begin_request();
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(busy.stopped(), Stop::None as u8, "a request is in progress");
+        let reading = active.reading_body();
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        assert!(!reading.timed_out());
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        assert!(reading.timed_out());
+        assert_eq!(busy.stopped(), Stop::Reads as u8);
     }
 }

@@ -103,7 +103,8 @@ pub(crate) struct ResponseBody {
 #[derive(Debug)]
 enum BodyKind {
     Full(Full<Bytes>),
-    File(ReaderStream<tokio::fs::File>),
+    /// Boxed: a file is rare beside API answers, and large to move.
+    File(Box<ReaderStream<tokio::fs::File>>),
 }
 
 impl ResponseBody {
@@ -132,7 +133,7 @@ impl Body for ResponseBody {
             BodyKind::Full(full) => Pin::new(full)
                 .poll_frame(cx)
                 .map_err(|never: Infallible| match never {}),
-            BodyKind::File(file) => Pin::new(file)
+            BodyKind::File(file) => Pin::new(&mut **file)
                 .poll_next(cx)
                 .map(|chunk| chunk.map(|r| r.map(Frame::data))),
         }
@@ -250,6 +251,7 @@ pub(crate) async fn serve<A: App>(
     app: Arc<A>,
     req: Request<Incoming>,
     remote: SocketAddr,
+    active: Active,
 ) -> Response<ResponseBody> {
     let settings = app.http_settings().clone();
     let allow = match settings.origins.check(req.headers()) {
@@ -258,7 +260,7 @@ pub(crate) async fn serve<A: App>(
     };
     let res = match *req.method() {
         Method::OPTIONS => preflight(&req, allow.clone()),
-        Method::POST => post(app, req, remote, &settings).await,
+        Method::POST => post(app, req, remote, &settings, &active).await,
         Method::GET | Method::HEAD => match &settings.static_dir {
             Some(dir) => static_file(dir, &req).await,
             None => text(
@@ -276,7 +278,9 @@ pub(crate) async fn serve<A: App>(
             res
         }
     };
-    with_cors(res, allow, &settings.origins)
+    let mut res = with_cors(res, allow, &settings.origins);
+    res.body_mut().hold(active);
+    res
 }
 
 fn preflight(req: &Request<Incoming>, allow: Option<HeaderValue>) -> Response<ResponseBody> {
@@ -324,8 +328,8 @@ fn too_large(max: usize) -> Response<ResponseBody> {
 
 fn body_too_slow(limit: Duration) -> Response<ResponseBody> {
     let err = TsrpcError::server(format!(
-        "The request body did not arrive within {} ms",
-        limit.as_millis()
+        "The request body did not arrive within {} s",
+        limit.as_secs_f32()
     ))
     .with_code(codes::INPUT_DATA_ERR);
     closing(reply_response(HttpReply::json_error(
@@ -339,6 +343,7 @@ async fn post<A: App>(
     req: Request<Incoming>,
     remote: SocketAddr,
     settings: &HttpSettings,
+    active: &Active,
 ) -> Response<ResponseBody> {
     if !app.accepting() {
         let err = TsrpcError::server("The server is stopping").with_code(codes::SERVER_STOPPING);
@@ -367,13 +372,11 @@ async fn post<A: App>(
         .query()
         .is_some_and(|q| q.split('&').any(|pair| pair == "type=msg"));
     let (parts, body) = req.into_parts();
-    let read = Limited::new(body, max).collect();
-    let Ok(read) = tokio::time::timeout(settings.body_read_timeout, read).await else {
-        return body_too_slow(settings.body_read_timeout);
-    };
-    let body = match read {
+    let reading = active.reading_body();
+    let body = match Limited::new(body, max).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(max),
+        Err(_) if reading.timed_out() => return body_too_slow(settings.body_read_timeout),
         Err(e) => {
             tracing::debug!(%remote, "reading a request body failed: {e}");
             return text(
@@ -382,6 +385,7 @@ async fn post<A: App>(
             );
         }
     };
+    drop(reading);
     let call = HttpCall {
         name,
         is_msg,
@@ -443,7 +447,7 @@ async fn static_file(root: &Path, req: &Request<Incoming>) -> Response<ResponseB
     let kind = if req.method() == Method::HEAD {
         BodyKind::Full(Full::new(Bytes::new()))
     } else {
-        BodyKind::File(ReaderStream::with_capacity(file, 64 << 10))
+        BodyKind::File(Box::new(ReaderStream::with_capacity(file, 64 << 10)))
     };
     let mut res = Response::new(ResponseBody { kind, active: None });
     let headers = res.headers_mut();

@@ -22,7 +22,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-use super::admission::{Admission, Refusal, Slot};
+use super::admission::{Active, Admission, Refusal, Slot};
 use super::http::{OriginCheck, ResponseBody};
 use crate::codec::Encoding;
 
@@ -176,16 +176,17 @@ async fn serve_connection<A: App>(
     slot: Arc<Slot>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let idle = app.http_settings().header_read_timeout;
-    let watch = slot.clone();
+    let settings = app.http_settings();
+    let idle = settings.header_read_timeout;
+    tokio::spawn(super::admission::watch(
+        Arc::downgrade(&slot),
+        idle,
+        settings.body_read_timeout,
+    ));
+    let io = TokioIo::new(slot.watch_io(stream));
     let service = service_fn(move |req| {
         let active = slot.begin_request();
-        let response = handle(app.clone(), req, remote, slot.clone());
-        async move {
-            let mut response = response.await?;
-            response.body_mut().hold(active);
-            Ok::<_, Infallible>(response)
-        }
+        handle(app.clone(), req, remote, slot.clone(), active)
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // A client that trickles its headers cannot hold a connection forever.
@@ -197,21 +198,15 @@ async fn serve_connection<A: App>(
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-    tokio::pin!(conn);
+    let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::select! {
-        result = conn.as_mut() => {
+        result = conn => {
             if let Err(e) = result {
                 tracing::debug!(%remote, "HTTP connection ended: {e}");
             }
-            return;
         }
-        () = until_stopped(&mut stopped) => return,
-        () = watch.closing(idle) => {}
+        () = until_stopped(&mut stopped) => {}
     }
-    tracing::debug!(%remote, "closing an idle HTTP connection");
-    conn.as_mut().graceful_shutdown();
-    let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
 }
 
 async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
@@ -258,10 +253,11 @@ async fn handle<A: App>(
     mut req: Request<Incoming>,
     remote: SocketAddr,
     slot: Arc<Slot>,
+    active: Active,
 ) -> Result<Response<ResponseBody>, Infallible> {
     let wants_upgrade = header_has_token(&req, header::UPGRADE, "websocket");
     if !wants_upgrade {
-        return Ok(super::http::serve(app, req, remote).await);
+        return Ok(super::http::serve(app, req, remote, active).await);
     }
     let plain = super::http::text;
     if req.method() != Method::GET || !header_has_token(&req, header::CONNECTION, "upgrade") {
@@ -305,7 +301,9 @@ async fn handle<A: App>(
     let on_upgrade = hyper::upgrade::on(&mut req);
     let config = app.ws_config();
     tokio::spawn(async move {
-        // The socket keeps its place among the listener's connections.
+        // The socket keeps its place among the listener's connections,
+        // and now watches itself (heartbeats, the send timeout).
+        slot.upgraded();
         let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {

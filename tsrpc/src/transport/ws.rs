@@ -115,7 +115,8 @@ struct Conn<'a, S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
     /// Bytes waiting to be written (as the queue's bound counts them).
     fn waiting(&self) -> usize {
-        self.replies.bytes() + self.outbound.queued()
+        let held = self.held.as_ref().map_or(0, super::outbound::cost);
+        self.replies.bytes() + self.outbound.queued() + held
     }
 
     /// True when the writer waits on the socket, not on the queue: a frame
