@@ -504,12 +504,12 @@ async fn silent_http_connections_are_let_go() {
 }
 
 /// A WebSocket that never answers the server's pings is closed (3001)
-/// after the heartbeat wait time; a quiet client that answers them (every
+/// after the keepalive time; a quiet client that answers them (every
 /// WebSocket library does) keeps its connection.
 #[tokio::test]
 async fn silent_websockets_are_let_go_quiet_ones_are_kept() {
     let wait = Duration::from_millis(400);
-    let (server, url) = start(Server::builder().heartbeat_wait_time(Some(wait))).await;
+    let (server, url) = start(Server::builder().keepalive(Some(wait))).await;
     let (mut silent, status) = raw_upgrade(addr_of(&url), "").await;
     assert_eq!(status, 101);
     let sent = read_until_closed(&mut silent).await;

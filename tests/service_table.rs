@@ -20,26 +20,28 @@ fn services_are_ordered_by_name_with_ids_by_position() {
     assert_eq!(
         listed,
         vec![
-            (0, Api, "Chat"),
-            (1, Msg, "Chat"),
-            (2, Msg, "Counted"),
-            (3, Api, "Echo"),
-            (4, Api, "Fragile"),
-            (5, Api, "Kick"),
-            (6, Api, "Nobody"),
-            (7, Api, "Panic"),
-            (8, Api, "Shout"),
-            (9, Api, "Sleep"),
-            (10, Api, "WhoAmI"),
-            (11, Msg, "game/Move"),
-            (12, Api, "room/Send"),
-            (13, Msg, "room/Typing"),
+            (0, Api, "Burst"),
+            (1, Api, "Chat"),
+            (2, Msg, "Chat"),
+            (3, Msg, "Counted"),
+            (4, Api, "Echo"),
+            (5, Api, "Fragile"),
+            (6, Api, "Kick"),
+            (7, Api, "Nobody"),
+            (8, Api, "Panic"),
+            (9, Api, "Shout"),
+            (10, Api, "Sleep"),
+            (11, Api, "Tree"),
+            (12, Api, "WhoAmI"),
+            (13, Msg, "game/Move"),
+            (14, Api, "room/Send"),
+            (15, Msg, "room/Typing"),
         ]
     );
-    assert_eq!(table.api("Chat").unwrap().id(), 0);
-    assert_eq!(table.msg("Chat").unwrap().id(), 1);
+    assert_eq!(table.api("Chat").unwrap().id(), 1);
+    assert_eq!(table.msg("Chat").unwrap().id(), 2);
     assert!(table.msg("Echo").is_none());
-    assert!(table.get(14).is_none());
+    assert!(table.get(16).is_none());
     assert_eq!(
         table.api("room/Send").unwrap().location().path,
         "tsrpc_tests::proto::SendRequest"

@@ -376,8 +376,8 @@ impl WsClient {
         let conn_outbound = outbound.clone();
         tokio::spawn(async move {
             let limits = ws::Limits {
-                idle: None,
                 send_timeout: Some(crate::server::DEFAULT_SEND_TIMEOUT),
+                ..ws::Limits::default()
             };
             let end = ws::drive(socket, rx, &conn_outbound, limits, &session).await;
             if let Some(inner) = this.upgrade() {

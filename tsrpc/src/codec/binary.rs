@@ -195,7 +195,9 @@ impl Header<'_> {
             .map_err(|_| FrameError::binary(format!("{what} {value} does not fit in 32 bits")))
     }
 
-    /// An sn: like JSON mode's, from 1 (0 is no call's number).
+    /// A request's sn: like JSON mode's, from 1 (0 is no call's number).
+    /// Returns may carry 0: an HTTP error answer to a body whose sn could
+    /// not be read.
     fn sn(&mut self) -> Result<u32, FrameError> {
         match self.u32("sn")? {
             0 => Err(FrameError::binary("sn must be from 1 to 4294967295, got 0")),
@@ -283,7 +285,7 @@ pub(super) fn decode_server_frame(data: Bytes) -> Result<ServerFrame, FrameError
     Ok(match kind {
         HEARTBEAT => ServerFrame::Heartbeat,
         API_SUCCESS => {
-            let sn = h.sn()?;
+            let sn = h.u32("sn")?;
             ServerFrame::ApiReturn {
                 sn,
                 service: None,
@@ -291,7 +293,7 @@ pub(super) fn decode_server_frame(data: Bytes) -> Result<ServerFrame, FrameError
             }
         }
         API_ERROR => {
-            let sn = h.sn()?;
+            let sn = h.u32("sn")?;
             let err = decode_error(&data[h.pos..])
                 .map_err(|e| FrameError::binary(format!("API error payload: {e}")))?;
             ServerFrame::ApiReturn {

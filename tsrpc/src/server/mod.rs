@@ -92,8 +92,8 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
 pub const DEFAULT_SEND_QUEUE_SIZE: usize = 8 << 20;
 /// The default [`ServerBuilder::send_timeout`].
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(15);
-/// The default [`ServerBuilder::heartbeat_wait_time`].
-pub const DEFAULT_HEARTBEAT_WAIT_TIME: Duration = Duration::from_secs(60);
+/// The default [`ServerBuilder::keepalive`].
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(60);
 /// The default [`ServerBuilder::max_connections`].
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// The default [`ServerBuilder::max_pending_calls`].
@@ -108,6 +108,7 @@ struct Settings {
     send_queue_size: usize,
     send_timeout: Option<Duration>,
     max_pending_calls: usize,
+    keepalive: Option<Duration>,
     heartbeat_wait_time: Option<Duration>,
     http: HttpSettings,
 }
@@ -279,12 +280,23 @@ impl ServerBuilder {
         self
     }
 
-    /// Close a WebSocket connection (code 3001) that sent nothing, not
-    /// even a heartbeat or a pong, for this long (TSRPC's
-    /// `heartbeatWaitTime`; 60 s by default, `None`: never). Halfway, the
-    /// server sends a WebSocket ping, which every WebSocket client answers
-    /// by itself, so a quiet client that is still there keeps its
-    /// connection, and a peer that vanished or never answers is let go.
+    /// Close a WebSocket connection (code 3001) from which nothing at all,
+    /// not even a pong, arrived for this long (60 s by default; `None`:
+    /// never). Halfway, the server sends a WebSocket ping, which every
+    /// WebSocket client (browsers, TSRPC's, tungstenite) answers by
+    /// itself: a quiet client that is still there keeps its connection
+    /// without sending anything, while a peer that vanished, or a socket
+    /// that never answers, is let go.
+    pub fn keepalive(mut self, timeout: Option<Duration>) -> Self {
+        self.settings.keepalive = timeout;
+        self
+    }
+
+    /// Close a WebSocket connection (code 3001) that sent no data, not
+    /// even a heartbeat, for this long (TSRPC's `heartbeatWaitTime`; off
+    /// by default). Unlike [`keepalive`](Self::keepalive), pongs do not
+    /// count: this demands heartbeats of the clients, as TSRPC's option
+    /// does (`WsClient::heartbeat`, TSRPC's `heartbeat` client option).
     pub fn heartbeat_wait_time(mut self, wait: Option<Duration>) -> Self {
         self.settings.heartbeat_wait_time = wait;
         self
@@ -531,7 +543,8 @@ impl Server {
                 send_queue_size: DEFAULT_SEND_QUEUE_SIZE,
                 send_timeout: Some(DEFAULT_SEND_TIMEOUT),
                 max_pending_calls: DEFAULT_MAX_PENDING_CALLS,
-                heartbeat_wait_time: Some(DEFAULT_HEARTBEAT_WAIT_TIME),
+                keepalive: Some(DEFAULT_KEEPALIVE),
+                heartbeat_wait_time: None,
                 http: HttpSettings {
                     max_body_size: DEFAULT_MAX_MESSAGE_SIZE,
                     origins: Origins::Any,
@@ -1640,7 +1653,8 @@ impl App for ServerInner {
                 rx,
                 &outbound,
                 ws::Limits {
-                    idle: self.settings.heartbeat_wait_time,
+                    keepalive: self.settings.keepalive,
+                    heartbeat: self.settings.heartbeat_wait_time,
                     send_timeout: self.settings.send_timeout,
                 },
                 &session,

@@ -231,12 +231,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
 }
 
 /// How a connection is watched for silence and for slowness.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Limits {
     /// Close (code 3001) a connection from which nothing at all was
     /// received for this long; a ping is sent halfway, so that any
     /// WebSocket peer that is still there answers in time.
-    pub(crate) idle: Option<Duration>,
+    pub(crate) keepalive: Option<Duration>,
+    /// Close (code 3001) a connection that sent no data frame (a
+    /// heartbeat included) for this long: pongs do not count (TSRPC's
+    /// `heartbeatWaitTime`).
+    pub(crate) heartbeat: Option<Duration>,
     /// Close (code 1008) a connection whose peer took none of the bytes
     /// waiting for it for this long.
     pub(crate) send_timeout: Option<Duration>,
@@ -274,8 +278,8 @@ impl Deadline {
         Poll::Pending
     }
 
-    fn restart(&mut self) {
-        self.last = Instant::now();
+    fn restart(&mut self, now: Instant) {
+        self.last = now;
     }
 }
 
@@ -302,8 +306,8 @@ impl IdleWatch {
         self.deadline.poll_passed(limit, cx).map(|()| Idle::Expired)
     }
 
-    fn restart(&mut self) {
-        self.deadline.restart();
+    fn restart(&mut self, now: Instant) {
+        self.deadline.restart(now);
         if std::mem::take(&mut self.pinged) {
             // The timer waits for the close; the next ping is due sooner.
             let next_ping = self.deadline.last + self.deadline.limit / 2;
@@ -333,7 +337,7 @@ impl SendWatch {
             .deadline
             .get_or_insert_with(|| Deadline::new(limit, limit));
         if !self.armed || progressed {
-            deadline.restart();
+            deadline.restart(Instant::now());
             self.armed = true;
         }
         deadline.poll_passed(limit, cx)
@@ -394,10 +398,11 @@ where
         // The frame being handled, when it had to wait.
         let busy = none_like(&handle);
         tokio::pin!(close_requested, busy);
-        let mut idle = limits.idle.map(|limit| IdleWatch {
+        let mut idle = limits.keepalive.map(|limit| IdleWatch {
             deadline: Deadline::new(limit, limit / 2),
             pinged: false,
         });
+        let mut heartbeat = limits.heartbeat.map(|limit| Deadline::new(limit, limit));
         let mut send_watch = limits.send_timeout.map(|limit| SendWatch {
             deadline: None,
             limit,
@@ -427,7 +432,9 @@ where
             // The reader: every frame already there, each handled at once
             // when it can be, else through its future, polled here first.
             let limit = outbound.capacity().div_ceil(2);
+            // Anything received (pongs included), and data frames.
             let mut read_any = false;
+            let mut read_data = false;
             let mut yielded = false;
             loop {
                 if let Some(frame) = busy.as_mut().as_pin_mut() {
@@ -436,7 +443,7 @@ where
                     }
                     busy.set(None);
                     // Time spent on a frame is not the peer's silence.
-                    read_any = true;
+                    read_data = true;
                 }
                 if conn.waiting() >= limit {
                     yielded = true;
@@ -448,6 +455,7 @@ where
                     Poll::Ready(Ok(frame)) => {
                         read_any = true;
                         let Some(frame) = frame else { continue };
+                        read_data = true;
                         let mut replies = Replies {
                             queue: &mut conn.replies,
                             outbound,
@@ -468,9 +476,25 @@ where
                 // The writer made room: read on after the other tasks' turn.
                 cx.waker().wake_by_ref();
             }
+            let active = read_data || yielded || busy.is_some();
+            let now = (active || read_any).then(Instant::now);
+            if let Some(heartbeat) = &mut heartbeat {
+                if let (true, Some(now)) = (active, now) {
+                    heartbeat.restart(now);
+                } else if heartbeat.poll_passed(heartbeat.limit, cx).is_ready() {
+                    outbound.close(
+                        close_code::HEARTBEAT_TIMEOUT,
+                        format!(
+                            "Receive heartbeat timeout: no heartbeat or data for {} ms",
+                            heartbeat.limit.as_millis()
+                        ),
+                    );
+                    return Poll::Ready(ReadEnd::Local);
+                }
+            }
             if let Some(idle) = &mut idle {
-                if read_any || yielded || busy.is_some() {
-                    idle.restart();
+                if let Some(now) = now {
+                    idle.restart(now);
                 } else {
                     match idle.poll(cx) {
                         Poll::Pending => {}
@@ -482,7 +506,7 @@ where
                             outbound.close(
                                 close_code::HEARTBEAT_TIMEOUT,
                                 format!(
-                                    "Receive heartbeat timeout: nothing received for {} ms",
+                                    "Receive heartbeat timeout: nothing received for {} ms, not even a pong",
                                     idle.deadline.limit.as_millis()
                                 ),
                             );
