@@ -459,6 +459,42 @@ async fn a_peer_that_stops_reading_is_cut_off_by_time_not_by_size() {
     server.stop().await;
 }
 
+/// A peer that reads slowly but steadily keeps its connection, even when
+/// a single message takes it far longer than the send timeout: taking
+/// bytes is progress, not only taking whole frames.
+#[tokio::test]
+async fn a_slow_steady_reader_keeps_its_connection() {
+    // The kernel wakes a blocked writer only when half its buffer is free
+    // again: two seconds leave room for that.
+    let builder = Server::builder().send_timeout(Some(Duration::from_secs(2)));
+    let (server, url) = start(builder).await;
+    let (mut slow, status) = raw_upgrade(addr_of(&url), "").await;
+    assert_eq!(status, 101);
+    eventually("connected", || server.connections().len() == 1).await;
+    // Larger than what the kernel's socket buffers hold on loopback, and
+    // read at about 3 MB/s: over four seconds for the one message.
+    let size = 14 << 20;
+    let chat = MsgChat {
+        content: "x".repeat(size),
+        time: tsrpc::Timestamp::now(),
+        attachment: None,
+    };
+    server.broadcast_msg(&chat).await.unwrap();
+    let mut got = 0;
+    let mut buf = vec![0u8; 32 << 10];
+    while got < size {
+        let n = tokio::time::timeout(PATIENCE, slow.read(&mut buf))
+            .await
+            .expect("the message keeps coming")
+            .unwrap();
+        assert!(n > 0, "the server closed the slow reader");
+        got += n;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.connections().len(), 1);
+    server.stop().await;
+}
+
 /// Sockets that never speak, or stop speaking, are let go: a TCP
 /// connection that sends nothing, an idle keep-alive connection, a body
 /// that never ends, an HTTP/2 connection that opens no stream.
@@ -637,23 +673,8 @@ async fn descriptor_exhaustion_does_not_lock_out_real_clients() {
                 .expect("the backlog takes it"),
         );
     }
-    let client = WsClient::builder(server.url.as_str())
-        .connect_timeout(PATIENCE)
-        .build();
-    client
-        .connect()
-        .await
-        .expect("a real client gets a descriptor");
-    let res = client
-        .call_api(ReqEcho {
-            a: 1,
-            b: "in".into(),
-            c: true,
-        })
-        .await
-        .expect("and is served");
-    assert_eq!(res.b, "in");
-    client.disconnect().await;
+    // A real client gets a descriptor, and is served.
+    echo_works(&server.url).await;
 }
 
 /// A server frozen mid-call: the call times out, a new connection gives

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use http::HeaderValue;
 use regex::Regex;
+use tokio::net::TcpStream;
 use tokio::sync::{Notify, oneshot, watch};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -338,9 +339,32 @@ impl WsClient {
             HeaderValue::from_static(protocol),
         );
         let config = ws::config(settings.max_message_size);
-        let connecting = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+        let connecting = async {
+            let uri = request.uri();
+            if uri.scheme_str() != Some("ws") {
+                return Err("only ws:// URLs are supported".to_owned());
+            }
+            let host = uri.host().unwrap_or_default();
+            let host = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
+            let port = uri.port_u16().unwrap_or(80);
+            let stream = TcpStream::connect((host, port))
+                .await
+                .map_err(|e| e.to_string())?;
+            let _ = stream.set_nodelay(true);
+            tokio_tungstenite::client_async_with_config(
+                request,
+                ws::Metered::new(stream),
+                Some(config),
+            )
+            .await
+            .map(|(socket, _)| socket)
+            .map_err(|e| e.to_string())
+        };
         let socket = match tokio::time::timeout(settings.connect_timeout, connecting).await {
-            Ok(Ok((socket, _))) => socket,
+            Ok(Ok(socket)) => socket,
             Ok(Err(e)) => {
                 self.inner.status.send_replace(WsStatus::Closed);
                 return Err(TsrpcError::network(format!(

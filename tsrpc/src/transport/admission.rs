@@ -374,20 +374,31 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Watched<IO> {
     }
 }
 
+impl<IO: AsyncWrite + Unpin> Watched<IO> {
+    /// One write, unless the connection was stopped.
+    fn write_with(
+        &mut self,
+        cx: &mut Context<'_>,
+        write: impl FnOnce(Pin<&mut IO>, &mut Context<'_>) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        if self.slot.stopped() == Stop::All as u8 {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
+        }
+        match write(Pin::new(&mut self.io), cx) {
+            Poll::Pending => self.pending(cx),
+            ready => ready,
+        }
+    }
+}
+
 impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if this.slot.stopped() == Stop::All as u8 {
-            return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
-        }
-        match Pin::new(&mut this.io).poll_write(cx, buf) {
-            Poll::Pending => this.pending(cx),
-            ready => ready,
-        }
+        self.get_mut()
+            .write_with(cx, |io, cx| io.poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -395,14 +406,8 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if this.slot.stopped() == Stop::All as u8 {
-            return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
-        }
-        match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
-            Poll::Pending => this.pending(cx),
-            ready => ready,
-        }
+        self.get_mut()
+            .write_with(cx, |io, cx| io.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {

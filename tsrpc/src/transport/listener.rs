@@ -34,7 +34,8 @@ const MAX_CONCURRENT_STREAMS: u32 = 128;
 const MAX_ANSWERED_REFUSALS: usize = 64;
 
 /// An upgraded WebSocket connection.
-pub(crate) type ServerSocket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+pub(crate) type ServerSocket =
+    WebSocketStream<super::ws::Metered<TokioIo<hyper::upgrade::Upgraded>>>;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -308,7 +309,7 @@ async fn handle<A: App>(
         match on_upgrade.await {
             Ok(upgraded) => {
                 let ws = WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
+                    super::ws::Metered::new(TokioIo::new(upgraded)),
                     Role::Server,
                     Some(config),
                 )

@@ -41,6 +41,73 @@ pub(crate) fn config(max_message_size: usize) -> WebSocketConfig {
         .max_frame_size(Some(max_message_size))
 }
 
+/// A connection's socket, counting the bytes it took: the writer's
+/// progress, as the peer reads. The slow-peer check compares the count
+/// over time, so a peer that takes a large frame slowly is not mistaken
+/// for one that takes nothing.
+#[derive(Debug)]
+pub(crate) struct Metered<S> {
+    inner: S,
+    written: u64,
+}
+
+impl<S> Metered<S> {
+    pub(crate) fn new(inner: S) -> Self {
+        Metered { inner, written: 0 }
+    }
+
+    fn count(&mut self, wrote: Poll<std::io::Result<usize>>) -> Poll<std::io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = wrote {
+            self.written += n as u64;
+        }
+        wrote
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let wrote = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.count(wrote)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let wrote = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.count(wrote)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
 /// A frame ready to be queued; cheap to clone (the bytes are shared), so a
 /// broadcast converts once and clones per receiver.
 pub(crate) fn to_message(frame: WireFrame) -> Message {
@@ -95,7 +162,7 @@ fn remote(code: Option<u16>, reason: String) -> ReadEnd {
 /// is not split (no lock between two halves) and the answers made while
 /// reading (`replies`) reach the writer without crossing a channel.
 struct Conn<'a, S> {
-    ws: WebSocketStream<S>,
+    ws: WebSocketStream<Metered<S>>,
     rx: OutboundReceiver,
     outbound: &'a Outbound,
     /// Answers made by this task while reading, written before the queue.
@@ -104,9 +171,8 @@ struct Conn<'a, S> {
     held: Option<Message>,
     /// Frames handed to tungstenite since its last flush.
     unflushed: bool,
-    /// Set whenever the socket took a frame or a flush completed; the
-    /// slow-peer check takes it back.
-    progressed: bool,
+    /// What the socket had taken when the slow-peer check last looked.
+    written: u64,
     /// The close request, once the writer saw it.
     close: Option<CloseRequest>,
     close_sent: bool,
@@ -123,6 +189,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
     /// or a flush is held up because the peer does not take the bytes.
     fn blocked(&self) -> bool {
         self.held.is_some() || self.unflushed
+    }
+
+    /// True when the socket took bytes since the last call.
+    fn progressed(&mut self) -> bool {
+        let written = self.ws.get_ref().written;
+        written != std::mem::replace(&mut self.written, written)
     }
 
     /// Writes what waits, in order: a held frame, the replies, the queue;
@@ -148,7 +220,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
                     return Poll::Ready(());
                 }
                 self.unflushed = true;
-                self.progressed = true;
             }
             if let Some(request) = &self.close
                 && !self.close_sent
@@ -164,10 +235,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
             }
             if self.unflushed {
                 match self.ws.poll_flush_unpin(cx) {
-                    Poll::Ready(Ok(())) => {
-                        self.unflushed = false;
-                        self.progressed = true;
-                    }
+                    Poll::Ready(Ok(())) => self.unflushed = false,
                     Poll::Ready(Err(_)) => return Poll::Ready(()),
                     Poll::Pending => return Poll::Pending,
                 }
@@ -370,7 +438,7 @@ async fn close_requested(mut close: watch::Receiver<Option<CloseRequest>>) {
 /// `outbound.close`) sends the queued frames, then the close frame; a peer
 /// that does not read is dropped after a grace period.
 pub(crate) async fn drive<S, H>(
-    ws: WebSocketStream<S>,
+    ws: WebSocketStream<Metered<S>>,
     rx: OutboundReceiver,
     outbound: &Outbound,
     limits: Limits,
@@ -388,7 +456,7 @@ where
         replies: ReplyQueue::default(),
         held: None,
         unflushed: false,
-        progressed: false,
+        written: 0,
         close: None,
         close_sent: false,
     };
@@ -515,7 +583,7 @@ where
                     }
                 }
             }
-            let progressed = std::mem::take(&mut conn.progressed);
+            let progressed = conn.progressed();
             if let Some(watch) = &mut send_watch
                 && conn.close.is_none()
                 && watch.poll(conn.blocked(), progressed, cx).is_ready()
