@@ -66,27 +66,29 @@ fn decode_limited<T: DeserializeOwned, const LIMIT: usize>(
 /// Decodes a bincode payload.
 ///
 /// bincode trusts the length prefixes it reads and allocates for them, so
-/// a forged prefix could ask for gigabytes. The limit caps what a payload
-/// may claim at the smallest power of four (from 4 KiB) that is at least
-/// its own length: no payload can make the decoder allocate more than four
-/// times the bytes it was actually sent, plus 4 KiB.
+/// a forged prefix could ask for gigabytes; its limit caps the total it
+/// may claim. It claims every decoded value at its size in memory, up to
+/// 16 bytes for a one-byte varint (a `u128`), so the cap is the smallest
+/// power of four (from 4 KiB) that is at least 16 times the payload's own
+/// length: every valid payload stays under it, and no forged one can make
+/// the decoder allocate more than 16 times the bytes it was sent.
 pub(super) fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, PayloadError> {
     const KI: usize = 1 << 10;
     const MI: usize = 1 << 20;
     match bytes.len() {
-        n if n <= 4 * KI => decode_limited::<T, { 4 * KI }>(bytes),
-        n if n <= 16 * KI => decode_limited::<T, { 16 * KI }>(bytes),
-        n if n <= 64 * KI => decode_limited::<T, { 64 * KI }>(bytes),
-        n if n <= 256 * KI => decode_limited::<T, { 256 * KI }>(bytes),
-        n if n <= MI => decode_limited::<T, MI>(bytes),
-        n if n <= 4 * MI => decode_limited::<T, { 4 * MI }>(bytes),
-        n if n <= 16 * MI => decode_limited::<T, { 16 * MI }>(bytes),
-        n if n <= 64 * MI => decode_limited::<T, { 64 * MI }>(bytes),
-        n if n <= 256 * MI => decode_limited::<T, { 256 * MI }>(bytes),
-        n if n <= 1024 * MI => decode_limited::<T, { 1024 * MI }>(bytes),
+        n if n <= 256 => decode_limited::<T, { 4 * KI }>(bytes),
+        n if n <= KI => decode_limited::<T, { 16 * KI }>(bytes),
+        n if n <= 4 * KI => decode_limited::<T, { 64 * KI }>(bytes),
+        n if n <= 16 * KI => decode_limited::<T, { 256 * KI }>(bytes),
+        n if n <= 64 * KI => decode_limited::<T, MI>(bytes),
+        n if n <= 256 * KI => decode_limited::<T, { 4 * MI }>(bytes),
+        n if n <= MI => decode_limited::<T, { 16 * MI }>(bytes),
+        n if n <= 4 * MI => decode_limited::<T, { 64 * MI }>(bytes),
+        n if n <= 16 * MI => decode_limited::<T, { 256 * MI }>(bytes),
+        n if n <= 64 * MI => decode_limited::<T, { 1024 * MI }>(bytes),
         n => Err(PayloadError::decode(
             String::new(),
-            format_args!("payload of {n} bytes is larger than 1 GiB"),
+            format_args!("payload of {n} bytes is larger than 64 MiB"),
         )),
     }
 }

@@ -401,6 +401,37 @@ fn binary_rejects_trailing_bytes_and_forged_lengths() {
     );
 }
 
+/// bincode counts each decoded value at its size in memory (8 bytes for
+/// a one-byte `u64`, 16 for a `u128`), so valid payloads of many small
+/// numbers claim far more than their own length: the limit must leave
+/// room for that (found by fuzzing: a map of small entries that decoded
+/// at one length was refused once re-encoded shorter).
+#[test]
+fn binary_payloads_of_small_numbers_are_not_mistaken_for_forged_ones() {
+    use std::collections::BTreeMap;
+    fn round_trip<T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(
+        value: T,
+    ) {
+        let mut bytes = Vec::new();
+        write_payload(Encoding::Binary, &value, &mut bytes).unwrap();
+        let back: T = Payload::new(Encoding::Binary, bytes.into())
+            .decode()
+            .unwrap_or_else(|e| panic!("{value:?}: {e}"));
+        assert_eq!(back, value);
+    }
+    for n in [10, 100, 255, 256, 1_000, 5_000, 100_000] {
+        round_trip(vec![0u64; n]);
+        round_trip(vec![1u128; n]);
+        round_trip(vec![String::new(); n]);
+        round_trip(vec![Some(0i64); n]);
+        round_trip(
+            (0..n as u32)
+                .map(|i| (i.to_string(), 0i32))
+                .collect::<BTreeMap<_, _>>(),
+        );
+    }
+}
+
 #[test]
 fn bad_binary_frames_say_what_is_wrong() {
     let reason = |b: &'static [u8]| {
