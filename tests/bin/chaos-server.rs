@@ -4,7 +4,7 @@
 //! closes.
 //!
 //! ```text
-//! chaos-server [--header-read-timeout-ms N]
+//! chaos-server [--header-read-timeout-ms N] [--max-connections N|none]
 //! ```
 
 use std::time::Duration;
@@ -22,7 +22,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ("--header-read-timeout-ms", Some(ms)) => {
                 builder = builder.header_read_timeout(Duration::from_millis(ms.parse()?));
             }
-            _ => return Err("usage: chaos-server [--header-read-timeout-ms N]".into()),
+            ("--max-connections", Some(max)) => {
+                builder = builder.max_connections(match max.as_str() {
+                    "none" => None,
+                    n => Some(n.parse()?),
+                });
+            }
+            _ => {
+                return Err(
+                    "usage: chaos-server [--header-read-timeout-ms N] [--max-connections N|none]"
+                        .into(),
+                );
+            }
         }
     }
     let server = builder.build()?;

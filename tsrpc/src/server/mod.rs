@@ -94,8 +94,6 @@ pub const DEFAULT_SEND_QUEUE_SIZE: usize = 8 << 20;
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(15);
 /// The default [`ServerBuilder::keepalive`].
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(60);
-/// The default [`ServerBuilder::max_connections`].
-pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// The default [`ServerBuilder::max_pending_calls`].
 pub const DEFAULT_MAX_PENDING_CALLS: usize = 256;
 
@@ -231,11 +229,15 @@ impl ServerBuilder {
         self
     }
 
-    /// How many connections (HTTP and WebSocket) the server holds at once
-    /// (10,000 by default; `None`: no limit). At the limit, the oldest
-    /// connection that has not yet sent a request makes way for a new
-    /// one; when there is none, the new one is answered 503 and closed.
-    /// The same is done when the process runs out of file descriptors.
+    /// How many connections (HTTP and WebSocket) the server holds at once;
+    /// `None`: no limit. By default, nine tenths of the process's limit on
+    /// open files (keeping at least 32 descriptors for everything else; 922
+    /// under the common limit of 1,024), so the server answers before it
+    /// runs out of descriptors. At the limit, the oldest connection that
+    /// has not yet sent a request makes way for a new one; when there is
+    /// none, the new one is answered 503 and closed. Should the process run
+    /// out of descriptors all the same, the oldest such connection is closed
+    /// to free one.
     pub fn max_connections(mut self, max: Option<usize>) -> Self {
         self.settings.http.caps.total = max;
         self
@@ -552,7 +554,7 @@ impl Server {
                     header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
                     body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
                     caps: crate::transport::admission::Caps {
-                        total: Some(DEFAULT_MAX_CONNECTIONS),
+                        total: Some(crate::transport::admission::Caps::default_total()),
                         per_ip: None,
                     },
                 },

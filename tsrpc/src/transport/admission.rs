@@ -33,6 +33,24 @@ pub(crate) struct Caps {
     pub(crate) per_ip: Option<usize>,
 }
 
+impl Caps {
+    /// The default cap on open connections, from the process's limit on
+    /// open files (as HAProxy does): nine tenths of it, keeping at least 32
+    /// descriptors (at most half) for everything else, so that the cap is
+    /// reached, and answered, before the process runs out. 10,000 where
+    /// the limit cannot be read.
+    pub(crate) fn default_total() -> usize {
+        match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+            Ok((soft, _)) if soft > 0 && soft != rlimit::INFINITY => {
+                let limit = usize::try_from(soft).unwrap_or(usize::MAX);
+                let reserve = (limit / 10).max(32).min(limit / 2);
+                limit - reserve
+            }
+            _ => 10_000,
+        }
+    }
+}
+
 /// Why a connection was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refusal {
