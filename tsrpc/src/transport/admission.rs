@@ -20,7 +20,7 @@ use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -166,10 +166,15 @@ impl Admission {
             used: AtomicBool::new(false),
             upgraded: AtomicBool::new(false),
             stopped: AtomicU8::new(Stop::None as u8),
-            waker: OnceLock::new(),
+            waker: Mutex::new(None),
+            has_waker: AtomicBool::new(false),
             active: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
             reading_body: AtomicU64::new(0),
+            looks: Mutex::new(Looks {
+                requests: u64::MAX,
+                ..Looks::default()
+            }),
         });
         state.open.insert(seq, (ip, Arc::downgrade(&slot)));
         state.unused.insert(seq, ip);
@@ -210,8 +215,10 @@ pub(crate) struct Slot {
     upgraded: AtomicBool,
     stopped: AtomicU8,
     /// The connection's task, kept the first time its socket had nothing
-    /// to give (a spawned task keeps its waker: one is enough).
-    waker: OnceLock<Waker>,
+    /// to give (a spawned task keeps its waker: one is enough), until the
+    /// socket is upgraded: a waker keeps its task's memory.
+    waker: Mutex<Option<Waker>>,
+    has_waker: AtomicBool,
     /// Requests being answered (their responses included).
     active: AtomicUsize,
     /// Requests begun, ever.
@@ -219,6 +226,8 @@ pub(crate) struct Slot {
     /// The number (from 1) of the request whose body is being read; 0
     /// when none is.
     reading_body: AtomicU64,
+    /// The watch's own notes; only it takes the lock.
+    looks: Mutex<Looks>,
 }
 
 impl Drop for Slot {
@@ -245,11 +254,15 @@ impl Slot {
     /// The socket now carries a WebSocket, which watches itself.
     pub(crate) fn upgraded(&self) {
         self.upgraded.store(true, Ordering::Release);
+        self.waker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
     }
 
     fn stop(&self, how: Stop) {
         self.stopped.fetch_max(how as u8, Ordering::AcqRel);
-        if let Some(waker) = self.waker.get() {
+        if let Some(waker) = &*self.waker.lock().unwrap_or_else(PoisonError::into_inner) {
             waker.wake_by_ref();
         }
     }
@@ -311,47 +324,71 @@ impl Drop for ReadingBody<'_> {
     }
 }
 
-/// Watches one HTTP connection until it ends or is upgraded: stops it
-/// when it had no request in progress for `idle` (its first request
-/// included), and stops reading a request body that took longer than
-/// `body`. The counters are sampled four times per limit, so a limit
-/// takes effect between it and a quarter more.
-pub(crate) async fn watch(slot: Weak<Slot>, idle: Duration, body: Duration) {
-    let tick = idle.min(body) / 4;
-    let ticks = |limit: Duration| limit.as_nanos().div_ceil(tick.as_nanos().max(1)) + 1;
-    let (idle_ticks, body_ticks) = (ticks(idle), ticks(body));
-    let (mut idle_seen, mut body_seen) = (0, 0);
-    let (mut last_requests, mut last_body) = (u64::MAX, 0);
-    loop {
-        tokio::time::sleep(tick.max(Duration::from_millis(1))).await;
-        let Some(slot) = slot.upgrade() else { return };
-        if slot.upgraded.load(Ordering::Acquire) || slot.stopped() == Stop::All as u8 {
-            return;
-        }
-        let requests = slot.requests.load(Ordering::Acquire);
-        let busy = slot.active.load(Ordering::Acquire) > 0;
-        idle_seen = if !busy && requests == last_requests {
-            idle_seen + 1
-        } else {
-            // Not idle since the last look (or only since this one).
-            u128::from(!busy)
-        };
-        last_requests = requests;
-        let reading = slot.reading_body.load(Ordering::Acquire);
-        body_seen = if reading != 0 && reading == last_body {
-            body_seen + 1
-        } else {
-            u128::from(reading != 0)
-        };
-        last_body = reading;
-        if idle_seen >= idle_ticks {
-            tracing::debug!("closing an HTTP connection idle for {idle:?}");
-            slot.stop(Stop::All);
-            return;
-        }
-        if body_seen >= body_ticks {
-            tracing::debug!("a request body took longer than {body:?}");
-            slot.stop(Stop::Reads);
+/// What the watch saw of one HTTP connection at its last look.
+#[derive(Debug, Default)]
+struct Looks {
+    /// Looks in a row that found it idle, with no request begun between.
+    idle: u32,
+    requests: u64,
+    /// Looks in a row that found the same request body being read.
+    body: u32,
+    reading: u64,
+}
+
+impl Admission {
+    /// Watches every HTTP connection of the listener, in one task for all
+    /// of them, until the listener and its connections are gone: stops a
+    /// connection that had no request in progress for `idle` (its first
+    /// request included), and stops reading a request body that took
+    /// longer than `body`. The counters are sampled four times per limit,
+    /// so a limit takes effect between it and a quarter more.
+    pub(crate) async fn watch(admission: Weak<Admission>, idle: Duration, body: Duration) {
+        let tick = (idle.min(body) / 4).max(Duration::from_millis(1));
+        let ticks = |limit: Duration| limit.as_nanos().div_ceil(tick.as_nanos()) + 1;
+        let (idle_ticks, body_ticks) = (ticks(idle), ticks(body));
+        let mut slots = Vec::new();
+        loop {
+            tokio::time::sleep(tick).await;
+            let Some(admission) = admission.upgrade() else {
+                return;
+            };
+            slots.clear();
+            slots.extend(
+                lock(&admission.state)
+                    .open
+                    .values()
+                    .filter_map(|(_, slot)| slot.upgrade()),
+            );
+            drop(admission);
+            for slot in slots.drain(..) {
+                if slot.upgraded.load(Ordering::Acquire) || slot.stopped() == Stop::All as u8 {
+                    continue;
+                }
+                let mut looks = slot.looks.lock().unwrap_or_else(PoisonError::into_inner);
+                let requests = slot.requests.load(Ordering::Acquire);
+                let busy = slot.active.load(Ordering::Acquire) > 0;
+                looks.idle = if !busy && requests == looks.requests {
+                    looks.idle + 1
+                } else {
+                    // Not idle since the last look (or only since this one).
+                    u32::from(!busy)
+                };
+                looks.requests = requests;
+                let reading = slot.reading_body.load(Ordering::Acquire);
+                looks.body = if reading != 0 && reading == looks.reading {
+                    looks.body + 1
+                } else {
+                    u32::from(reading != 0)
+                };
+                looks.reading = reading;
+                if u128::from(looks.idle) >= idle_ticks {
+                    tracing::debug!("closing an HTTP connection idle for {idle:?}");
+                    slot.stop(Stop::All);
+                } else if u128::from(looks.body) >= body_ticks {
+                    tracing::debug!("a request body took longer than {body:?}");
+                    slot.stop(Stop::Reads);
+                }
+            }
         }
     }
 }
@@ -368,8 +405,12 @@ impl<IO> Watched<IO> {
     /// Keeps the task's waker when the socket first has nothing to give,
     /// so that a stop wakes the task.
     fn pending<T>(&self, cx: &mut Context<'_>) -> Poll<T> {
-        if self.slot.waker.get().is_none() {
-            let _ = self.slot.waker.set(cx.waker().clone());
+        let slot = &self.slot;
+        if !slot.has_waker.load(Ordering::Relaxed)
+            && !slot.upgraded.load(Ordering::Acquire)
+            && !slot.has_waker.swap(true, Ordering::AcqRel)
+        {
+            *slot.waker.lock().unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
         }
         Poll::Pending
     }
@@ -514,20 +555,21 @@ mod tests {
             per_ip: None,
         });
         let (idle, body) = (Duration::from_secs(10), Duration::from_secs(30));
+        tokio::spawn(Admission::watch(
+            std::sync::Arc::downgrade(&admission),
+            idle,
+            body,
+        ));
         // Never used: stopped after the idle limit, and not before.
         let silent = admission.admit(A).unwrap();
-        let watch = tokio::spawn(super::watch(std::sync::Arc::downgrade(&silent), idle, body));
+        // Busy for longer than the idle limit: kept; its body, stopped.
+        let busy = admission.admit(A).unwrap();
+        let active = busy.begin_request();
         tokio::time::sleep(Duration::from_secs(9)).await;
         assert_eq!(silent.stopped(), Stop::None as u8);
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert_eq!(silent.stopped(), Stop::All as u8);
-        watch.await.unwrap();
-
-        // Busy for longer than the idle limit: kept; its body, stopped.
-        let busy = admission.admit(A).unwrap();
-        tokio::spawn(super::watch(std::sync::Arc::downgrade(&busy), idle, body));
-        let active = busy.begin_request();
-        tokio::time::sleep(Duration::from_secs(20)).await;
+        tokio::time::sleep(Duration::from_secs(6)).await;
         assert_eq!(busy.stopped(), Stop::None as u8, "a request is in progress");
         let reading = active.reading_body();
         tokio::time::sleep(Duration::from_secs(25)).await;

@@ -96,7 +96,13 @@ pub(crate) async fn serve<A: App>(addr: SocketAddr, app: Arc<A>) -> std::io::Res
 }
 
 async fn accept_loop<A: App>(tcp: TcpListener, app: Arc<A>, mut stopped: watch::Receiver<bool>) {
-    let admission = Admission::new(app.http_settings().caps);
+    let settings = app.http_settings();
+    let admission = Admission::new(settings.caps);
+    tokio::spawn(Admission::watch(
+        Arc::downgrade(&admission),
+        settings.header_read_timeout,
+        settings.body_read_timeout,
+    ));
     let answering = Arc::new(AtomicUsize::new(0));
     let mut failing = false;
     loop {
@@ -177,13 +183,7 @@ async fn serve_connection<A: App>(
     slot: Arc<Slot>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let settings = app.http_settings();
-    let idle = settings.header_read_timeout;
-    tokio::spawn(super::admission::watch(
-        Arc::downgrade(&slot),
-        idle,
-        settings.body_read_timeout,
-    ));
+    let idle = app.http_settings().header_read_timeout;
     let io = TokioIo::new(slot.watch_io(stream));
     let service = service_fn(move |req| {
         let active = slot.begin_request();
