@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use tsrpc::codec::{Encoding, Payload, PayloadError, write_payload};
+use tsrpc::codec::{Encoding, Payload, PayloadError, WireFrame, write_payload};
 use tsrpc::{Binary, Timestamp};
 
 /// Every kind of value, and a way to nest without end.
@@ -61,4 +61,14 @@ pub fn decode_and_round_trip(encoding: Encoding, bytes: &[u8]) -> Result<(), Pay
         .expect("an encoded value decodes");
     assert_eq!(zoo, again, "a round trip changes nothing");
     Ok(())
+}
+
+/// The frames fuzz input can be: a binary frame always, a text frame when
+/// it is UTF-8 (tungstenite checks text frames before tsrpc sees them).
+pub fn frames(data: &[u8]) -> impl Iterator<Item = WireFrame> {
+    let text = std::str::from_utf8(data)
+        .ok()
+        .map(|text| WireFrame::Text(bytes::Bytes::copy_from_slice(text.as_bytes())));
+    let binary = WireFrame::Binary(bytes::Bytes::copy_from_slice(data));
+    text.into_iter().chain(Some(binary))
 }
