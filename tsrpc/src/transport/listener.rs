@@ -53,8 +53,7 @@ pub(crate) trait App: Send + Sync + 'static {
         remote: SocketAddr,
         encoding: Option<Encoding>,
     ) -> BoxFuture<()>;
-
-    /// HTTP settings: limits, CORS, static files.
+    /// HTTP settings: limits, origins, static files.
     fn http_settings(&self) -> &super::http::HttpSettings;
     /// Answers an API call or message received over HTTP. Not boxed: the
     /// future lives in the one hyper keeps per connection, so a request
