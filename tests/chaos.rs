@@ -656,6 +656,28 @@ impl ChildServer {
             .expect("kill runs");
         assert!(status.success());
     }
+
+    /// Freezes the server, and waits until every one of its threads is
+    /// stopped (a signal is delivered to each thread in its own time).
+    async fn freeze(&self) {
+        self.signal("-STOP");
+        let pid = self.child.id().expect("running");
+        let all_stopped = || {
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+                return false;
+            };
+            tasks.flatten().all(|task| {
+                std::fs::read_to_string(task.path().join("stat"))
+                    .ok()
+                    .and_then(|stat| {
+                        let after_name = stat.rsplit_once(')')?.1;
+                        after_name.split_whitespace().next().map(|s| s == "T")
+                    })
+                    .unwrap_or(false)
+            })
+        };
+        eventually("every thread of the server is stopped", all_stopped).await;
+    }
 }
 
 /// With its descriptors exhausted by sockets that never send a byte, the
@@ -693,7 +715,7 @@ async fn a_server_frozen_or_killed_mid_call_never_hangs_a_client() {
     let mut server = ChildServer::start(1024, &[]).await;
     let client = WsClient::builder(server.url.as_str()).build();
     client.connect().await.unwrap();
-    server.signal("-STOP");
+    server.freeze().await;
     let err = client
         .call_api_with(
             ReqSleep { ms: 0 },
