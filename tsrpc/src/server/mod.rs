@@ -253,13 +253,15 @@ impl ServerBuilder {
     }
 
     /// How many bytes may wait to be sent on one connection (8 MiB by
-    /// default; each frame counts its length and 64 bytes more). This is
-    /// the most memory one peer can pin with what it does not read: a
-    /// frame that would go past it closes the connection (1008), so a
-    /// peer that stops reading never holds up broadcasts or other
-    /// connections. A frame larger than the whole size is still sent when
-    /// nothing else waits. A peer whose own calls fill half of it is not
-    /// read again until it has taken those answers.
+    /// default; each frame counts its length and 64 bytes more). A frame
+    /// that would go past it closes the connection (1008), so a peer that
+    /// stops reading never holds up broadcasts or other connections, and
+    /// pins at most this much memory, plus the answers its own calls made
+    /// while it was being read (the server stops reading it once half the
+    /// size waits, so they stay under half of it). A frame larger than the
+    /// whole size is still sent when nothing else waits. A peer whose own
+    /// calls fill half of it is not read again until it has taken those
+    /// answers.
     pub fn send_queue_size(mut self, bytes: usize) -> Self {
         self.settings.send_queue_size = bytes;
         self

@@ -24,6 +24,13 @@ pub(crate) fn cost(frame: &Message) -> usize {
     frame.len() + FRAME_OVERHEAD
 }
 
+/// The bound's one rule: a frame of `cost` bytes joins `before` bytes if
+/// together they stay within `capacity`, or if nothing waits (so that no
+/// message the size limit allows is refused for its size alone).
+fn fits(before: usize, cost: usize, capacity: usize) -> bool {
+    before == 0 || before + cost <= capacity
+}
+
 /// The sending half: cheap to clone, never blocks.
 ///
 /// The queue is bounded in bytes (each frame's length plus
@@ -128,7 +135,7 @@ impl Outbound {
         let shared = &self.shared;
         let cost = cost(&frame);
         let before = shared.queued.fetch_add(cost, Ordering::AcqRel);
-        if before > 0 && before + cost > shared.capacity {
+        if !fits(before, cost, shared.capacity) {
             shared.queued.fetch_sub(cost, Ordering::AcqRel);
             return Err(self.full());
         }
@@ -235,8 +242,7 @@ impl Replies<'_> {
             return Err(SendError::Closed);
         }
         let cost = cost(&frame);
-        let before = self.queue.bytes;
-        if before > 0 && before + cost > self.outbound.capacity() {
+        if !fits(self.queue.bytes, cost, self.outbound.capacity()) {
             return Err(self.outbound.full());
         }
         self.queue.frames.push_back(frame);
