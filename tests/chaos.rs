@@ -873,3 +873,34 @@ async fn http_paths_and_static_files_hold() {
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An `HttpClient` call to a server whose accept queue is full (its
+/// connection is never accepted: the handshake itself hangs) fails after
+/// the connect timeout, well before the call's own timeout.
+#[tokio::test]
+async fn an_http_client_gives_up_connecting_after_its_connect_timeout() {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let full = socket.listen(1).unwrap();
+    let addr = full.local_addr().unwrap();
+    // Fill the accept queue; nobody accepts.
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(stream)) =
+            tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await
+        {
+            fillers.push(stream);
+        }
+    }
+    let http = HttpClient::builder(format!("http://{addr}"))
+        .connect_timeout(Duration::from_millis(300))
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let err = tokio::time::timeout(PATIENCE, http.call_api(ReqSleep { ms: 0 }))
+        .await
+        .expect("the connect timeout ends the call")
+        .expect_err("the connection is never accepted");
+    assert!(err.is_network(), "{err:?}");
+    drop(full);
+}
