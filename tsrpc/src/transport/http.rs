@@ -253,14 +253,18 @@ pub(crate) async fn serve<A: App>(
     remote: SocketAddr,
     active: Active,
 ) -> Response<ResponseBody> {
-    let settings = app.http_settings().clone();
+    // The settings are borrowed from a second handle on the app (the
+    // first goes to the call): no copy of the origin list or the static
+    // folder's path per request.
+    let held = app.clone();
+    let settings = held.http_settings();
     let allow = match settings.origins.check(req.headers()) {
         OriginCheck::Allowed(allow) => allow,
         OriginCheck::Refused => return origin_refused(),
     };
     let res = match *req.method() {
         Method::OPTIONS => preflight(&req, allow.clone()),
-        Method::POST => post(app, req, remote, &settings, &active).await,
+        Method::POST => post(app, req, remote, settings, &active).await,
         Method::GET | Method::HEAD => match &settings.static_dir {
             Some(dir) => static_file(dir, &req).await,
             None => text(
