@@ -567,8 +567,13 @@ where
                     match idle.poll(cx) {
                         Poll::Pending => {}
                         // Any WebSocket peer answers a ping by itself.
+                        // Not into a queue that is filling up: the ping
+                        // must never be what closes it as full (the send
+                        // timeout judges a peer that does not read).
                         Poll::Ready(Idle::Ping) => {
-                            let _ = outbound.send(Message::Ping(Bytes::new()));
+                            if conn.waiting() < outbound.capacity() / 2 {
+                                let _ = outbound.send(Message::Ping(Bytes::new()));
+                            }
                         }
                         Poll::Ready(Idle::Expired) => {
                             outbound.close(
