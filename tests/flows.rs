@@ -159,7 +159,7 @@ async fn pre_api_return_changes_outcomes_and_post_flows_observe_them() {
     ] {
         let l = seen.clone();
         flow.push(move |ret: ApiReturned| {
-            let a = ret.res::<ReqEcho>().and_then(Result::ok).map(|r| r.a);
+            let a = ret.res::<ReqEcho>().map(|r| r.a);
             l.lock()
                 .unwrap()
                 .push(format!("{name} {} {} {a:?}", ret.name, ret.is_succ()));

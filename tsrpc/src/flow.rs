@@ -11,14 +11,11 @@
 
 use std::fmt;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
-
-use futures_util::FutureExt;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 
 use crate::error::TsrpcError;
-use crate::server::BoxFuture;
+use crate::task::{self, BoxFuture};
 
 /// What one node decided.
 #[derive(Debug)]
@@ -99,20 +96,16 @@ pub struct Flow<T> {
     /// `nodes.len()`, kept beside it so the runtime's checks for an empty
     /// flow, made on every call, take no lock.
     len: AtomicUsize,
+    /// The bit this flow sets in its owner's set of flows in use, so the
+    /// owner decides how calls run when a flow changes, not per call.
+    watch: Option<(Arc<AtomicU32>, u32)>,
 }
 
 impl<T> fmt::Debug for Flow<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Flow")
             .field("name", &self.name)
-            .field(
-                "nodes",
-                &self
-                    .nodes
-                    .read()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .len(),
-            )
+            .field("nodes", &task::read(&self.nodes).len())
             .finish()
     }
 }
@@ -134,6 +127,26 @@ impl<T: Send + 'static> Flow<T> {
             name,
             nodes: RwLock::new(Vec::new()),
             len: AtomicUsize::new(0),
+            watch: None,
+        }
+    }
+
+    /// A flow that keeps `bit` of `in_use` set while it has nodes.
+    pub(crate) fn watched(name: &'static str, in_use: &Arc<AtomicU32>, bit: u32) -> Self {
+        Flow {
+            watch: Some((in_use.clone(), bit)),
+            ..Self::named(name)
+        }
+    }
+
+    fn set_len(&self, len: usize) {
+        self.len.store(len, Ordering::Release);
+        if let Some((in_use, bit)) = &self.watch {
+            if len == 0 {
+                in_use.fetch_and(!bit, Ordering::AcqRel);
+            } else {
+                in_use.fetch_or(*bit, Ordering::AcqRel);
+            }
         }
     }
 
@@ -149,18 +162,18 @@ impl<T: Send + 'static> Flow<T> {
             let fut = node(value);
             Box::pin(async move { fut.await.into_step() })
         });
-        let mut nodes = self.nodes.write().unwrap_or_else(PoisonError::into_inner);
+        let mut nodes = task::write(&self.nodes);
         nodes.push((id, node));
-        self.len.store(nodes.len(), Ordering::Release);
+        self.set_len(nodes.len());
         id
     }
 
     /// Removes a node; false if it was not there.
     pub fn remove(&self, id: FlowNodeId) -> bool {
-        let mut nodes = self.nodes.write().unwrap_or_else(PoisonError::into_inner);
+        let mut nodes = task::write(&self.nodes);
         let before = nodes.len();
         nodes.retain(|(n, _)| *n != id);
-        self.len.store(nodes.len(), Ordering::Release);
+        self.set_len(nodes.len());
         nodes.len() != before
     }
 
@@ -178,17 +191,14 @@ impl<T: Send + 'static> Flow<T> {
     /// node stopped or failed it.
     pub async fn exec(&self, value: T) -> FlowStep<T> {
         // A snapshot: nodes added or removed while it runs apply next time.
-        let nodes: Vec<Node<T>> = self
-            .nodes
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+        let nodes: Vec<Node<T>> = task::read(&self.nodes)
             .iter()
             .map(|(_, node)| node.clone())
             .collect();
         let mut value = value;
         for node in nodes {
-            let step = match std::panic::catch_unwind(AssertUnwindSafe(|| node(value))) {
-                Ok(fut) => AssertUnwindSafe(fut).catch_unwind().await,
+            let step = match task::guard(|| node(value)) {
+                Ok(fut) => task::guard_future(fut).await,
                 Err(panic) => Err(panic),
             };
             match step {
@@ -198,8 +208,11 @@ impl<T: Send + 'static> Flow<T> {
                     tracing::warn!(flow = self.name, "a flow node failed: {e}");
                     return FlowStep::Fail(e);
                 }
-                Err(_) => {
-                    tracing::error!(flow = self.name, "a flow node panicked; the flow stops");
+                Err(panic) => {
+                    tracing::error!(
+                        flow = self.name,
+                        "a flow node panicked ({panic}); the flow stops"
+                    );
                     return FlowStep::Fail(TsrpcError::internal("Internal Server Error"));
                 }
             }

@@ -79,8 +79,10 @@ pub mod client;
 pub mod codec;
 mod error;
 mod flow;
+mod listeners;
 pub mod proto;
 pub mod server;
+mod task;
 mod transport;
 mod values;
 
@@ -100,7 +102,8 @@ pub use values::{Binary, ParseTimestampError, Timestamp};
 pub mod __private {
     pub use crate::proto::{Location, ServiceDescriptor};
     pub use crate::server::{
-        ApiHandlerFn, BoxFuture, HandlerDescriptor, MsgHandlerFn, api_future, msg_future,
+        ApiHandlerFn, HandlerDescriptor, MsgHandlerFn, api_future, msg_future,
     };
+    pub use crate::task::BoxFuture;
     pub use inventory;
 }

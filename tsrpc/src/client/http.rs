@@ -15,11 +15,11 @@ use tokio::sync::oneshot;
 
 use super::pending::{AbortBy, PendingCalls};
 use super::{CallOptions, ClientFlows, DEFAULT_TIMEOUT, DataFlow, Sent};
+use crate::codec::FINGERPRINT_HEADER;
 use crate::codec::{self, Encoding, ServerFrame, WireFrame};
 use crate::error::{TsrpcError, codes};
 use crate::flow::FlowStep;
 use crate::proto::{Api, Message, ServiceInfo, ServiceKind, ServiceTable};
-use crate::transport::http::FINGERPRINT_HEADER;
 
 #[derive(Clone, Debug)]
 struct Settings {
@@ -171,7 +171,7 @@ impl HttpClient {
                 timeout: DEFAULT_TIMEOUT,
                 connect_timeout: super::ws::DEFAULT_CONNECT_TIMEOUT,
                 headers: HeaderMap::new(),
-                max_response_size: crate::server::DEFAULT_MAX_MESSAGE_SIZE,
+                max_response_size: crate::transport::DEFAULT_MAX_MESSAGE_SIZE,
             },
             error: None,
         }

@@ -1,9 +1,8 @@
 //! [`WsClient`]: a long connection to a tsrpc (or TSRPC) server.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use http::HeaderValue;
@@ -20,6 +19,7 @@ use crate::codec::{self, Encoding, Payload, ServerFrame, ServiceRef, WireFrame};
 use crate::error::{TsrpcError, codes};
 use crate::flow::FlowStep;
 use crate::proto::{Api, Message, ServiceInfo, ServiceKind, ServiceTable};
+use crate::task::{self, BoxFuture, lock};
 use crate::transport::{Disconnect, FrameHandler, Outbound, close_code, outbound, ws};
 
 /// The default call timeout, as TSRPC's.
@@ -92,16 +92,9 @@ pub struct DisconnectEvent {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ClientMsgListener(u64);
 
-static NEXT_LISTENER: AtomicU64 = AtomicU64::new(1);
-
 type TypedListener = Arc<dyn Fn(&Payload) + Send + Sync>;
 type MatchingListener = Arc<dyn Fn(AnyMsg) + Send + Sync>;
-
-#[derive(Default)]
-struct Listeners {
-    typed: HashMap<u32, Vec<(ClientMsgListener, TypedListener)>>,
-    matching: Vec<(ClientMsgListener, Regex, MatchingListener)>,
-}
+type Listeners = crate::listeners::Listeners<TypedListener, MatchingListener>;
 
 struct Active {
     outbound: Outbound,
@@ -250,10 +243,6 @@ impl WsClientBuilder {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl WsClient {
     /// A builder for a client of the server at `url` (`ws://host:port`).
     pub fn builder(url: impl Into<String>) -> WsClientBuilder {
@@ -265,8 +254,8 @@ impl WsClient {
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                 heartbeat: None,
                 reconnect: None,
-                max_message_size: crate::server::DEFAULT_MAX_MESSAGE_SIZE,
-                send_queue_size: crate::server::DEFAULT_SEND_QUEUE_SIZE,
+                max_message_size: crate::transport::DEFAULT_MAX_MESSAGE_SIZE,
+                send_queue_size: crate::transport::DEFAULT_SEND_QUEUE_SIZE,
             },
         }
     }
@@ -400,7 +389,7 @@ impl WsClient {
         let conn_outbound = outbound.clone();
         tokio::spawn(async move {
             let limits = ws::Limits {
-                send_timeout: Some(crate::server::DEFAULT_SEND_TIMEOUT),
+                send_timeout: Some(crate::transport::DEFAULT_SEND_TIMEOUT),
                 ..ws::Limits::default()
             };
             let end = ws::drive(socket, rx, &conn_outbound, limits, &session).await;
@@ -630,17 +619,11 @@ impl WsClient {
     ) -> Result<ClientMsgListener, TsrpcError> {
         let table = self.table()?;
         let service = Self::service(table, ServiceKind::Msg, M::NAME)?;
-        let id = ClientMsgListener(NEXT_LISTENER.fetch_add(1, Ordering::Relaxed));
         let typed: TypedListener = Arc::new(move |payload: &Payload| match payload.decode::<M>() {
             Ok(msg) => listener(msg),
             Err(e) => tracing::warn!(msg = M::NAME, "invalid message from the server: {e}"),
         });
-        self.listeners()
-            .typed
-            .entry(service.id())
-            .or_default()
-            .push((id, typed));
-        Ok(id)
+        Ok(ClientMsgListener(self.listeners().add(service.id(), typed)))
     }
 
     /// Calls `listener` with every message whose name matches `pattern`.
@@ -649,22 +632,12 @@ impl WsClient {
         pattern: Regex,
         listener: impl Fn(AnyMsg) + Send + Sync + 'static,
     ) -> ClientMsgListener {
-        let id = ClientMsgListener(NEXT_LISTENER.fetch_add(1, Ordering::Relaxed));
-        self.listeners()
-            .matching
-            .push((id, pattern, Arc::new(listener)));
-        id
+        ClientMsgListener(self.listeners().add_matching(pattern, Arc::new(listener)))
     }
 
     /// Removes a listener; false if it was not there.
     pub fn unlisten_msg(&self, listener: ClientMsgListener) -> bool {
-        let mut listeners = self.listeners();
-        let before = count(&listeners);
-        listeners.matching.retain(|(id, _, _)| *id != listener);
-        for entries in listeners.typed.values_mut() {
-            entries.retain(|(id, _)| *id != listener);
-        }
-        count(&listeners) != before
+        self.listeners().remove(listener.0)
     }
 
     /// Removes every typed listener of message `M`.
@@ -673,20 +646,13 @@ impl WsClient {
             .table()
             .and_then(|t| Self::service(t, ServiceKind::Msg, M::NAME))
         {
-            self.listeners().typed.remove(&service.id());
+            self.listeners().remove_service(service.id());
         }
     }
 
     fn listeners(&self) -> std::sync::RwLockWriteGuard<'_, Listeners> {
-        self.inner
-            .listeners
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
+        task::write(&self.inner.listeners)
     }
-}
-
-fn count(l: &Listeners) -> usize {
-    l.matching.len() + l.typed.values().map(Vec::len).sum::<usize>()
 }
 
 async fn heartbeat_loop(
@@ -732,7 +698,7 @@ fn reconnect_loop(
     client: std::sync::Weak<ClientInner>,
     policy: ReconnectPolicy,
     lost: u64,
-) -> crate::server::BoxFuture<()> {
+) -> BoxFuture<()> {
     Box::pin(reconnect(client, policy, lost))
 }
 
@@ -822,29 +788,10 @@ impl FrameHandler for ClientSession {
                     };
                 }
                 let payload = &received.payload;
-                let (typed, matching): (Vec<TypedListener>, Vec<MatchingListener>) = {
-                    let listeners = inner
-                        .listeners
-                        .read()
-                        .unwrap_or_else(PoisonError::into_inner);
-                    let typed = listeners
-                        .typed
-                        .get(&info.id())
-                        .map(|v| v.iter().map(|(_, f)| f.clone()).collect())
-                        .unwrap_or_default();
-                    let matching = listeners
-                        .matching
-                        .iter()
-                        .filter(|(_, re, _)| re.is_match(info.name()))
-                        .map(|(_, _, f)| f.clone())
-                        .collect();
-                    (typed, matching)
-                };
+                let (typed, matching) = task::read(&inner.listeners).of(info.id(), info.name());
                 for f in typed {
-                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(payload)))
-                        .is_err()
-                    {
-                        tracing::error!(msg = info.name(), "a message listener panicked");
+                    if let Err(panic) = task::guard(|| f(payload)) {
+                        tracing::error!(msg = info.name(), "a message listener panicked: {panic}");
                     }
                 }
                 for f in matching {
@@ -852,8 +799,8 @@ impl FrameHandler for ClientSession {
                         name: info.name(),
                         payload: payload.clone(),
                     };
-                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(msg))).is_err() {
-                        tracing::error!(msg = info.name(), "a message listener panicked");
+                    if let Err(panic) = task::guard(|| f(msg)) {
+                        tracing::error!(msg = info.name(), "a message listener panicked: {panic}");
                     }
                 }
                 if !flows.post_recv_msg.is_empty() {

@@ -8,12 +8,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::Fingerprint;
 use super::{
     ClientFrame, Encoding, FrameError, PathSeed, Payload, PayloadError, ServerFrame, ServiceRef,
     WireFrame, depth, varint,
 };
 use crate::error::{ErrorCode, ErrorKind, TsrpcError};
-use crate::proto::Fingerprint;
 
 pub(super) const HEARTBEAT: u8 = 0x00;
 pub(super) const API_REQUEST: u8 = 0x01;

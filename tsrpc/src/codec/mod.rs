@@ -19,10 +19,33 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer};
 
-pub(crate) use json::LocatedRequest;
+use json::LocatedRequest;
 
 use crate::error::TsrpcError;
-use crate::proto::Fingerprint;
+
+/// A hash over every service's name, kind and type shape.
+///
+/// Two programs built from the same protocol definitions have the same
+/// fingerprint; changing, adding or removing any service or any field that
+/// travels changes it. Binary mode identifies services by id, so peers
+/// compare fingerprints before they trust each other's ids (see WIRE.md).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint(pub u64);
+
+impl std::fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl std::fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fingerprint({self})")
+    }
+}
+
+/// The HTTP header that carries a binary-mode client's fingerprint.
+pub(crate) const FINGERPRINT_HEADER: &str = "x-tsrpc-fingerprint";
 
 /// JSON (TSRPC v3 compatible) or binary (tsrpc's own, bincode payloads).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -302,16 +325,107 @@ pub fn decode_client_frame(frame: WireFrame) -> Result<ClientFrame, FrameError> 
     }
 }
 
-/// Takes a JSON API request frame apart without reading its request; see
-/// `json::locate_request` for the one duty it leaves to the caller.
-pub(crate) fn locate_json_request(text: &str) -> Option<LocatedRequest<'_>> {
-    json::locate_request(text)
+/// How a request names its API or message: by id (binary) or by name (JSON).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ServiceKey<'a> {
+    Id(u32),
+    Name(&'a str),
 }
 
-/// Takes a binary API request frame apart where it lies: `(service id,
-/// sn, request)`, or `None` when it is not one.
-pub(crate) fn locate_binary_request(data: &[u8]) -> Option<(u32, u32, &[u8])> {
-    binary::locate_request(data)
+impl<'a> From<&'a ServiceRef> for ServiceKey<'a> {
+    fn from(service: &'a ServiceRef) -> Self {
+        match service {
+            ServiceRef::Id(id) => ServiceKey::Id(*id),
+            ServiceRef::Name(name) => ServiceKey::Name(name),
+        }
+    }
+}
+
+impl std::fmt::Display for ServiceKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServiceKey::Id(id) => write!(f, "id {id}"),
+            ServiceKey::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+/// An API request as the codec reads it: the one type dispatch takes,
+/// whether the frame was located where it lies (the fast path, see
+/// [`locate_text_request`]) or decoded whole ([`ClientFrame::request`]).
+/// A new encoding produces it too; dispatch needs nothing else.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Request<'a> {
+    /// The API called.
+    pub(crate) service: ServiceKey<'a>,
+    /// The call's serial number.
+    pub(crate) sn: u32,
+    /// The still-encoded request.
+    pub(crate) body: Body<'a>,
+    /// The whole frame of a request that was located rather than decoded:
+    /// only the parts it was cut at were checked.
+    unchecked: Option<&'a str>,
+}
+
+impl<'a> Request<'a> {
+    /// A request whose frame was checked whole (or that has no frame: an
+    /// HTTP JSON body).
+    pub(crate) fn new(service: ServiceKey<'a>, sn: u32, body: Body<'a>) -> Self {
+        Request {
+            service,
+            sn,
+            body,
+            unchecked: None,
+        }
+    }
+
+    /// The encoding of the request's body.
+    pub(crate) fn encoding(&self) -> Encoding {
+        self.body.encoding()
+    }
+
+    /// What is wrong with the request's frame, if anything. A located
+    /// request owes this check when it cannot be answered (its API is
+    /// unknown, or its body does not decode): a malformed frame is then a
+    /// protocol error, not a call's error.
+    pub(crate) fn malformed(&self) -> Option<FrameError> {
+        let text = Bytes::copy_from_slice(self.unchecked?.as_bytes());
+        decode_client_frame(WireFrame::Text(text)).err()
+    }
+}
+
+/// Takes a JSON API request frame apart without reading its request (the
+/// caller owes [`Request::malformed`] when it cannot answer it); `None`
+/// when it is not plainly a request (anything else is decoded whole).
+pub(crate) fn locate_text_request(text: &str) -> Option<Request<'_>> {
+    let LocatedRequest { name, sn, body } = json::locate_request(text)?;
+    Some(Request {
+        service: ServiceKey::Name(name),
+        sn,
+        body: Body::Json(body),
+        unchecked: Some(text),
+    })
+}
+
+/// Takes a binary API request frame apart where it lies; `None` when it is
+/// not one. Binary headers are checked whole, so nothing is owed.
+pub(crate) fn locate_binary_request(data: &[u8]) -> Option<Request<'_>> {
+    let (id, sn, body) = binary::locate_request(data)?;
+    Some(Request::new(ServiceKey::Id(id), sn, Body::Binary(body)))
+}
+
+impl ClientFrame {
+    /// The API request this frame holds, if it is one.
+    pub(crate) fn request(&self) -> Option<Request<'_>> {
+        match self {
+            ClientFrame::ApiRequest {
+                service,
+                sn,
+                payload,
+            } => Some(Request::new(service.into(), *sn, Body::Payload(payload))),
+            _ => None,
+        }
+    }
 }
 
 /// A request's encoded body: a [`Payload`], or located in its frame (JSON

@@ -140,10 +140,10 @@ proptest! {
         let located = locate_binary_request(&data);
         match decode_client_frame(WireFrame::Binary(Bytes::from(data.clone()))) {
             Ok(ClientFrame::ApiRequest { service, sn, payload }) => {
-                let (id, located_sn, body) = located.expect("a decoded request is located");
-                prop_assert_eq!(service, ServiceRef::Id(id));
-                prop_assert_eq!(sn, located_sn);
-                prop_assert_eq!(payload.bytes().as_ref(), body);
+                let located = located.expect("a decoded request is located");
+                prop_assert_eq!(ServiceKey::from(&service), located.service);
+                prop_assert_eq!(sn, located.sn);
+                prop_assert_eq!(payload.bytes().as_ref(), body_bytes(located.body));
             }
             _ => prop_assert!(located.is_none(), "{:?} located but not a request", data),
         }
@@ -176,10 +176,10 @@ proptest! {
         let frame = encode_api_request(Encoding::Json, 0, &name, sn, &value).unwrap();
         let WireFrame::Text(text) = &frame else { panic!() };
         let text = std::str::from_utf8(text).unwrap();
-        let located = locate_json_request(text).expect("an encoded request is located");
-        prop_assert_eq!(located.name, name.as_str());
+        let located = locate_text_request(text).expect("an encoded request is located");
+        prop_assert_eq!(located.service, ServiceKey::Name(name.as_str()));
         prop_assert_eq!(located.sn, sn);
-        prop_assert_eq!(Body::Json(located.body).decode::<Sample>().unwrap(), value);
+        prop_assert_eq!(located.body.decode::<Sample>().unwrap(), value);
     }
 
     /// Whatever the locator accepts, the full decoder reads the same way
@@ -203,13 +203,13 @@ proptest! {
             "{space}[{space}{name}{space},{}{extra}{comma}{space}{sn}{space}]{space}",
             body.concat()
         );
-        let Some(located) = locate_json_request(&text) else { return Ok(()) };
-        let body = located.body;
+        let Some(located) = locate_text_request(&text) else { return Ok(()) };
+        let body = std::str::from_utf8(body_bytes(located.body)).unwrap();
         let one_value = serde_json::from_str::<serde::de::IgnoredAny>(body).is_ok();
         match decode_client_frame(WireFrame::Text(Bytes::from(text.clone()))) {
             Ok(ClientFrame::ApiRequest { service, sn, payload }) => {
                 prop_assert!(one_value, "{:?}", text);
-                prop_assert_eq!(service, ServiceRef::Name(located.name.to_owned()));
+                prop_assert_eq!(ServiceKey::from(&service), located.service);
                 prop_assert_eq!(sn, located.sn);
                 prop_assert_eq!(payload.bytes().as_ref(), body.trim().as_bytes());
             }
@@ -484,4 +484,13 @@ fn json_floats_survive_a_round_trip() {
         .decode()
         .unwrap();
     assert_eq!(js, 1.5000000000000013);
+}
+
+/// The bytes of a located request's body.
+fn body_bytes(body: Body<'_>) -> &[u8] {
+    match body {
+        Body::Json(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        Body::Payload(payload) => payload.bytes(),
+    }
 }

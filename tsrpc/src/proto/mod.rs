@@ -17,11 +17,12 @@ use std::any::Any;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use crate::codec::Fingerprint;
 pub use shape::{ContainerShape, Field, Shape, ShapeError, TypeShape, Variant, VariantShape};
-pub use table::{Fingerprint, ServiceInfo, ServiceTable, TableError};
+pub use table::{ServiceInfo, ServiceTable, TableError};
 pub use ts::{TsExport, TsExportError, TsFile, export_typescript, export_typescript_filtered};
 
-use crate::codec::{Encoding, Payload, PayloadError};
+use crate::codec::{Body, Encoding, PayloadError};
 
 /// A request type: `#[tsrpc::api]` implements it on `ReqXxx` structs.
 ///
@@ -95,7 +96,7 @@ impl std::fmt::Display for Location {
 }
 
 /// A value whose concrete type only the service descriptor knows.
-pub(crate) type AnyValue = Box<dyn Any + Send>;
+pub(crate) type AnyValue = Box<dyn Any + Send + Sync>;
 
 /// What `#[tsrpc::api]` and `#[tsrpc::msg]` register. Not for direct use.
 #[doc(hidden)]
@@ -110,10 +111,10 @@ pub struct ServiceDescriptor {
 /// Type-erased encode/decode functions of one service's types.
 pub(crate) struct ServiceCodec {
     /// Decodes the request (API) or the message (Msg).
-    pub(crate) decode_input: fn(&Payload) -> Result<AnyValue, PayloadError>,
+    pub(crate) decode_input: fn(Body<'_>) -> Result<AnyValue, PayloadError>,
     /// Encodes the response (API) or the message (Msg).
     pub(crate) encode_output:
-        fn(&(dyn Any + Send), Encoding, &mut Vec<u8>) -> Result<(), PayloadError>,
+        fn(&(dyn Any + Send + Sync), Encoding, &mut Vec<u8>) -> Result<(), PayloadError>,
     /// Traces the type shapes of the service.
     pub(crate) shape: fn() -> Result<Shape, ShapeError>,
 }
@@ -124,12 +125,14 @@ impl std::fmt::Debug for ServiceCodec {
     }
 }
 
-fn decode_as<T: DeserializeOwned + Send + 'static>(p: &Payload) -> Result<AnyValue, PayloadError> {
-    p.decode::<T>().map(|v| Box::new(v) as AnyValue)
+fn decode_as<T: DeserializeOwned + Send + Sync + 'static>(
+    body: Body<'_>,
+) -> Result<AnyValue, PayloadError> {
+    body.decode::<T>().map(|v| Box::new(v) as AnyValue)
 }
 
 fn encode_as<T: Serialize + 'static>(
-    value: &(dyn Any + Send),
+    value: &(dyn Any + Send + Sync),
     encoding: Encoding,
     out: &mut Vec<u8>,
 ) -> Result<(), PayloadError> {

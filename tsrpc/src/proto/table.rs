@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::shape::{Shape, ShapeError};
 use super::{Location, ServiceCodec, ServiceDescriptor, ServiceKind, is_valid_service_name};
+use crate::codec::Fingerprint;
 
 /// One API or message of the [`ServiceTable`].
 #[derive(Debug)]
@@ -46,27 +47,6 @@ impl ServiceInfo {
 
     pub(crate) fn codec(&self) -> &'static ServiceCodec {
         &self.descriptor.codec
-    }
-}
-
-/// A hash over every service's name, kind and type shape.
-///
-/// Two programs built from the same protocol definitions have the same
-/// fingerprint; changing, adding or removing any service or any field that
-/// travels changes it. Binary mode identifies services by id, so peers
-/// compare fingerprints before they trust each other's ids (see WIRE.md).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Fingerprint(pub u64);
-
-impl fmt::Display for Fingerprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
-    }
-}
-
-impl fmt::Debug for Fingerprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Fingerprint({self})")
     }
 }
 

@@ -3,17 +3,15 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-
-use tokio_tungstenite::tungstenite::Message as WsMessage;
+use std::sync::{Arc, Mutex};
 
 use super::flows::{DataFlow, SendMsgFlow, ServerFlows};
+use super::ws::{Close, Peer, Prepared, Unsent};
 use crate::codec::{self, Encoding, WireFrame};
 use crate::error::TsrpcError;
 use crate::flow::FlowStep;
 use crate::proto::{Message, ServiceInfo, ServiceTable};
-use crate::transport::outbound::SendError;
-use crate::transport::{Outbound, close_code, ws};
+use crate::task;
 
 /// The transport a [`Connection`] runs over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -53,7 +51,7 @@ struct ConnectionInner {
     id: u64,
     remote_addr: Option<SocketAddr>,
     transport: Transport,
-    outbound: Option<Outbound>,
+    peer: Option<Peer>,
     /// 0: not known yet, 1: JSON, 2: binary.
     encoding: AtomicU8,
     /// The request headers of an HTTP call.
@@ -86,7 +84,7 @@ impl Connection {
     pub(crate) fn websocket(
         id: u64,
         remote_addr: SocketAddr,
-        outbound: Outbound,
+        peer: Peer,
         encoding: Option<Encoding>,
         flows: Arc<ServerFlows>,
     ) -> Self {
@@ -94,7 +92,7 @@ impl Connection {
             id,
             Some(remote_addr),
             Transport::WebSocket,
-            Some(outbound),
+            Some(peer),
             encoding,
             None,
             Some(flows),
@@ -122,7 +120,7 @@ impl Connection {
         id: u64,
         remote_addr: Option<SocketAddr>,
         transport: Transport,
-        outbound: Option<Outbound>,
+        peer: Option<Peer>,
         encoding: Option<Encoding>,
         headers: Option<http::HeaderMap>,
         flows: Option<Arc<ServerFlows>>,
@@ -132,7 +130,7 @@ impl Connection {
                 id,
                 remote_addr,
                 transport,
-                outbound,
+                peer,
                 encoding: AtomicU8::new(encoding.map_or(0, encoding_code)),
                 headers,
                 extensions: Mutex::new(http::Extensions::new()),
@@ -184,10 +182,7 @@ impl Connection {
     }
 
     fn extensions(&self) -> std::sync::MutexGuard<'_, http::Extensions> {
-        self.inner
-            .extensions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        task::lock(&self.inner.extensions)
     }
 
     /// The connection's encoding: chosen by its WebSocket subprotocol
@@ -218,10 +213,7 @@ impl Connection {
 
     /// True while the connection is open and not closing.
     pub fn is_connected(&self) -> bool {
-        self.inner
-            .outbound
-            .as_ref()
-            .is_some_and(|o| !o.is_closing())
+        self.inner.peer.as_ref().is_some_and(|p| !p.is_closing())
     }
 
     /// Sends a message to this peer, through the `pre_send_msg`,
@@ -257,10 +249,10 @@ impl Connection {
         &self,
         service: &'static ServiceInfo,
         frame: WireFrame,
-        prepared: Option<&WsMessage>,
+        prepared: Option<&Prepared>,
     ) -> Result<(), TsrpcError> {
         let Some(flows) = &self.inner.flows else {
-            return self.send_frame(prepared.cloned().unwrap_or_else(|| ws::to_message(frame)));
+            return self.send(prepared.cloned().unwrap_or_else(|| frame.into()));
         };
         let mut step = SendMsgFlow {
             conn: self.clone(),
@@ -276,7 +268,8 @@ impl Connection {
             };
         }
         let prepared = if step.replaced { None } else { prepared };
-        self.send_data(step.frame.clone(), prepared).await?;
+        self.send_data_prepared(step.frame.clone(), prepared)
+            .await?;
         if !flows.post_send_msg.is_empty() {
             flows.post_send_msg.exec(step).await;
         }
@@ -284,16 +277,18 @@ impl Connection {
     }
 
     /// Sends a frame through the `pre_send_data` flow.
-    pub(crate) async fn send_data(
+    pub(crate) async fn send_data(&self, frame: WireFrame) -> Result<(), TsrpcError> {
+        self.send_data_prepared(frame, None).await
+    }
+
+    /// [`send_data`](Self::send_data) with the same frame `prepared` for
+    /// the socket already (shared by a broadcast).
+    async fn send_data_prepared(
         &self,
         frame: WireFrame,
-        prepared: Option<&WsMessage>,
+        prepared: Option<&Prepared>,
     ) -> Result<(), TsrpcError> {
-        let flows = self
-            .inner
-            .flows
-            .as_ref()
-            .filter(|f| !f.pre_send_data.is_empty());
+        let flows = self.inner.flows.as_ref().filter(|f| f.see_sent_data());
         let (frame, unchanged) = match flows {
             None => (frame, true),
             Some(flows) => {
@@ -313,14 +308,14 @@ impl Connection {
         };
         let message = match (unchanged, prepared) {
             (true, Some(prepared)) => prepared.clone(),
-            _ => ws::to_message(frame),
+            _ => frame.into(),
         };
-        self.send_frame(message)
+        self.send(message)
     }
 
     /// Queues a frame as it is, without flows.
-    pub(crate) fn send_frame(&self, frame: WsMessage) -> Result<(), TsrpcError> {
-        let Some(outbound) = &self.inner.outbound else {
+    pub(crate) fn send(&self, frame: Prepared) -> Result<(), TsrpcError> {
+        let Some(peer) = &self.inner.peer else {
             return Err(TsrpcError::client(match self.inner.transport {
                 Transport::Http => {
                     "an HTTP call cannot receive messages: only WebSocket connections can"
@@ -328,11 +323,11 @@ impl Connection {
                 _ => "an in-process call has no connection to send to",
             }));
         };
-        outbound.send(frame).map_err(|e| match e {
-            SendError::Closed => {
+        peer.send(frame).map_err(|e| match e {
+            Unsent::Closed => {
                 TsrpcError::network(format!("connection {} is closed", self.inner.id))
             }
-            SendError::Full => TsrpcError::network(format!(
+            Unsent::Full => TsrpcError::network(format!(
                 "connection {} was closed: its outbound queue is full",
                 self.inner.id
             )),
@@ -341,21 +336,27 @@ impl Connection {
 
     /// True when sending needs no flow, so a broadcast can queue directly.
     pub(crate) fn sends_without_flows(&self) -> bool {
-        self.inner.flows.as_ref().is_none_or(|f| {
-            f.pre_send_msg.is_empty() && f.pre_send_data.is_empty() && f.post_send_msg.is_empty()
-        })
+        self.inner
+            .flows
+            .as_ref()
+            .is_none_or(|f| f.none_see_sent_msgs())
     }
 
     /// Closes the connection with a reason the peer receives (close code
     /// 1000). Messages queued before are sent first.
     pub fn close(&self, reason: impl Into<String>) {
-        self.close_with(close_code::NORMAL, reason);
+        self.close_for(Close::Normal, reason);
     }
 
-    pub(crate) fn close_with(&self, code: u16, reason: impl Into<String>) {
-        if let Some(outbound) = &self.inner.outbound {
-            outbound.close(code, reason);
+    pub(crate) fn close_for(&self, close: Close, reason: impl Into<String>) {
+        if let Some(peer) = &self.inner.peer {
+            peer.close(close, reason);
         }
+    }
+
+    /// The WebSocket peer, for a WebSocket connection.
+    pub(crate) fn peer(&self) -> Option<&Peer> {
+        self.inner.peer.as_ref()
     }
 }
 

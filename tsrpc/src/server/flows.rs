@@ -6,9 +6,13 @@
 //! looks at it, so a broadcast is still encoded once.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::Connection;
-use crate::codec::{self, Payload, ServerFrame, WireFrame};
+use std::any::Any;
+
+use crate::codec::{self, ServerFrame, WireFrame};
 use crate::error::TsrpcError;
 use crate::flow::Flow;
 use crate::proto::{AnyValue, Api, Message, ServiceInfo};
@@ -45,24 +49,78 @@ pub struct ServerFlows {
     pub pre_send_msg: Flow<SendMsgFlow>,
     /// After a message was queued for one connection.
     pub post_send_msg: Flow<SendMsgFlow>,
+    /// One bit per flow that has nodes, kept by the flows themselves: how
+    /// a call runs is decided when a flow changes, read with one load.
+    in_use: Arc<AtomicU32>,
 }
+
+const PRE_RECV_DATA: u32 = 1;
+const PRE_SEND_DATA: u32 = 1 << 1;
+const PRE_API_CALL: u32 = 1 << 2;
+const PRE_API_RETURN: u32 = 1 << 3;
+const POST_API_RETURN: u32 = 1 << 4;
+const POST_API_CALL: u32 = 1 << 5;
+const PRE_SEND_MSG: u32 = 1 << 6;
+const POST_SEND_MSG: u32 = 1 << 7;
+
+/// The flows that see API calls and their returns.
+const CALLS: u32 = PRE_API_CALL | PRE_API_RETURN | POST_API_RETURN | POST_API_CALL;
 
 impl ServerFlows {
     pub(crate) fn new() -> Self {
+        let in_use = Arc::new(AtomicU32::new(0));
         ServerFlows {
             post_connect: Flow::named("post_connect"),
             post_disconnect: Flow::named("post_disconnect"),
-            pre_recv_data: Flow::named("pre_recv_data"),
-            pre_send_data: Flow::named("pre_send_data"),
-            pre_api_call: Flow::named("pre_api_call"),
-            pre_api_return: Flow::named("pre_api_return"),
-            post_api_return: Flow::named("post_api_return"),
-            post_api_call: Flow::named("post_api_call"),
+            pre_recv_data: Flow::watched("pre_recv_data", &in_use, PRE_RECV_DATA),
+            pre_send_data: Flow::watched("pre_send_data", &in_use, PRE_SEND_DATA),
+            pre_api_call: Flow::watched("pre_api_call", &in_use, PRE_API_CALL),
+            pre_api_return: Flow::watched("pre_api_return", &in_use, PRE_API_RETURN),
+            post_api_return: Flow::watched("post_api_return", &in_use, POST_API_RETURN),
+            post_api_call: Flow::watched("post_api_call", &in_use, POST_API_CALL),
             pre_msg_call: Flow::named("pre_msg_call"),
             post_msg_call: Flow::named("post_msg_call"),
-            pre_send_msg: Flow::named("pre_send_msg"),
-            post_send_msg: Flow::named("post_send_msg"),
+            pre_send_msg: Flow::watched("pre_send_msg", &in_use, PRE_SEND_MSG),
+            post_send_msg: Flow::watched("post_send_msg", &in_use, POST_SEND_MSG),
+            in_use,
         }
+    }
+
+    fn in_use(&self, flows: u32) -> bool {
+        self.in_use.load(Ordering::Acquire) & flows != 0
+    }
+
+    /// True when a flow sees API calls or their returns: a call then runs
+    /// with its request and response as values, through
+    /// [`dispatch`](super::dispatch); otherwise it is its handler alone.
+    pub(crate) fn see_calls(&self) -> bool {
+        self.in_use(CALLS)
+    }
+
+    /// True when a post-return flow wants the returned value.
+    pub(crate) fn want_returns(&self) -> bool {
+        self.in_use(POST_API_RETURN | POST_API_CALL)
+    }
+
+    /// True when `pre_recv_data` sees received frames.
+    pub(crate) fn see_received_data(&self) -> bool {
+        self.in_use(PRE_RECV_DATA)
+    }
+
+    /// True when `pre_send_data` sees what is sent.
+    pub(crate) fn see_sent_data(&self) -> bool {
+        self.in_use(PRE_SEND_DATA)
+    }
+
+    /// True when no flow sees a call, from its frame to its answer: a
+    /// WebSocket session may answer it where its frame was read.
+    pub(crate) fn none_see_calls_or_data(&self) -> bool {
+        !self.in_use(CALLS | PRE_RECV_DATA | PRE_SEND_DATA)
+    }
+
+    /// True when no flow sees messages sent, so a broadcast queues directly.
+    pub(crate) fn none_see_sent_msgs(&self) -> bool {
+        !self.in_use(PRE_SEND_MSG | PRE_SEND_DATA | POST_SEND_MSG)
     }
 }
 
@@ -143,9 +201,10 @@ pub struct ApiReturnFlow {
 
 crate::flow::api_outcome_accessors!(ApiReturnFlow);
 
-/// An API call's outcome after it was sent: the response stays encoded,
-/// and [`res`](Self::res) decodes it.
-#[derive(Clone, Debug)]
+/// An API call's outcome after it was sent, as it was returned: the
+/// response is the value the handler (or `pre_api_return`) gave, shared by
+/// both post flows, never decoded again from what was sent.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct ApiReturned {
     /// The connection the call came over.
@@ -154,18 +213,24 @@ pub struct ApiReturned {
     pub sn: u32,
     /// The API's name.
     pub name: &'static str,
-    pub(crate) result: Result<Payload, TsrpcError>,
+    pub(crate) result: Result<Arc<dyn Any + Send + Sync>, TsrpcError>,
+}
+
+impl fmt::Debug for ApiReturned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiReturned")
+            .field("name", &self.name)
+            .field("sn", &self.sn)
+            .field("conn", &self.conn)
+            .field("error", &self.error())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ApiReturned {
-    /// The response, decoded, if the call succeeded.
-    pub fn res<R: Api>(&self) -> Option<Result<R::Res, TsrpcError>> {
-        let payload = self.result.as_ref().ok()?;
-        Some(
-            payload
-                .decode()
-                .map_err(|e| TsrpcError::server(e.to_string())),
-        )
+    /// The response, if the call succeeded and is a call of API `R`.
+    pub fn res<R: Api>(&self) -> Option<&R::Res> {
+        self.result.as_ref().ok()?.downcast_ref()
     }
 
     /// The error, if the call failed.

@@ -6,18 +6,18 @@
 //! closure the same way.
 
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::{AnswerShape, ApiCall, Connection, HandlerFuture, MsgCall, Server};
-use crate::codec::{self, Body, PayloadError, WireFrame};
+use super::dispatch::{Answer, AnswerShape, encode_return};
+use super::{ApiCall, Connection, MsgCall, Server};
+use crate::codec::{self, Body, PayloadError};
 use crate::error::TsrpcError;
 use crate::proto::{AnyValue, Api, Location, Message, ServiceKind};
+use crate::task::BoxFuture;
 
-/// A boxed, sendable future; the return type of generated handler glue.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+/// What a handler's future gives back: the response, type-erased.
+pub(crate) type HandlerFuture = BoxFuture<Result<AnyValue, TsrpcError>>;
 
 /// What a call needs besides its decoded input.
 #[derive(Clone, Debug)]
@@ -42,8 +42,8 @@ pub(crate) enum Handler {
 pub(crate) enum PlainStart {
     /// The request did not decode.
     BadInput(PayloadError),
-    /// The handler returned (or failed): the answer, and its HTTP status.
-    Done((WireFrame, http::StatusCode)),
+    /// The handler returned (or failed): the answer.
+    Done(Answer),
     /// The handler waits: the rest of the call, response type-erased.
     Waiting(HandlerFuture),
 }
@@ -55,8 +55,9 @@ pub(crate) trait ErasedApi: Send + Sync {
     fn call(&self, req: AnyValue, ctx: CallContext) -> HandlerFuture;
 
     /// A call no flow sees: decodes the request, polls the handler once
-    /// and, if it is done, encodes its response, all with the concrete
-    /// types: no boxed request, no boxed response, no second future.
+    /// and, if it is done, encodes its response in `shape`, all with the
+    /// concrete types: no boxed request, no boxed response, no second
+    /// future. Panics are the caller's to guard.
     fn start(
         &self,
         body: Body<'_>,
@@ -86,7 +87,9 @@ impl<R: Api> ApiFn<R> {
     }
 }
 
-fn erase_response<T: Send + 'static>(handler: BoxFuture<Result<T, TsrpcError>>) -> HandlerFuture {
+fn erase_response<T: Send + Sync + 'static>(
+    handler: BoxFuture<Result<T, TsrpcError>>,
+) -> HandlerFuture {
     Box::pin(async move { handler.await.map(|res| Box::new(res) as AnyValue) })
 }
 
@@ -113,19 +116,14 @@ impl<R: Api> ErasedApi for ApiFn<R> {
             Ok(req) => req,
             Err(e) => return PlainStart::BadInput(e),
         };
-        let answer = |result: Result<R::Res, TsrpcError>| {
-            let written = result
-                .map(|res| move |out: &mut Vec<u8>| codec::write_payload(encoding, &res, out));
-            PlainStart::Done(super::encode_return(shape, R::NAME, encoding, sn, written))
-        };
-        let mut handler = match catch_unwind(AssertUnwindSafe(|| self.handler(req, ctx))) {
-            Ok(handler) => handler,
-            Err(panic) => return answer(Err(super::handler_panicked(R::NAME, &*panic))),
-        };
-        match catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx))) {
-            Ok(Poll::Ready(result)) => answer(result),
-            Ok(Poll::Pending) => PlainStart::Waiting(erase_response(handler)),
-            Err(panic) => answer(Err(super::handler_panicked(R::NAME, &*panic))),
+        let mut handler = self.handler(req, ctx);
+        match handler.as_mut().poll(cx) {
+            Poll::Ready(result) => {
+                let written = result
+                    .map(|res| move |out: &mut Vec<u8>| codec::write_payload(encoding, &res, out));
+                PlainStart::Done(encode_return(shape, R::NAME, sn, written))
+            }
+            Poll::Pending => PlainStart::Waiting(erase_response(handler)),
         }
     }
 }

@@ -17,8 +17,8 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio_util::io::ReaderStream;
 
+use super::App;
 use super::admission::{Active, Caps};
-use super::listener::App;
 use crate::codec::{self, Encoding};
 use crate::error::{TsrpcError, codes};
 
@@ -186,9 +186,6 @@ impl HttpReply {
         }
     }
 }
-
-/// The header that carries a binary-mode client's fingerprint.
-pub(crate) const FINGERPRINT_HEADER: &str = "x-tsrpc-fingerprint";
 
 const ALLOW: &str = "GET, HEAD, POST, OPTIONS";
 

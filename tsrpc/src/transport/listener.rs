@@ -2,9 +2,7 @@
 //! hands WebSocket upgrades and plain HTTP requests to the [`App`].
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -20,8 +18,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::Role;
 
+use super::App;
 use super::admission::{Active, Admission, Refusal, Slot};
 use super::http::{OriginCheck, ResponseBody};
 use crate::codec::Encoding;
@@ -32,37 +31,6 @@ const MAX_CONCURRENT_STREAMS: u32 = 128;
 /// Refused sockets being answered at once; past this, they are closed
 /// without an answer, so refusing costs little even under a flood.
 const MAX_ANSWERED_REFUSALS: usize = 64;
-
-/// An upgraded WebSocket connection.
-pub(crate) type ServerSocket =
-    WebSocketStream<super::ws::Metered<TokioIo<hyper::upgrade::Upgraded>>>;
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-/// What the listener serves.
-pub(crate) trait App: Send + Sync + 'static {
-    /// False while stopping: new WebSocket connections are refused with 503.
-    fn accepting(&self) -> bool;
-    /// The WebSocket configuration for new connections.
-    fn ws_config(&self) -> WebSocketConfig;
-    /// Runs an accepted WebSocket connection. `encoding` is what its
-    /// subprotocol asked for, if anything.
-    fn serve_websocket(
-        self: Arc<Self>,
-        ws: ServerSocket,
-        remote: SocketAddr,
-        encoding: Option<Encoding>,
-    ) -> BoxFuture<()>;
-    /// HTTP settings: limits, origins, static files.
-    fn http_settings(&self) -> &super::http::HttpSettings;
-    /// Answers an API call or message received over HTTP. Not boxed: the
-    /// future lives in the one hyper keeps per connection, so a request
-    /// costs no allocation for it.
-    fn http_call(
-        self: Arc<Self>,
-        call: super::http::HttpCall,
-    ) -> impl Future<Output = super::http::HttpReply> + Send;
-}
 
 /// A running listener; dropping it does not stop it, [`Listener::stop`] does.
 #[derive(Debug)]

@@ -18,7 +18,15 @@ pub(crate) use outbound::{Outbound, OutboundReceiver, Replies};
 use bytes::Bytes;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::codec::WireFrame;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::codec::{Encoding, WireFrame};
+use crate::task::BoxFuture;
 
 /// A data frame as the WebSocket layer received it (text is checked UTF-8).
 pub(crate) enum Received {
@@ -33,6 +41,34 @@ impl From<Received> for WireFrame {
             Received::Binary(data) => WireFrame::Binary(data),
         }
     }
+}
+
+/// An upgraded WebSocket connection.
+pub(crate) type ServerSocket = WebSocketStream<ws::Metered<TokioIo<hyper::upgrade::Upgraded>>>;
+
+/// What the listener serves.
+pub(crate) trait App: Send + Sync + 'static {
+    /// False while stopping: new WebSocket connections are refused with 503.
+    fn accepting(&self) -> bool;
+    /// The WebSocket configuration for new connections.
+    fn ws_config(&self) -> WebSocketConfig;
+    /// Runs an accepted WebSocket connection. `encoding` is what its
+    /// subprotocol asked for, if anything.
+    fn serve_websocket(
+        self: Arc<Self>,
+        ws: ServerSocket,
+        remote: SocketAddr,
+        encoding: Option<Encoding>,
+    ) -> BoxFuture<()>;
+    /// HTTP settings: limits, origins, static files.
+    fn http_settings(&self) -> &http::HttpSettings;
+    /// Answers an API call or message received over HTTP. Not boxed: the
+    /// future lives in the one hyper keeps per connection, so a request
+    /// costs no allocation for it.
+    fn http_call(
+        self: Arc<Self>,
+        call: http::HttpCall,
+    ) -> impl Future<Output = http::HttpReply> + Send;
 }
 
 /// Receives the frames of one connection, in order.
@@ -54,6 +90,13 @@ pub(crate) trait FrameHandler: Send + Sync {
     /// when this returns, which gives backpressure.
     fn on_frame(&self, frame: WireFrame) -> impl Future<Output = ()> + Send;
 }
+
+/// The default largest WebSocket message or HTTP body: 16 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
+/// The default bound of a connection's outbound queue: 8 MiB.
+pub const DEFAULT_SEND_QUEUE_SIZE: usize = 8 << 20;
+/// The default time a peer may take none of the bytes waiting for it.
+pub const DEFAULT_SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// WebSocket close codes used by tsrpc.
 pub(crate) mod close_code {

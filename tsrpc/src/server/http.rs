@@ -1,0 +1,326 @@
+//! The HTTP adapter, and the server's side of the listener: HTTP calls go
+//! through [`dispatch`](super::dispatch) like WebSocket ones; this file
+//! maps their answers to statuses and bodies. With the WebSocket session
+//! (`ws.rs`), the only part of the server that knows its transport.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::StatusCode;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use super::dispatch::{self, Answer, AnswerShape, Input, Outcome};
+use super::flows::DataFlow;
+use super::{Connection, Server, ServerInner};
+use crate::codec::{
+    self, Body, ClientFrame, Encoding, FINGERPRINT_HEADER, Payload, Request, ServiceKey,
+    ServiceRef, WireFrame,
+};
+use crate::error::{TsrpcError, codes};
+use crate::flow::FlowStep;
+use crate::proto::{ServiceInfo, ServiceKind};
+use crate::task::{self, BoxFuture, with_context};
+use crate::transport::http::{HttpCall, HttpReply};
+use crate::transport::{App, ServerSocket};
+
+pub(crate) use crate::transport::admission::Caps;
+pub(crate) use crate::transport::http::{
+    DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, HttpSettings, Origins,
+};
+pub(crate) use crate::transport::listener::{Listener, serve as listen};
+
+/// TSRPC's HTTP status for an error: 200 for business and input errors,
+/// 503 while stopping, 500 for other server errors.
+fn status(err: Option<&TsrpcError>) -> StatusCode {
+    match err {
+        None => StatusCode::OK,
+        Some(err) if err.is_api() || err.has_code(codes::INPUT_DATA_ERR) => StatusCode::OK,
+        Some(err) if err.has_code(codes::SERVER_STOPPING) => StatusCode::SERVICE_UNAVAILABLE,
+        Some(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn json_error(err: &TsrpcError) -> HttpReply {
+    HttpReply::json_error(status(Some(err)), err)
+}
+
+fn empty() -> HttpReply {
+    HttpReply {
+        status: StatusCode::OK,
+        encoding: None,
+        body: Bytes::new(),
+    }
+}
+
+impl App for ServerInner {
+    fn accepting(&self) -> bool {
+        !Server::is_stopping_inner(self)
+    }
+
+    fn ws_config(&self) -> WebSocketConfig {
+        crate::transport::ws::config(self.settings.max_message_size)
+    }
+
+    fn serve_websocket(
+        self: Arc<Self>,
+        socket: ServerSocket,
+        remote: SocketAddr,
+        encoding: Option<Encoding>,
+    ) -> BoxFuture<()> {
+        super::ws::serve(self, socket, remote, encoding)
+    }
+
+    fn http_settings(&self) -> &HttpSettings {
+        &self.settings.http
+    }
+
+    async fn http_call(self: Arc<Self>, call: HttpCall) -> HttpReply {
+        let encoding = call.encoding;
+        let server = Server { inner: self };
+        let answer = task::guard_future(http_call(&server, call)).await;
+        answer.unwrap_or_else(|panic| {
+            tracing::error!("an HTTP call panicked: {panic}");
+            let err = TsrpcError::internal("Internal Server Error");
+            match encoding {
+                Encoding::Json => json_error(&err),
+                Encoding::Binary => HttpReply {
+                    status: status(Some(&err)),
+                    encoding: Some(Encoding::Binary),
+                    body: codec::encode_api_error(Encoding::Binary, "", 0, &err).into_bytes(),
+                },
+            }
+        })
+    }
+}
+
+/// Answers an API call or message that came over HTTP, through the data
+/// flows, in a span naming the connection.
+async fn http_call(server: &Server, call: HttpCall) -> HttpReply {
+    use tracing::Instrument;
+    let id = server.inner.next_conn_id();
+    let span = tracing::debug_span!(
+        "conn",
+        id,
+        remote = %call.remote,
+        transport = "http",
+        encoding = ?call.encoding,
+    );
+    let conn = Connection::http(id, call.remote, call.encoding, call.headers);
+    let HttpCall {
+        name, is_msg, body, ..
+    } = call;
+    let body = match call.encoding {
+        Encoding::Json => WireFrame::Text(body),
+        Encoding::Binary => WireFrame::Binary(body),
+    };
+    answer(server, conn, name, is_msg, body)
+        .instrument(span)
+        .await
+}
+
+async fn answer(
+    server: &Server,
+    conn: Connection,
+    name: String,
+    is_msg: bool,
+    body: WireFrame,
+) -> HttpReply {
+    let flows = server.flows();
+    let body = if flows.see_received_data() {
+        let data = DataFlow {
+            conn: conn.clone(),
+            data: body,
+        };
+        match flows.pre_recv_data.exec(data).await {
+            FlowStep::Continue(data) => data.data,
+            FlowStep::Stop => {
+                let err = TsrpcError::server("The request was dropped by the server");
+                return HttpReply::json_error(StatusCode::INTERNAL_SERVER_ERROR, &err);
+            }
+            FlowStep::Fail(e) => return json_error(&e),
+        }
+    } else {
+        body
+    };
+    let (answer, encoding) = match body {
+        WireFrame::Text(body) => (
+            json(server, &conn, &name, is_msg, body).await,
+            Encoding::Json,
+        ),
+        WireFrame::Binary(body) => (binary(server, &conn, &name, body).await, Encoding::Binary),
+    };
+    let (mut reply, after) = match answer {
+        Ok(answer) => (
+            HttpReply {
+                status: status(answer.error.as_deref()),
+                encoding: Some(encoding),
+                body: answer.frame.into_bytes(),
+            },
+            answer.after,
+        ),
+        Err(reply) => (reply, None),
+    };
+    if flows.see_sent_data() && reply.encoding.is_some() {
+        let data = match reply.encoding {
+            Some(Encoding::Binary) => WireFrame::Binary(reply.body.clone()),
+            _ => WireFrame::Text(reply.body.clone()),
+        };
+        let data = DataFlow {
+            conn: conn.clone(),
+            data,
+        };
+        match flows.pre_send_data.exec(data).await {
+            FlowStep::Continue(data) => reply.body = data.data.into_bytes(),
+            FlowStep::Stop => {
+                let err = TsrpcError::server("The response was dropped by the server");
+                reply = HttpReply::json_error(StatusCode::INTERNAL_SERVER_ERROR, &err);
+            }
+            FlowStep::Fail(e) => reply = json_error(&e),
+        }
+    }
+    if let Some(returned) = after {
+        // The post flows do not hold up the response.
+        let server = server.clone();
+        tokio::spawn(async move { dispatch::after_return(&server, returned).await });
+    }
+    reply
+}
+
+/// Runs a call through the pipeline to its answer.
+async fn run(
+    server: &Server,
+    conn: &Connection,
+    info: &'static ServiceInfo,
+    req: Request<'_>,
+    shape: AnswerShape,
+) -> Answer {
+    let sn = req.sn;
+    match with_context(|cx| dispatch::call(server, conn, info, Input::Encoded(req, shape), cx))
+        .await
+    {
+        Outcome::Answered(answer) => answer,
+        Outcome::Pending(rest) => rest.await,
+        // Only a located frame is found malformed late; HTTP bodies are decoded whole.
+        Outcome::Malformed(e) => Answer::error(
+            shape,
+            info.name(),
+            sn,
+            TsrpcError::input_data(e.to_string()),
+        ),
+    }
+}
+
+/// A JSON call: the URL path names the service, the body is the request.
+async fn json(
+    server: &Server,
+    conn: &Connection,
+    name: &str,
+    is_msg: bool,
+    body: Bytes,
+) -> Result<Answer, HttpReply> {
+    let payload = Payload::new(Encoding::Json, body);
+    let invalid = |what: &str| {
+        Err(json_error(&TsrpcError::input_data(format!(
+            "Invalid {what} name: {name}"
+        ))))
+    };
+    let table = server.service_table();
+    if is_msg {
+        let Some(info) = table.msg(name) else {
+            return invalid("message");
+        };
+        return match (info.codec().decode_input)(Body::Payload(&payload)) {
+            Err(e) => Err(json_error(&TsrpcError::input_data(format!(
+                "Invalid message {name}: {e}"
+            )))),
+            Ok(_) => {
+                dispatch::deliver_msg(server, info, &payload, conn).await;
+                Err(empty())
+            }
+        };
+    }
+    let Some(info) = table.api(name) else {
+        return invalid("service");
+    };
+    let req = Request::new(ServiceKey::Name(name), 0, Body::Payload(&payload));
+    Ok(run(server, conn, info, req, AnswerShape::HttpJson).await)
+}
+
+/// A binary call: the body is a request frame naming its service by id,
+/// and the URL path must name the same service, so that rules a proxy
+/// applies by path hold for binary calls too.
+async fn binary(
+    server: &Server,
+    conn: &Connection,
+    path_name: &str,
+    body: Bytes,
+) -> Result<Answer, HttpReply> {
+    let refuse = |sn: u32, err: TsrpcError| {
+        Err(HttpReply {
+            status: StatusCode::BAD_REQUEST,
+            encoding: Some(Encoding::Binary),
+            body: codec::encode_api_error(Encoding::Binary, "", sn, &err).into_bytes(),
+        })
+    };
+    let frame = match codec::decode_client_frame(WireFrame::Binary(body)) {
+        Ok(frame) => frame,
+        Err(e) => return refuse(0, TsrpcError::input_data(e.to_string())),
+    };
+    let sn = frame.request().map_or(0, |req| req.sn);
+    let ours = server.inner.fingerprint.as_str();
+    let theirs = conn.header(FINGERPRINT_HEADER);
+    if theirs != Some(ours) {
+        let theirs = theirs.unwrap_or("none");
+        return refuse(
+            sn,
+            TsrpcError::input_data(format!(
+                "protocol fingerprint mismatch: server {ours}, client {theirs} (header {FINGERPRINT_HEADER})"
+            )),
+        );
+    }
+    let (service, kind, what) = match &frame {
+        ClientFrame::ApiRequest { service, .. } => (service, ServiceKind::Api, "service"),
+        ClientFrame::Message { service, .. } => (service, ServiceKind::Msg, "message"),
+        _ => {
+            return refuse(
+                0,
+                TsrpcError::input_data("an HTTP body holds an API request or a message"),
+            );
+        }
+    };
+    let info = match service {
+        ServiceRef::Id(id) => server.service_table().get(*id).filter(|s| s.kind() == kind),
+        ServiceRef::Name(_) => None,
+    };
+    let Some(info) = info else {
+        return refuse(sn, TsrpcError::input_data(format!("Invalid {what} id")));
+    };
+    if info.name() != path_name {
+        return refuse(
+            sn,
+            TsrpcError::input_data(format!(
+                "the URL path /{path_name} does not name the frame's service {}",
+                info.name()
+            )),
+        );
+    }
+    match (&frame, frame.request()) {
+        (_, Some(req)) => Ok(run(
+            server,
+            conn,
+            info,
+            req,
+            AnswerShape::Frame(Encoding::Binary),
+        )
+        .await),
+        (ClientFrame::Message { payload, .. }, None) => {
+            dispatch::deliver_msg(server, info, payload, conn).await;
+            Err(empty())
+        }
+        _ => refuse(
+            0,
+            TsrpcError::input_data("an HTTP body holds an API request or a message"),
+        ),
+    }
+}

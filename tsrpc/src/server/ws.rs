@@ -1,0 +1,370 @@
+//! The WebSocket adapter: one session per connection, the only part of
+//! the server (with [`http`](super::http)) that knows its transport. It
+//! reads frames through the codec, hands requests to
+//! [`dispatch`](super::dispatch) and writes answers; it owns the hello, the
+//! heartbeat and the close codes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Context;
+
+use bytes::Bytes;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tracing::Instrument;
+
+use super::dispatch::{self, Answer, AnswerShape, CallSlots, Input, Outcome};
+use super::flows::{ConnDisconnect, DataFlow};
+use super::{Connection, Server, ServerInner};
+use crate::codec::{self, ClientFrame, Encoding, FrameError, Request, ServiceKey, WireFrame};
+use crate::flow::FlowStep;
+use crate::proto::{ServiceInfo, ServiceKind};
+use crate::task::{BoxFuture, with_context};
+use crate::transport::outbound::{self, SendError};
+use crate::transport::{FrameHandler, Outbound, Received, Replies, ServerSocket, close_code, ws};
+
+/// Why the server closes a connection, for the callers outside this file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Close {
+    /// `conn.close(reason)`.
+    Normal,
+    /// The server is stopping.
+    Stopping,
+}
+
+/// Why a frame could not be queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unsent {
+    /// The connection is closed or closing.
+    Closed,
+    /// Its queue is full: it was closed for that.
+    Full,
+}
+
+/// The outgoing side of a WebSocket connection: its bounded queue.
+#[derive(Clone, Debug)]
+pub(crate) struct Peer(Outbound);
+
+/// A frame made ready for the socket once and queued on many peers (a
+/// broadcast): cloning it shares the bytes.
+#[derive(Clone, Debug)]
+pub(crate) struct Prepared(WsMessage);
+
+impl From<WireFrame> for Prepared {
+    fn from(frame: WireFrame) -> Self {
+        Prepared(ws::to_message(frame))
+    }
+}
+
+impl Peer {
+    /// Queues a frame.
+    pub(crate) fn send(&self, frame: Prepared) -> Result<(), Unsent> {
+        self.0.send(frame.0).map_err(|e| match e {
+            SendError::Closed => Unsent::Closed,
+            SendError::Full => Unsent::Full,
+        })
+    }
+
+    /// Asks for the connection to close after what is queued.
+    pub(crate) fn close(&self, close: Close, reason: impl Into<String>) {
+        let code = match close {
+            Close::Normal => close_code::NORMAL,
+            Close::Stopping => close_code::GOING_AWAY,
+        };
+        self.0.close(code, reason);
+    }
+
+    /// True once a close was asked for or the connection ended.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.0.is_closing()
+    }
+}
+
+/// Runs one accepted WebSocket connection, from `post_connect` to
+/// `post_disconnect`, in a span naming it.
+pub(crate) fn serve(
+    inner: Arc<ServerInner>,
+    socket: ServerSocket,
+    remote: SocketAddr,
+    encoding: Option<Encoding>,
+) -> BoxFuture<()> {
+    let id = inner.next_conn_id();
+    let span = tracing::info_span!(
+        "conn",
+        id,
+        %remote,
+        transport = "ws",
+        encoding = ?encoding,
+    );
+    Box::pin(session(Server { inner }, id, socket, remote, encoding).instrument(span))
+}
+
+async fn session(
+    server: Server,
+    id: u64,
+    socket: ServerSocket,
+    remote: SocketAddr,
+    encoding: Option<Encoding>,
+) {
+    let settings = server.settings();
+    let (outbound, rx) = outbound::channel(settings.send_queue_size);
+    let flows = server.inner.flows.clone();
+    let conn = Connection::websocket(id, remote, Peer(outbound.clone()), encoding, flows.clone());
+    server.add_connection(&conn);
+    tracing::debug!("connected");
+    if !flows.post_connect.is_empty() {
+        flows.post_connect.exec(conn.clone()).await;
+    }
+    let limits = ws::Limits {
+        keepalive: settings.keepalive,
+        heartbeat: settings.heartbeat_wait_time,
+        send_timeout: settings.send_timeout,
+    };
+    let session = Session {
+        slots: CallSlots::new(settings.max_pending_calls),
+        server: server.clone(),
+        conn: conn.clone(),
+        hello: AtomicBool::new(false),
+    };
+    let end = ws::drive(socket, rx, &outbound, limits, &session).await;
+    server.remove_connection(&conn);
+    tracing::debug!(code = ?end.code, reason = %end.reason, by_server = end.local, "disconnected");
+    if !flows.post_disconnect.is_empty() {
+        let event = ConnDisconnect {
+            conn,
+            reason: end.reason,
+            code: end.code,
+            by_server: end.local,
+        };
+        flows.post_disconnect.exec(event).await;
+    }
+}
+
+/// The server side of one WebSocket connection.
+struct Session {
+    server: Server,
+    conn: Connection,
+    /// Binary frames are trusted only after a matching hello.
+    hello: AtomicBool,
+    /// Bounds the API calls of this connection running at once; when all
+    /// are taken the connection is not read until one returns.
+    slots: Arc<CallSlots>,
+}
+
+/// The heartbeat, and its answer: one binary `0x00` byte.
+fn heartbeat() -> WsMessage {
+    WsMessage::Binary(Bytes::from_static(&[0]))
+}
+
+impl Session {
+    fn resolve(&self, service: ServiceKey<'_>, kind: ServiceKind) -> Option<&'static ServiceInfo> {
+        let table = self.server.service_table();
+        match service {
+            ServiceKey::Name(name) => table.find(kind, name),
+            ServiceKey::Id(id) => table.get(id).filter(|s| s.kind() == kind),
+        }
+    }
+
+    /// Runs a request through the pipeline, until its handler first waits.
+    fn call(&self, req: Request<'_>, cx: &mut Context<'_>) -> Outcome {
+        let shape = AnswerShape::Frame(req.encoding());
+        let Some(info) = self.resolve(req.service, ServiceKind::Api) else {
+            if let Some(e) = req.malformed() {
+                return Outcome::Malformed(e);
+            }
+            let name = match req.service {
+                ServiceKey::Name(name) => name,
+                ServiceKey::Id(_) => "",
+            };
+            let err = dispatch::unhandled(req.service);
+            return Outcome::Answered(Answer::error(shape, name, req.sn, err));
+        };
+        dispatch::call(
+            &self.server,
+            &self.conn,
+            info,
+            Input::Encoded(req, shape),
+            cx,
+        )
+    }
+
+    /// A call's answer, when no flow is to see it: with the other answers
+    /// of the frames read in the same turn.
+    fn answer_now(&self, answer: Answer, replies: &mut Replies<'_>) {
+        if answer.after.is_some() || self.server.flows().see_sent_data() {
+            // The flows changed since the frame was read.
+            tokio::spawn(deliver(self.server.clone(), self.conn.clone(), answer));
+        } else {
+            // A closed connection has nobody left to answer.
+            let _ = replies.send(ws::to_message(answer.frame));
+        }
+    }
+
+    /// Lets a call that waits go on in a task of its own, holding its slot.
+    fn go_on(&self, rest: BoxFuture<Answer>, slot: dispatch::CallSlot) {
+        let (server, conn) = (self.server.clone(), self.conn.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            deliver(server, conn, rest.await).await;
+        });
+    }
+
+    /// Runs a request read by [`on_frame`](FrameHandler::on_frame).
+    async fn api_call(&self, req: Request<'_>) {
+        let slot = self.slots.acquire().await;
+        match with_context(|cx| self.call(req, cx)).await {
+            Outcome::Answered(answer) => {
+                deliver(self.server.clone(), self.conn.clone(), answer).await
+            }
+            Outcome::Pending(rest) => self.go_on(rest, slot.keep()),
+            Outcome::Malformed(e) => self.close_malformed(&e),
+        }
+    }
+
+    fn close_malformed(&self, e: &FrameError) {
+        tracing::debug!("{e}");
+        self.close(close_code::INVALID_DATA, e.to_string());
+    }
+
+    fn close(&self, code: u16, reason: impl Into<String>) {
+        if let Some(Peer(outbound)) = self.conn.peer() {
+            outbound.close(code, reason);
+        }
+    }
+
+    async fn message(&self, service: ServiceKey<'_>, payload: &codec::Payload) {
+        let Some(info) = self.resolve(service, ServiceKind::Msg) else {
+            tracing::debug!(%service, "dropping a message that is not registered");
+            return;
+        };
+        dispatch::deliver_msg(&self.server, info, payload, &self.conn).await;
+    }
+
+    fn check_hello(&self) -> bool {
+        if self.hello.load(Ordering::Relaxed) {
+            return true;
+        }
+        self.close(
+            close_code::POLICY,
+            "binary mode needs the hello frame (0x05, the service table fingerprint) first",
+        );
+        false
+    }
+}
+
+/// Sends an answer through `pre_send_data`, then runs the post-return flows.
+async fn deliver(server: Server, conn: Connection, answer: Answer) {
+    // A closed connection has nobody left to answer.
+    let _ = conn.send_data(answer.frame).await;
+    if let Some(returned) = answer.after {
+        dispatch::after_return(&server, returned).await;
+    }
+}
+
+impl FrameHandler for Session {
+    fn on_frame_now(
+        &self,
+        frame: &Received,
+        replies: &mut Replies<'_>,
+        cx: &mut Context<'_>,
+    ) -> bool {
+        if !self.server.flows().none_see_calls_or_data() {
+            return false;
+        }
+        let req = match frame {
+            Received::Text(text) => codec::locate_text_request(text.as_str()),
+            Received::Binary(data) if data[..] == [0] => {
+                let _ = replies.send(heartbeat());
+                return true;
+            }
+            Received::Binary(data) if self.hello.load(Ordering::Relaxed) => {
+                codec::locate_binary_request(data)
+            }
+            Received::Binary(_) => None,
+        };
+        let Some(req) = req else { return false };
+        if !self.slots.has_room() {
+            return false;
+        }
+        self.conn.settle_encoding(req.encoding());
+        match self.call(req, cx) {
+            Outcome::Answered(answer) => self.answer_now(answer, replies),
+            Outcome::Pending(rest) => self.go_on(rest, self.slots.take()),
+            Outcome::Malformed(e) => self.close_malformed(&e),
+        }
+        true
+    }
+
+    async fn on_frame(&self, frame: WireFrame) {
+        let flows = self.server.flows();
+        let frame = if flows.see_received_data() {
+            let data = DataFlow {
+                conn: self.conn.clone(),
+                data: frame,
+            };
+            match flows.pre_recv_data.exec(data).await {
+                FlowStep::Continue(data) => data.data,
+                FlowStep::Stop | FlowStep::Fail(_) => return,
+            }
+        } else {
+            frame
+        };
+        // A JSON request located where it lies, else the frame decoded whole.
+        if let WireFrame::Text(bytes) = &frame
+            && let Ok(text) = std::str::from_utf8(bytes)
+            && let Some(req) = codec::locate_text_request(text)
+        {
+            self.conn.settle_encoding(Encoding::Json);
+            self.api_call(req).await;
+            return;
+        }
+        let is_binary = matches!(frame, WireFrame::Binary(_));
+        let frame = match codec::decode_client_frame(frame) {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.close_malformed(&e);
+                return;
+            }
+        };
+        if matches!(frame, ClientFrame::Heartbeat) {
+            let _ = self.conn.send(heartbeat_frame());
+            return;
+        }
+        self.conn.settle_encoding(if is_binary {
+            Encoding::Binary
+        } else {
+            Encoding::Json
+        });
+        if let Some(req) = frame.request() {
+            if !is_binary || self.check_hello() {
+                self.api_call(req).await;
+            }
+            return;
+        }
+        match &frame {
+            ClientFrame::Hello { fingerprint } => {
+                let ours = self.server.service_table().fingerprint();
+                if *fingerprint == ours {
+                    self.hello.store(true, Ordering::Relaxed);
+                } else {
+                    self.close(
+                        close_code::POLICY,
+                        format!(
+                            "protocol fingerprint mismatch: server {ours}, client {fingerprint}"
+                        ),
+                    );
+                }
+            }
+            ClientFrame::Message { service, payload } => {
+                if !is_binary || self.check_hello() {
+                    self.message(service.into(), payload).await;
+                }
+            }
+            ClientFrame::ApiRequest { .. } | ClientFrame::Heartbeat => {}
+        }
+    }
+}
+
+fn heartbeat_frame() -> Prepared {
+    Prepared(heartbeat())
+}
