@@ -29,6 +29,9 @@ pub(crate) use crate::transport::http::{
     DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, HttpSettings, Origins,
 };
 pub(crate) use crate::transport::listener::{Listener, serve as listen};
+pub use crate::transport::{
+    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SEND_QUEUE_SIZE, DEFAULT_SEND_TIMEOUT,
+};
 
 /// TSRPC's HTTP status for an error: 200 for business and input errors,
 /// 503 while stopping, 500 for other server errors.
@@ -151,14 +154,16 @@ async fn answer(
         WireFrame::Binary(body) => (binary(server, &conn, &name, body).await, Encoding::Binary),
     };
     let (mut reply, after) = match answer {
-        Ok(answer) => (
-            HttpReply {
-                status: status(answer.error.as_deref()),
+        Ok(answer) => {
+            let status = status(answer.error());
+            let (frame, _, after, _) = answer.into_parts();
+            let reply = HttpReply {
+                status,
                 encoding: Some(encoding),
-                body: answer.frame.into_bytes(),
-            },
-            answer.after,
-        ),
+                body: frame.into_bytes(),
+            };
+            (reply, after)
+        }
         Err(reply) => (reply, None),
     };
     if flows.see_sent_data() && reply.encoding.is_some() {
@@ -202,7 +207,7 @@ async fn run(
         Outcome::Answered(answer) => answer,
         Outcome::Pending(rest) => rest.await,
         // Only a located frame is found malformed late; HTTP bodies are decoded whole.
-        Outcome::Malformed(e) => Answer::error(
+        Outcome::Malformed(e) => Answer::failed(
             shape,
             info.name(),
             sn,

@@ -49,9 +49,6 @@ use std::time::Duration;
 use regex::Regex;
 use tokio::sync::Notify;
 
-pub use crate::transport::{
-    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SEND_QUEUE_SIZE, DEFAULT_SEND_TIMEOUT,
-};
 pub use builder::{
     DEFAULT_API_TIMEOUT, DEFAULT_KEEPALIVE, DEFAULT_MAX_PENDING_CALLS, ServerBuilder, SetupError,
 };
@@ -64,6 +61,7 @@ pub use flows::{
 pub use handler::HandlerInfo;
 #[doc(hidden)]
 pub use handler::{ApiHandlerFn, HandlerDescriptor, MsgHandlerFn, api_future, msg_future};
+pub use http::{DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SEND_QUEUE_SIZE, DEFAULT_SEND_TIMEOUT};
 
 use builder::Settings;
 use dispatch::{Input, Outcome};
@@ -506,11 +504,11 @@ impl Server {
             Outcome::Pending(rest) => rest.await,
             Outcome::Malformed(e) => return Err(TsrpcError::internal(e.to_string())),
         };
-        if let Some(err) = answer.error {
-            return Err(*err);
+        let (_, error, _, value) = answer.into_parts();
+        if let Some(err) = error {
+            return Err(err);
         }
-        answer
-            .value
+        value
             .and_then(|res| res.downcast::<R::Res>().ok())
             .map(|res| *res)
             .ok_or_else(|| {

@@ -166,6 +166,7 @@ impl Session {
     }
 
     /// Runs a request through the pipeline, until its handler first waits.
+    #[inline]
     fn call(&self, req: Request<'_>, cx: &mut Context<'_>) -> Outcome {
         let shape = AnswerShape::Frame(req.encoding());
         let Some(info) = self.resolve(req.service, ServiceKind::Api) else {
@@ -177,7 +178,7 @@ impl Session {
                 ServiceKey::Id(_) => "",
             };
             let err = dispatch::unhandled(req.service);
-            return Outcome::Answered(Answer::error(shape, name, req.sn, err));
+            return Outcome::Answered(Answer::failed(shape, name, req.sn, err));
         };
         dispatch::call(
             &self.server,
@@ -191,7 +192,7 @@ impl Session {
     /// A call's answer, when no flow is to see it: with the other answers
     /// of the frames read in the same turn.
     fn answer_now(&self, answer: Answer, replies: &mut Replies<'_>) {
-        if answer.after.is_some() || self.server.flows().see_sent_data() {
+        if answer.has_after() || self.server.flows().see_sent_data() {
             // The flows changed since the frame was read.
             tokio::spawn(deliver(self.server.clone(), self.conn.clone(), answer));
         } else {
@@ -255,8 +256,9 @@ impl Session {
 /// Sends an answer through `pre_send_data`, then runs the post-return flows.
 async fn deliver(server: Server, conn: Connection, answer: Answer) {
     // A closed connection has nobody left to answer.
-    let _ = conn.send_data(answer.frame).await;
-    if let Some(returned) = answer.after {
+    let (frame, _, after, _) = answer.into_parts();
+    let _ = conn.send_data(frame).await;
+    if let Some(returned) = after {
         dispatch::after_return(&server, returned).await;
     }
 }

@@ -31,32 +31,71 @@ impl AnswerShape {
     }
 }
 
-/// A call's answer.
+/// A call's answer: the encoded return, and, boxed apart since a call
+/// that succeeds without flows has none of it, the rest.
 pub(crate) struct Answer {
     /// The encoded return (empty for [`AnswerShape::Value`]).
     pub(crate) frame: WireFrame,
-    /// The call's error, when it failed: the HTTP adapter maps it to a
-    /// status.
-    pub(crate) error: Option<Box<TsrpcError>>,
-    /// What the post-return flows get, when any is set: run them with
-    /// [`after_return`](super::after_return) once the frame is sent.
-    pub(crate) after: Option<Box<ApiReturned>>,
-    /// The response, for [`AnswerShape::Value`].
-    pub(crate) value: Option<AnyValue>,
+    rest: Option<Box<Rest>>,
+}
+
+#[derive(Default)]
+struct Rest {
+    error: Option<TsrpcError>,
+    after: Option<ApiReturned>,
+    value: Option<AnyValue>,
 }
 
 impl Answer {
+    #[inline]
     fn encoded(frame: WireFrame, error: Option<TsrpcError>) -> Self {
         Answer {
             frame,
-            error: error.map(Box::new),
-            after: None,
-            value: None,
+            rest: error.map(|error| {
+                Box::new(Rest {
+                    error: Some(error),
+                    ..Rest::default()
+                })
+            }),
+        }
+    }
+
+    fn rest(&mut self) -> &mut Rest {
+        self.rest.get_or_insert_with(Box::default)
+    }
+
+    /// The call's error, when it failed: the HTTP adapter maps it to a
+    /// status.
+    pub(crate) fn error(&self) -> Option<&TsrpcError> {
+        self.rest.as_ref()?.error.as_ref()
+    }
+
+    /// True when post-return flows wait for this answer to be sent.
+    #[inline]
+    pub(crate) fn has_after(&self) -> bool {
+        self.rest.as_ref().is_some_and(|rest| rest.after.is_some())
+    }
+
+    /// The frame, the error, what the post-return flows get (run them with
+    /// [`after_return`](super::after_return) once the frame is sent) and
+    /// the response value (for [`AnswerShape::Value`]).
+    #[inline]
+    pub(crate) fn into_parts(
+        self,
+    ) -> (
+        WireFrame,
+        Option<TsrpcError>,
+        Option<ApiReturned>,
+        Option<AnyValue>,
+    ) {
+        match self.rest {
+            None => (self.frame, None, None, None),
+            Some(rest) => (self.frame, rest.error, rest.after, rest.value),
         }
     }
 
     /// The answer of a call that failed with `err`.
-    pub(crate) fn error(shape: AnswerShape, name: &str, sn: u32, err: TsrpcError) -> Self {
+    pub(crate) fn failed(shape: AnswerShape, name: &str, sn: u32, err: TsrpcError) -> Self {
         let none = Err::<fn(&mut Vec<u8>) -> Result<(), PayloadError>, _>(err);
         encode_return(shape, name, sn, none)
     }
@@ -72,13 +111,12 @@ impl Answer {
         after: Option<Connection>,
     ) -> Self {
         let Some(encoding) = shape.encoding() else {
-            return match result {
-                Ok(value) => Answer {
-                    value: Some(value),
-                    ..Answer::encoded(WireFrame::Binary(Default::default()), None)
-                },
-                Err(err) => Answer::encoded(WireFrame::Binary(Default::default()), Some(err)),
-            };
+            let mut answer = Answer::encoded(WireFrame::Binary(Default::default()), None);
+            match result {
+                Ok(value) => answer.rest().value = Some(value),
+                Err(err) => answer.rest().error = Some(err),
+            }
+            return answer;
         };
         let codec = info.codec();
         let written = result
@@ -86,18 +124,19 @@ impl Answer {
             .map(|res| move |out: &mut Vec<u8>| (codec.encode_output)(&**res, encoding, out))
             .map_err(Clone::clone);
         let mut answer = encode_return(shape, info.name(), sn, written);
-        answer.after = after.map(|conn| {
-            Box::new(ApiReturned {
+        if let Some(conn) = after {
+            let result = match answer.error() {
+                // A response that could not be encoded failed the call.
+                Some(err) => Err(err.clone()),
+                None => result.map(Arc::from),
+            };
+            answer.rest().after = Some(ApiReturned {
                 conn,
                 sn,
                 name: info.name(),
-                result: match &answer.error {
-                    // A response that could not be encoded failed the call.
-                    Some(err) => Err(TsrpcError::clone(err)),
-                    None => result.map(Arc::from),
-                },
-            })
-        });
+                result,
+            });
+        }
         answer
     }
 }
@@ -105,6 +144,7 @@ impl Answer {
 /// The answer of a call in `shape`, with its response given as the
 /// function that writes it (so a call no flow sees encodes its concrete
 /// type); a response that cannot be encoded becomes `INTERNAL_ERR`.
+#[inline]
 pub(crate) fn encode_return(
     shape: AnswerShape,
     name: &str,

@@ -72,7 +72,7 @@ pub(crate) fn call(
         Input::Encoded(req, shape) => (req.sn, *shape),
         Input::Value(_) => (0, AnswerShape::Value),
     };
-    let fail = |err: TsrpcError| Outcome::Answered(Answer::error(shape, info.name(), sn, err));
+    let fail = |err: TsrpcError| Outcome::Answered(Answer::failed(shape, info.name(), sn, err));
     // A call that cannot be answered owes the check of a located frame.
     let located = match &input {
         Input::Encoded(req, _) => Some(*req),
@@ -169,7 +169,7 @@ fn pending(
         async move {
             match task::guard_future(rest).await {
                 Ok(answer) => answer,
-                Err(panic) => Answer::error(shape, info.name(), sn, panicked(info, &panic)),
+                Err(panic) => Answer::failed(shape, info.name(), sn, panicked(info, &panic)),
             }
         }
         .instrument(span),
@@ -252,8 +252,7 @@ impl Server {
 
 /// Runs `post_api_return` then `post_api_call`, once the answer is on its
 /// way; the transports call it after sending [`Answer::after`].
-pub(crate) async fn after_return(server: &Server, returned: Box<ApiReturned>) {
-    let returned = *returned;
+pub(crate) async fn after_return(server: &Server, returned: ApiReturned) {
     let flows = server.flows();
     flows.post_api_return.exec(returned.clone()).await;
     flows.post_api_call.exec(returned).await;
