@@ -341,4 +341,54 @@ mod tests {
         assert_eq!(rx.try_recv().map(|m| m.len()), Some(1));
         assert_eq!(rx.try_recv().map(|m| m.len()), Some(2));
     }
+
+    #[test]
+    fn the_first_close_wins_and_nothing_is_queued_after_it() {
+        let (tx, mut rx) = channel(1 << 10);
+        assert!(!tx.is_closing() && tx.close_request().is_none());
+        tx.close(1000, "bye");
+        tx.close(1008, "later");
+        let request = tx.close_request().expect("a close request");
+        assert_eq!((request.code, request.reason.as_str()), (1000, "bye"));
+        assert_eq!(rx.close.borrow().as_ref().map(|r| r.code), Some(1000));
+        assert!(tx.is_closing());
+        assert_eq!(tx.send(frame(1)), Err(SendError::Closed));
+        assert!(rx.try_recv().is_none());
+    }
+
+    #[test]
+    fn a_full_queue_asks_for_the_close_with_the_reason() {
+        let (tx, _rx) = channel(100);
+        tx.send(frame(100)).expect("an empty queue takes a frame");
+        assert_eq!(tx.send(frame(1)), Err(SendError::Full));
+        let request = tx.close_request().expect("closing");
+        assert_eq!(request.code, crate::transport::close_code::POLICY);
+        assert!(request.reason.contains("not reading"), "{}", request.reason);
+    }
+
+    #[test]
+    fn the_writer_is_woken_by_a_frame_and_told_when_senders_are_gone() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::task::{Context, Poll, Wake, Waker};
+
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let woken = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        let (tx, mut rx) = channel(1 << 10);
+        assert!(rx.poll_recv(&mut cx).is_pending());
+        tx.send(frame(3)).expect("queued");
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1, "the writer was woken");
+        assert_eq!(tx.queued(), 3 + FRAME_OVERHEAD);
+        assert!(matches!(rx.poll_recv(&mut cx), Poll::Ready(Some(_))));
+        assert_eq!(tx.queued(), 0, "a frame taken gives its bytes back");
+        drop(tx);
+        assert!(matches!(rx.poll_recv(&mut cx), Poll::Ready(None)));
+    }
 }
