@@ -394,6 +394,76 @@ async fn nodes_can_be_removed_at_run_time() {
     server.call_api(echo("")).await.unwrap();
 }
 
+/// Whether a call runs through the flows is decided when a flow changes:
+/// an open connection (both encodings) sees each flow, alone, from the
+/// next call on, for calls answered at once and calls that wait, and goes
+/// back to its handler alone when the flow is removed.
+#[tokio::test]
+async fn flows_added_and_removed_apply_to_open_connections() {
+    let (server, url) = start(Server::builder()).await;
+    let clients = [
+        WsClient::builder(&url).json(true).build(),
+        WsClient::builder(&url).json(false).build(),
+    ];
+    for client in &clients {
+        client.connect().await.unwrap();
+    }
+    let flows = server.flows();
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let calls = || async {
+        for client in &clients {
+            client.call_api(echo("b")).await.unwrap();
+            client.call_api(ReqSleep { ms: 5 }).await.unwrap();
+        }
+    };
+    // Once without flows (a binary client sends its hello with its first call).
+    calls().await;
+    // Each flow alone: it sees the 4 calls (their frames, answers, returns).
+    let c = seen.clone();
+    let id = flows.pre_recv_data.push(move |data: DataFlow| {
+        c.fetch_add(1, Ordering::SeqCst);
+        async move { Some(data) }
+    });
+    calls().await;
+    assert!(flows.pre_recv_data.remove(id));
+    assert_eq!(seen.swap(0, Ordering::SeqCst), 4, "pre_recv_data");
+    let c = seen.clone();
+    let id = flows.pre_send_data.push(move |data: DataFlow| {
+        c.fetch_add(1, Ordering::SeqCst);
+        async move { Some(data) }
+    });
+    calls().await;
+    assert!(flows.pre_send_data.remove(id));
+    assert_eq!(seen.swap(0, Ordering::SeqCst), 4, "pre_send_data");
+    let c = seen.clone();
+    let id = flows.post_api_call.push(move |ret: ApiReturned| {
+        c.fetch_add(1, Ordering::SeqCst);
+        async move { Some(ret) }
+    });
+    calls().await;
+    eventually(|| seen.load(Ordering::SeqCst) == 4).await;
+    assert!(flows.post_api_call.remove(id));
+    seen.store(0, Ordering::SeqCst);
+    let id = flows.pre_api_call.push(|mut call: ApiCallFlow| async move {
+        if let Some(req) = call.req_mut::<ReqEcho>() {
+            req.b = req.b.to_uppercase();
+        }
+        Some(call)
+    });
+    for client in &clients {
+        assert_eq!(client.call_api(echo("b")).await.unwrap().b, "B");
+    }
+    assert!(flows.pre_api_call.remove(id));
+    // Gone: the handler alone again.
+    for client in &clients {
+        assert_eq!(client.call_api(echo("c")).await.unwrap().b, "c");
+    }
+    calls().await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(seen.load(Ordering::SeqCst), 0, "removed flows see nothing");
+    server.stop().await;
+}
+
 fn record_client_flows(flows: &ClientFlows, log: &Log) {
     let l = log.clone();
     flows.pre_send_data.push(move |data: client::DataFlow| {

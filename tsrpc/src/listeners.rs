@@ -66,7 +66,7 @@ impl<T: Clone, A: Clone> Listeners<T, A> {
         self.matching.len() + self.typed.values().map(Vec::len).sum::<usize>()
     }
 
-    /// The typed listeners of a service, in the order they were added.
+    /// Every typed listener, of every service.
     pub(crate) fn typed(&self) -> impl Iterator<Item = &T> {
         self.typed.values().flatten().map(|(_, l)| l)
     }

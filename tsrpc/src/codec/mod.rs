@@ -563,6 +563,11 @@ pub fn decode_http_json_return(body: Bytes) -> Result<Result<Payload, TsrpcError
     json::decode_http_return(body)
 }
 
+/// True when a binary frame is the heartbeat, without decoding it.
+pub(crate) fn is_heartbeat(data: &[u8]) -> bool {
+    data == [binary::HEARTBEAT]
+}
+
 /// The heartbeat frame: one binary `0x00` byte, in both encodings.
 pub fn encode_heartbeat() -> WireFrame {
     WireFrame::Binary(Bytes::from_static(&[binary::HEARTBEAT]))

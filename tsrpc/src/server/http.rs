@@ -58,7 +58,7 @@ fn empty() -> HttpReply {
 
 impl App for ServerInner {
     fn accepting(&self) -> bool {
-        !Server::is_stopping_inner(self)
+        !self.is_stopping()
     }
 
     fn ws_config(&self) -> WebSocketConfig {
@@ -154,7 +154,7 @@ async fn answer(
         WireFrame::Binary(body) => (binary(server, &conn, &name, body).await, Encoding::Binary),
     };
     let (mut reply, after) = match answer {
-        Ok(answer) => {
+        Handled::Call(answer) => {
             let status = status(answer.error());
             let (frame, _, after, _) = answer.into_parts();
             let reply = HttpReply {
@@ -164,7 +164,7 @@ async fn answer(
             };
             (reply, after)
         }
-        Err(reply) => (reply, None),
+        Handled::Reply(reply) => (reply, None),
     };
     if flows.see_sent_data() && reply.encoding.is_some() {
         let data = match reply.encoding {
@@ -190,6 +190,15 @@ async fn answer(
         tokio::spawn(async move { dispatch::after_return(&server, returned).await });
     }
     reply
+}
+
+/// What became of an HTTP request.
+enum Handled {
+    /// An API call, answered through the pipeline.
+    Call(Answer),
+    /// Answered here: a delivered message (an empty body), or a request
+    /// refused before it reached a handler.
+    Reply(HttpReply),
 }
 
 /// Runs a call through the pipeline to its answer.
@@ -223,46 +232,34 @@ async fn json(
     name: &str,
     is_msg: bool,
     body: Bytes,
-) -> Result<Answer, HttpReply> {
+) -> Handled {
     let payload = Payload::new(Encoding::Json, body);
-    let invalid = |what: &str| {
-        Err(json_error(&TsrpcError::input_data(format!(
-            "Invalid {what} name: {name}"
-        ))))
-    };
+    let refuse = |message: String| Handled::Reply(json_error(&TsrpcError::input_data(message)));
     let table = server.service_table();
     if is_msg {
         let Some(info) = table.msg(name) else {
-            return invalid("message");
+            return refuse(format!("Invalid message name: {name}"));
         };
-        return match (info.codec().decode_input)(Body::Payload(&payload)) {
-            Err(e) => Err(json_error(&TsrpcError::input_data(format!(
-                "Invalid message {name}: {e}"
-            )))),
-            Ok(_) => {
-                dispatch::deliver_msg(server, info, &payload, conn).await;
-                Err(empty())
-            }
-        };
+        // Checked here, to answer a bad message with an error.
+        if let Err(e) = (info.codec().decode_input)(Body::Payload(&payload)) {
+            return refuse(format!("Invalid message {name}: {e}"));
+        }
+        dispatch::deliver_msg(server, info, &payload, conn).await;
+        return Handled::Reply(empty());
     }
     let Some(info) = table.api(name) else {
-        return invalid("service");
+        return refuse(format!("Invalid service name: {name}"));
     };
     let req = Request::new(ServiceKey::Name(name), 0, Body::Payload(&payload));
-    Ok(run(server, conn, info, req, AnswerShape::HttpJson).await)
+    Handled::Call(run(server, conn, info, req, AnswerShape::HttpJson).await)
 }
 
 /// A binary call: the body is a request frame naming its service by id,
 /// and the URL path must name the same service, so that rules a proxy
 /// applies by path hold for binary calls too.
-async fn binary(
-    server: &Server,
-    conn: &Connection,
-    path_name: &str,
-    body: Bytes,
-) -> Result<Answer, HttpReply> {
+async fn binary(server: &Server, conn: &Connection, path_name: &str, body: Bytes) -> Handled {
     let refuse = |sn: u32, err: TsrpcError| {
-        Err(HttpReply {
+        Handled::Reply(HttpReply {
             status: StatusCode::BAD_REQUEST,
             encoding: Some(Encoding::Binary),
             body: codec::encode_api_error(Encoding::Binary, "", sn, &err).into_bytes(),
@@ -272,7 +269,27 @@ async fn binary(
         Ok(frame) => frame,
         Err(e) => return refuse(0, TsrpcError::input_data(e.to_string())),
     };
-    let sn = frame.request().map_or(0, |req| req.sn);
+    let (service, kind, target) = match &frame {
+        ClientFrame::ApiRequest {
+            service,
+            sn,
+            payload,
+        } => {
+            let req = Request::new(service.into(), *sn, Body::Payload(payload));
+            (service, ServiceKind::Api, Target::Call(req))
+        }
+        ClientFrame::Message { service, payload } => {
+            (service, ServiceKind::Msg, Target::Msg(payload))
+        }
+        _ => {
+            let err = TsrpcError::input_data("an HTTP body holds an API request or a message");
+            return refuse(0, err);
+        }
+    };
+    let sn = match target {
+        Target::Call(req) => req.sn,
+        Target::Msg(_) => 0,
+    };
     let ours = server.inner.fingerprint.as_str();
     let theirs = conn.header(FINGERPRINT_HEADER);
     if theirs != Some(ours) {
@@ -284,21 +301,15 @@ async fn binary(
             )),
         );
     }
-    let (service, kind, what) = match &frame {
-        ClientFrame::ApiRequest { service, .. } => (service, ServiceKind::Api, "service"),
-        ClientFrame::Message { service, .. } => (service, ServiceKind::Msg, "message"),
-        _ => {
-            return refuse(
-                0,
-                TsrpcError::input_data("an HTTP body holds an API request or a message"),
-            );
-        }
-    };
     let info = match service {
         ServiceRef::Id(id) => server.service_table().get(*id).filter(|s| s.kind() == kind),
         ServiceRef::Name(_) => None,
     };
     let Some(info) = info else {
+        let what = match kind {
+            ServiceKind::Api => "service",
+            ServiceKind::Msg => "message",
+        };
         return refuse(sn, TsrpcError::input_data(format!("Invalid {what} id")));
     };
     if info.name() != path_name {
@@ -310,22 +321,27 @@ async fn binary(
             )),
         );
     }
-    match (&frame, frame.request()) {
-        (_, Some(req)) => Ok(run(
-            server,
-            conn,
-            info,
-            req,
-            AnswerShape::Frame(Encoding::Binary),
-        )
-        .await),
-        (ClientFrame::Message { payload, .. }, None) => {
-            dispatch::deliver_msg(server, info, payload, conn).await;
-            Err(empty())
-        }
-        _ => refuse(
-            0,
-            TsrpcError::input_data("an HTTP body holds an API request or a message"),
+    match target {
+        Target::Call(req) => Handled::Call(
+            run(
+                server,
+                conn,
+                info,
+                req,
+                AnswerShape::Frame(Encoding::Binary),
+            )
+            .await,
         ),
+        Target::Msg(payload) => {
+            dispatch::deliver_msg(server, info, payload, conn).await;
+            Handled::Reply(empty())
+        }
     }
+}
+
+/// What a binary HTTP body holds.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Call(Request<'a>),
+    Msg(&'a Payload),
 }

@@ -65,7 +65,7 @@ pub use http::{DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SEND_QUEUE_SIZE, DEFAULT_SEND_T
 
 use builder::Settings;
 use dispatch::{Input, Outcome};
-use handler::{ErasedApiFn, Handler};
+use handler::ErasedApiFn;
 use registry::{ApiFns, ErasedAnyMsgFn, Registry, TypedMsgFn, manual_info};
 use ws::{Close, Prepared};
 
@@ -135,6 +135,10 @@ impl ServerInner {
         {
             self.calls_done.notify_waiters();
         }
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
     }
 
     fn next_conn_id(&self) -> u64 {
@@ -314,11 +318,7 @@ impl Server {
     }
 
     pub(crate) fn is_stopping(&self) -> bool {
-        Self::is_stopping_inner(&self.inner)
-    }
-
-    fn is_stopping_inner(inner: &ServerInner) -> bool {
-        inner.stopping.load(Ordering::Acquire)
+        self.inner.is_stopping()
     }
 
     /// Counts a call in flight, for [`graceful_stop`](Self::graceful_stop).
@@ -422,13 +422,9 @@ impl Server {
         Fut: Future<Output = Result<R::Res, TsrpcError>> + Send + 'static,
     {
         let info = manual_info::<F>(ServiceKind::Api, R::NAME, std::panic::Location::caller());
-        self.register(info, Handler::Api(handler::erase_api(handler)))
-            .map(drop)
-    }
-
-    fn register(&self, info: HandlerInfo, handler: Handler) -> Result<MsgListener, SetupError> {
+        let f = handler::erase_api(handler);
         task::write(&self.inner.handlers)
-            .insert(self.inner.table, &self.inner.api_fns, info, handler)
+            .add_api(self.inner.table, &self.inner.api_fns, info, f)
             .map_err(SetupError::one)
     }
 
@@ -454,7 +450,10 @@ impl Server {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let info = manual_info::<F>(ServiceKind::Msg, M::NAME, std::panic::Location::caller());
-        self.register(info, Handler::Msg(handler::erase_msg(listener)))
+        let f = handler::erase_msg(listener);
+        task::write(&self.inner.handlers)
+            .add_msg(self.inner.table, info, f)
+            .map_err(SetupError::one)
     }
 
     /// Listens to every message whose name matches `pattern` (TSRPC's

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Context;
 
-use bytes::Bytes;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tracing::Instrument;
 
@@ -151,9 +150,9 @@ struct Session {
     slots: Arc<CallSlots>,
 }
 
-/// The heartbeat, and its answer: one binary `0x00` byte.
-fn heartbeat() -> WsMessage {
-    WsMessage::Binary(Bytes::from_static(&[0]))
+/// The answer to a heartbeat: the heartbeat.
+fn heartbeat() -> Prepared {
+    Prepared::from(codec::encode_heartbeat())
 }
 
 impl Session {
@@ -275,8 +274,8 @@ impl FrameHandler for Session {
         }
         let req = match frame {
             Received::Text(text) => codec::locate_text_request(text.as_str()),
-            Received::Binary(data) if data[..] == [0] => {
-                let _ = replies.send(heartbeat());
+            Received::Binary(data) if codec::is_heartbeat(data) => {
+                let _ = replies.send(heartbeat().0);
                 return true;
             }
             Received::Binary(data) if self.hello.load(Ordering::Relaxed) => {
@@ -329,7 +328,7 @@ impl FrameHandler for Session {
             }
         };
         if matches!(frame, ClientFrame::Heartbeat) {
-            let _ = self.conn.send(heartbeat_frame());
+            let _ = self.conn.send(heartbeat());
             return;
         }
         self.conn.settle_encoding(if is_binary {
@@ -365,8 +364,4 @@ impl FrameHandler for Session {
             ClientFrame::ApiRequest { .. } | ClientFrame::Heartbeat => {}
         }
     }
-}
-
-fn heartbeat_frame() -> Prepared {
-    Prepared(heartbeat())
 }

@@ -170,6 +170,7 @@ pub(crate) fn encode_return(
         }
         Err(err) => err,
     };
+    tracing::debug!(api = name, sn, kind = ?err.kind, code = ?err.code, "call failed: {}", err.message);
     let frame = match shape {
         AnswerShape::Frame(encoding) => codec::encode_api_error(encoding, name, sn, &err),
         AnswerShape::HttpJson => WireFrame::Text(codec::http_json_error(&err)),

@@ -89,12 +89,6 @@ pub(crate) fn call(
     }
     let in_flight = server.track_call_here();
     let flows = server.flows();
-    let ctx = CallContext {
-        sn,
-        conn: conn.clone(),
-        server: server.clone(),
-        extensions: http::Extensions::new(),
-    };
     let span = tracing::debug_span!("call", api = info.name(), sn, conn = conn.id());
     let _entered = span.enter();
     match input {
@@ -103,6 +97,12 @@ pub(crate) fn call(
             let handler = match server.api_handler(info) {
                 Ok(handler) => handler,
                 Err(err) => return refuse(err),
+            };
+            let ctx = CallContext {
+                sn,
+                conn: conn.clone(),
+                server: server.clone(),
+                extensions: http::Extensions::new(),
             };
             match task::guard(|| handler.start(req.body, ctx, shape, cx)) {
                 Ok(PlainStart::Done(answer)) => Outcome::Answered(answer),
@@ -132,9 +132,9 @@ pub(crate) fn call(
             let in_flight = in_flight.keep();
             let server = server.clone();
             let call = ApiCallFlow {
-                conn: ctx.conn,
+                conn: conn.clone(),
                 sn,
-                extensions: ctx.extensions,
+                extensions: http::Extensions::new(),
                 service: info,
                 req,
             };
