@@ -378,6 +378,14 @@ async fn connection_flows_see_every_connection_come_and_go() {
         entries(&events),
         [format!("connect {id}"), format!("disconnect {id} bye true")]
     );
+    // A peer that goes away without a close frame (a closed tab) is not
+    // reported as closed by the server.
+    let ws = raw(&url, None).await;
+    eventually(|| entries(&events).len() == 3).await;
+    drop(ws);
+    eventually(|| entries(&events).len() == 4).await;
+    let last = entries(&events)[3].clone();
+    assert!(last.ends_with("without a close frame false"), "{last}");
     server.stop().await;
 }
 

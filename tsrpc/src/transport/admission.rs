@@ -11,7 +11,7 @@
 //! plain HTTP answer (503, or 429 for the per-IP cap) before it is closed.
 //!
 //! The watch costs the requests nothing but a few atomic operations: a
-//! task per HTTP connection samples its counters a few times per timeout,
+//! task per listener samples every HTTP connection's counters a few times per timeout,
 //! and stops a connection by marking its socket ([`Watched`]), whose next
 //! read ends.
 
@@ -20,11 +20,14 @@ use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::task::lock;
 
 /// Caps on open connections; `None` is no cap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,26 +114,29 @@ impl State {
         Some(slot)
     }
 
-    /// Closes the oldest unused connection (of `ip` only, if given); false
-    /// when there is none.
-    fn evict(&mut self, ip: Option<IpAddr>) -> bool {
+    /// Stops counting the oldest unused connection (of `ip` only, if
+    /// given), and returns it to be stopped ([`Evicted::stop`]) once the
+    /// lock is released: its slot may be dropped then, which takes the lock.
+    fn evict(&mut self, ip: Option<IpAddr>) -> Option<Evicted> {
         let oldest = self
             .unused
             .iter()
             .find(|(_, from)| ip.is_none_or(|ip| ip == **from))
-            .map(|(&seq, _)| seq);
-        let Some(slot) = oldest.and_then(|seq| self.forget(seq)) else {
-            return false;
-        };
-        if let Some(slot) = slot.upgrade() {
-            slot.stop(Stop::All);
-        }
-        true
+            .map(|(&seq, _)| seq)?;
+        self.forget(oldest).map(Evicted)
     }
 }
 
-fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(PoisonError::into_inner)
+/// A connection evicted under the lock, to stop after it.
+#[must_use = "stop it once the lock is released"]
+struct Evicted(Weak<Slot>);
+
+impl Evicted {
+    fn stop(self) {
+        if let Some(slot) = self.0.upgrade() {
+            slot.stop(Stop::All);
+        }
+    }
 }
 
 impl Admission {
@@ -144,18 +150,29 @@ impl Admission {
     /// Admits a new connection from `ip`, making way for it by closing the
     /// oldest unused connection when a cap is reached.
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Arc<Slot>, Refusal> {
-        let mut state = lock(&self.state);
+        let mut evicted = Vec::new();
+        let admitted = self.admit_locked(&mut lock(&self.state), ip, &mut evicted);
+        for connection in evicted {
+            connection.stop();
+        }
+        admitted
+    }
+
+    fn admit_locked(
+        self: &Arc<Self>,
+        state: &mut State,
+        ip: IpAddr,
+        evicted: &mut Vec<Evicted>,
+    ) -> Result<Arc<Slot>, Refusal> {
         if let Some(cap) = self.caps.per_ip
             && state.per_ip.get(&ip).copied().unwrap_or(0) >= cap
-            && !state.evict(Some(ip))
         {
-            return Err(Refusal::PerIp(cap));
+            evicted.push(state.evict(Some(ip)).ok_or(Refusal::PerIp(cap))?);
         }
         if let Some(cap) = self.caps.total
             && state.open.len() >= cap
-            && !state.evict(None)
         {
-            return Err(Refusal::Full(cap));
+            evicted.push(state.evict(None).ok_or(Refusal::Full(cap))?);
         }
         let seq = state.next;
         state.next += 1;
@@ -166,8 +183,7 @@ impl Admission {
             used: AtomicBool::new(false),
             upgraded: AtomicBool::new(false),
             stopped: AtomicU8::new(Stop::None as u8),
-            waker: Mutex::new(None),
-            has_waker: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
             active: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
             reading_body: AtomicU64::new(0),
@@ -184,7 +200,8 @@ impl Admission {
     /// Closes the oldest unused connection to free its descriptor (the
     /// process ran out of them); false when there is none.
     pub(crate) fn evict_unused(&self) -> bool {
-        lock(&self.state).evict(None)
+        let evicted = lock(&self.state).evict(None);
+        evicted.map(Evicted::stop).is_some()
     }
 
     /// How many connections are open.
@@ -214,11 +231,9 @@ pub(crate) struct Slot {
     /// A WebSocket now: no longer watched as HTTP.
     upgraded: AtomicBool,
     stopped: AtomicU8,
-    /// The connection's task, kept the first time its socket had nothing
-    /// to give (a spawned task keeps its waker: one is enough), until the
-    /// socket is upgraded: a waker keeps its task's memory.
-    waker: Mutex<Option<Waker>>,
-    has_waker: AtomicBool,
+    /// The connection's task, kept while its socket has nothing to give,
+    /// until the socket is upgraded (a waker keeps its task's memory).
+    waker: AtomicWaker,
     /// Requests being answered (their responses included).
     active: AtomicUsize,
     /// Requests begun, ever.
@@ -254,17 +269,12 @@ impl Slot {
     /// The socket now carries a WebSocket, which watches itself.
     pub(crate) fn upgraded(&self) {
         self.upgraded.store(true, Ordering::Release);
-        self.waker
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        drop(self.waker.take());
     }
 
     fn stop(&self, how: Stop) {
         self.stopped.fetch_max(how as u8, Ordering::AcqRel);
-        if let Some(waker) = &*self.waker.lock().unwrap_or_else(PoisonError::into_inner) {
-            waker.wake_by_ref();
-        }
+        self.waker.wake();
     }
 
     fn stopped(&self) -> u8 {
@@ -288,6 +298,11 @@ pub(crate) struct Active {
 }
 
 impl Active {
+    /// The connection's slot.
+    pub(crate) fn slot(&self) -> &Slot {
+        &self.slot
+    }
+
     /// Marks the request's body as being read until the returned guard
     /// is dropped: the watch stops a body that takes too long.
     pub(crate) fn reading_body(&self) -> ReadingBody<'_> {
@@ -364,7 +379,7 @@ impl Admission {
                 if slot.upgraded.load(Ordering::Acquire) || slot.stopped() == Stop::All as u8 {
                     continue;
                 }
-                let mut looks = slot.looks.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut looks = lock(&slot.looks);
                 let requests = slot.requests.load(Ordering::Acquire);
                 let busy = slot.active.load(Ordering::Acquire) > 0;
                 looks.idle = if !busy && requests == looks.requests {
@@ -402,15 +417,17 @@ pub(crate) struct Watched<IO> {
 }
 
 impl<IO> Watched<IO> {
-    /// Keeps the task's waker when the socket first has nothing to give,
-    /// so that a stop wakes the task.
+    /// Keeps the task's waker while the socket has nothing to give, so
+    /// that a stop wakes the task (`register` clones it only when it
+    /// changed). A stop between the socket's check and this one is not
+    /// missed: the task is woken at once to see it.
     fn pending<T>(&self, cx: &mut Context<'_>) -> Poll<T> {
         let slot = &self.slot;
-        if !slot.has_waker.load(Ordering::Relaxed)
-            && !slot.upgraded.load(Ordering::Acquire)
-            && !slot.has_waker.swap(true, Ordering::AcqRel)
-        {
-            *slot.waker.lock().unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
+        if !slot.upgraded.load(Ordering::Acquire) {
+            slot.waker.register(cx.waker());
+            if slot.stopped() != Stop::None as u8 {
+                cx.waker().wake_by_ref();
+            }
         }
         Poll::Pending
     }

@@ -32,6 +32,13 @@ const MAX_CONCURRENT_STREAMS: u32 = 128;
 /// without an answer, so refusing costs little even under a flood.
 const MAX_ANSWERED_REFUSALS: usize = 64;
 
+/// True for EMFILE and ENFILE (23 and 24 on Linux, macOS and the BSDs;
+/// WSAEMFILE on Windows): other accept errors (a connection aborted before
+/// it was accepted) are no reason to close someone else's.
+fn out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(23 | 24 | 10024))
+}
+
 /// A running listener; dropping it does not stop it, [`Listener::stop`] does.
 #[derive(Debug)]
 pub(crate) struct Listener {
@@ -84,7 +91,11 @@ async fn accept_loop<A: App>(tcp: TcpListener, app: Arc<A>, mut stopped: watch::
                     if !std::mem::replace(&mut failing, true) {
                         tracing::warn!("accept failed: {e}");
                     }
-                    let pause = if admission.evict_unused() { 1 } else { 50 };
+                    let pause = if out_of_descriptors(&e) && admission.evict_unused() {
+                        1
+                    } else {
+                        50
+                    };
                     tokio::time::sleep(Duration::from_millis(pause)).await;
                     continue;
                 }
@@ -154,7 +165,7 @@ async fn serve_connection<A: App>(
     let io = TokioIo::new(slot.watch_io(stream));
     let service = service_fn(move |req| {
         let active = slot.begin_request();
-        handle(app.clone(), req, remote, slot.clone(), active)
+        handle(app.clone(), req, remote, active)
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // A client that trickles its headers cannot hold a connection forever.
@@ -220,7 +231,6 @@ async fn handle<A: App>(
     app: Arc<A>,
     mut req: Request<Incoming>,
     remote: SocketAddr,
-    slot: Arc<Slot>,
     active: Active,
 ) -> Result<Response<ResponseBody>, Infallible> {
     let wants_upgrade = header_has_token(&req, header::UPGRADE, "websocket");
@@ -269,10 +279,11 @@ async fn handle<A: App>(
     let on_upgrade = hyper::upgrade::on(&mut req);
     let config = app.ws_config();
     tokio::spawn(async move {
-        // The socket keeps its place among the listener's connections,
-        // and now watches itself (heartbeats, the send timeout).
-        slot.upgraded();
-        let _slot = slot;
+        // The socket keeps its place among the listener's connections
+        // (the request's guard holds it), and now watches itself
+        // (heartbeats, the send timeout).
+        active.slot().upgraded();
+        let _active = active;
         match on_upgrade.await {
             Ok(upgraded) => {
                 let ws = WebSocketStream::from_raw_socket(

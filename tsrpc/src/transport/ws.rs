@@ -13,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
@@ -273,7 +274,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
                     .close(close_code::TOO_BIG, format!("Message too big: {e}"));
                 Err(ReadEnd::Local)
             }
-            Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) | None => Err(remote(
+            // A peer that went away without a close frame (a closed tab, a
+            // dropped network): tungstenite reports a reset as a protocol error.
+            Some(Err(
+                WsError::ConnectionClosed
+                | WsError::AlreadyClosed
+                | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake),
+            ))
+            | None => Err(remote(
                 None,
                 "the connection was closed without a close frame".into(),
             )),
