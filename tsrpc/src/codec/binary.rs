@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::Fingerprint;
+use super::depth::Budget;
 use super::{
     ClientFrame, Encoding, FrameError, PathSeed, Payload, PayloadError, ServerFrame, ServiceRef,
     WireFrame, depth, varint,
@@ -40,8 +41,12 @@ fn decode_limited<T: DeserializeOwned, const LIMIT: usize>(
 ) -> Result<T, PayloadError> {
     // Tracking the path costs as much as decoding: do it only to describe
     // a payload that failed (the second pass fails the same way).
+    // Every element takes a unit of bincode's limit or of this budget
+    // (zero-sized ones take no bytes), and no announced length is believed
+    // past the payload's own length.
+    let budget = || Budget::new(LIMIT, bytes.len());
     if let Ok((value, used)) = bincode::serde::seed_decode_from_slice(
-        depth::seed(PhantomData::<T>),
+        depth::seed(PhantomData::<T>, &budget()),
         bytes,
         config().with_limit::<LIMIT>(),
     ) && used == bytes.len()
@@ -49,7 +54,8 @@ fn decode_limited<T: DeserializeOwned, const LIMIT: usize>(
         return Ok(value);
     }
     let mut path = String::new();
-    let seed = depth::seed(PathSeed::<T>::new(&mut path));
+    let budget = budget();
+    let seed = depth::seed(PathSeed::<T>::new(&mut path), &budget);
     match bincode::serde::seed_decode_from_slice(seed, bytes, config().with_limit::<LIMIT>()) {
         Ok((value, used)) if used == bytes.len() => Ok(value),
         Ok((_, used)) => Err(PayloadError::decode(

@@ -9,6 +9,7 @@
 //! struct, tuple, sequence, map, enum, `Some` and newtype entered counts
 //! one level, so no recursive type can avoid the count.
 
+use std::cell::Cell;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, Visitor};
@@ -24,47 +25,95 @@ fn too_deep<E: de::Error>() -> E {
     ))
 }
 
-/// `seed`, decoded with at most [`MAX_DEPTH`] levels of nesting.
-pub(super) fn seed<S>(seed: S) -> Limited<S> {
+/// What one decode may still spend besides nesting.
+pub(super) struct Budget {
+    /// Sequence elements and map entries left to decode. bincode charges
+    /// its limit for the bytes an element takes, and an element of a
+    /// zero-sized type (`()`, `struct E {}`) takes none: without this, a
+    /// forged length of 2^64 would loop on a worker for ever.
+    elements: Cell<usize>,
+    /// The most elements a sequence's announced length is believed for
+    /// (serde reserves room for what the length announces).
+    announced: usize,
+}
+
+impl Budget {
+    /// At most `elements` elements in all, and announced lengths believed
+    /// up to `announced`.
+    pub(super) fn new(elements: usize, announced: usize) -> Self {
+        Budget {
+            elements: Cell::new(elements),
+            announced,
+        }
+    }
+
+    /// No limit but nesting (JSON: every element takes bytes).
+    pub(super) fn unlimited() -> Self {
+        Self::new(usize::MAX, usize::MAX)
+    }
+
+    fn spend<E: de::Error>(&self) -> Result<(), E> {
+        let left = self
+            .elements
+            .get()
+            .checked_sub(1)
+            .ok_or_else(|| E::custom("the payload holds more elements than its size allows"))?;
+        self.elements.set(left);
+        Ok(())
+    }
+
+    fn hint(&self, hint: Option<usize>) -> Option<usize> {
+        hint.map(|n| n.min(self.announced))
+    }
+}
+
+/// `seed`, decoded with at most [`MAX_DEPTH`] levels of nesting, within
+/// `budget`.
+pub(super) fn seed<S>(seed: S, budget: &Budget) -> Limited<'_, S> {
     Limited {
         inner: seed,
         left: MAX_DEPTH,
+        budget,
     }
 }
 
 /// A deserializer, visitor, access or seed that carries how many more
-/// levels may be entered below it.
-pub(super) struct Limited<T> {
+/// levels may be entered below it, and the decode's budget.
+pub(super) struct Limited<'b, T> {
     inner: T,
     left: usize,
+    budget: &'b Budget,
 }
 
-impl<T> Limited<T> {
-    fn wrap<U>(&self, inner: U) -> Limited<U> {
+impl<'b, T> Limited<'b, T> {
+    fn wrap<U>(&self, inner: U) -> Limited<'b, U> {
         Limited {
             inner,
             left: self.left,
+            budget: self.budget,
         }
     }
 
     /// One level down, or `None` when the limit is reached.
-    fn enter<U>(&self, inner: U) -> Option<Limited<U>> {
+    fn enter<U>(&self, inner: U) -> Option<Limited<'b, U>> {
         Some(Limited {
             inner,
             left: self.left.checked_sub(1)?,
+            budget: self.budget,
         })
     }
 }
 
-impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Limited<S> {
+impl<'b, 'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Limited<'b, S> {
     type Value = S::Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<S::Value, D::Error> {
-        let left = self.left;
-        self.inner.deserialize(Limited {
+        let visitor = Limited {
             inner: deserializer,
-            left,
-        })
+            left: self.left,
+            budget: self.budget,
+        };
+        self.inner.deserialize(visitor)
     }
 }
 
@@ -79,8 +128,8 @@ macro_rules! forward_deserialize {
     };
 }
 
-/// A scalar asked for: neither serde_json nor bincode answers one with a
-/// nested value (they fail on a type mismatch instead), so its visitor
+/// A scalar asked for (bytes aside): neither serde_json nor bincode
+/// answers one with a nested value (they fail on a type mismatch instead), so its visitor
 /// needs no watching, and the hot path of every field pays nothing.
 macro_rules! forward_scalar {
     ($($method:ident($($arg:ident: $ty:ty),*);)*) => {
@@ -92,7 +141,7 @@ macro_rules! forward_scalar {
     };
 }
 
-impl<'de, D: Deserializer<'de>> Deserializer<'de> for Limited<D> {
+impl<'b, 'de, D: Deserializer<'de>> Deserializer<'de> for Limited<'b, D> {
     type Error = D::Error;
 
     forward_scalar! {
@@ -112,8 +161,6 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Limited<D> {
         deserialize_char();
         deserialize_str();
         deserialize_string();
-        deserialize_bytes();
-        deserialize_byte_buf();
         deserialize_unit();
         deserialize_unit_struct(name: &'static str);
         deserialize_identifier();
@@ -121,6 +168,9 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Limited<D> {
 
     forward_deserialize! {
         deserialize_any();
+        // serde_json answers bytes asked for with an array's elements.
+        deserialize_bytes();
+        deserialize_byte_buf();
         deserialize_option();
         deserialize_newtype_struct(name: &'static str);
         deserialize_seq();
@@ -147,7 +197,7 @@ macro_rules! forward_visit {
     };
 }
 
-impl<'de, V: Visitor<'de>> Visitor<'de> for Limited<V> {
+impl<'b, 'de, V: Visitor<'de>> Visitor<'de> for Limited<'b, V> {
     type Value = V::Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -214,29 +264,31 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Limited<V> {
     }
 }
 
-impl<'de, A: de::SeqAccess<'de>> de::SeqAccess<'de> for Limited<A> {
+impl<'b, 'de, A: de::SeqAccess<'de>> de::SeqAccess<'de> for Limited<'b, A> {
     type Error = A::Error;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, A::Error> {
+        self.budget.spend()?;
         let seed = self.wrap(seed);
         self.inner.next_element_seed(seed)
     }
 
     fn size_hint(&self) -> Option<usize> {
-        self.inner.size_hint()
+        self.budget.hint(self.inner.size_hint())
     }
 }
 
-impl<'de, A: de::MapAccess<'de>> de::MapAccess<'de> for Limited<A> {
+impl<'b, 'de, A: de::MapAccess<'de>> de::MapAccess<'de> for Limited<'b, A> {
     type Error = A::Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, A::Error> {
+        self.budget.spend()?;
         let seed = self.wrap(seed);
         self.inner.next_key_seed(seed)
     }
@@ -247,19 +299,19 @@ impl<'de, A: de::MapAccess<'de>> de::MapAccess<'de> for Limited<A> {
     }
 
     fn size_hint(&self) -> Option<usize> {
-        self.inner.size_hint()
+        self.budget.hint(self.inner.size_hint())
     }
 }
 
-impl<'de, A: de::EnumAccess<'de>> de::EnumAccess<'de> for Limited<A> {
+impl<'b, 'de, A: de::EnumAccess<'de>> de::EnumAccess<'de> for Limited<'b, A> {
     type Error = A::Error;
-    type Variant = Limited<A::Variant>;
+    type Variant = Limited<'b, A::Variant>;
 
     fn variant_seed<S: DeserializeSeed<'de>>(
         self,
         seed: S,
     ) -> Result<(S::Value, Self::Variant), A::Error> {
-        let left = self.left;
+        let (left, budget) = (self.left, self.budget);
         let seed = self.wrap(seed);
         let (value, variant) = self.inner.variant_seed(seed)?;
         Ok((
@@ -267,12 +319,13 @@ impl<'de, A: de::EnumAccess<'de>> de::EnumAccess<'de> for Limited<A> {
             Limited {
                 inner: variant,
                 left,
+                budget,
             },
         ))
     }
 }
 
-impl<'de, A: de::VariantAccess<'de>> de::VariantAccess<'de> for Limited<A> {
+impl<'b, 'de, A: de::VariantAccess<'de>> de::VariantAccess<'de> for Limited<'b, A> {
     type Error = A::Error;
 
     fn unit_variant(self) -> Result<(), A::Error> {
@@ -427,6 +480,49 @@ mod tests {
             };
             write_payload(Encoding::Binary, &expr, &mut ok).expect("encodes");
             assert_eq!(decode::<Expr>(Encoding::Binary, ok).expect("decodes"), expr);
+        });
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Empty {}
+
+    /// Elements that take no bytes cost bincode nothing: a forged length
+    /// of 2^64 - 1 must fail at once, not loop for ever.
+    #[test]
+    fn zero_sized_elements_cannot_loop_for_ever() {
+        let mut forged = Vec::new();
+        write_payload(Encoding::Binary, &u64::MAX, &mut forged).unwrap();
+        let err = decode::<Vec<()>>(Encoding::Binary, forged.clone()).unwrap_err();
+        assert!(err.to_string().contains("more elements"), "{err}");
+        let err = decode::<Vec<Empty>>(Encoding::Binary, forged.clone()).unwrap_err();
+        assert!(err.to_string().contains("more elements"), "{err}");
+        let err = decode::<std::collections::BTreeMap<(), ()>>(Encoding::Binary, forged);
+        assert!(err.is_err());
+        // A real one, however many elements its few bytes stand for, decodes.
+        let mut real = Vec::new();
+        write_payload(Encoding::Binary, &vec![(); 1000], &mut real).unwrap();
+        assert_eq!(
+            decode::<Vec<()>>(Encoding::Binary, real).unwrap().len(),
+            1000
+        );
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Wrapped {
+        w: Option<Box<Wrapped>>,
+    }
+
+    /// serde_json counts only arrays and objects; a struct in an `Option`
+    /// is two levels here and one there, so past 64 of them this limit,
+    /// not serde_json's, is what fails the payload.
+    #[test]
+    fn json_nesting_serde_json_would_allow_is_limited() {
+        on_small_stack(|| {
+            let nested = |depth: usize| "{\"w\":".repeat(depth) + "null" + &"}".repeat(depth);
+            let within: Wrapped = decode(Encoding::Json, nested(64).into()).expect("64 fit");
+            assert!(within.w.is_some());
+            let err = decode::<Wrapped>(Encoding::Json, nested(100).into()).unwrap_err();
+            assert!(err.to_string().contains("nests deeper than 128"), "{err}");
         });
     }
 }

@@ -350,15 +350,17 @@ pub(super) fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Pay
 pub(super) fn decode_text<T: DeserializeOwned>(text: &str) -> Result<T, PayloadError> {
     // Tracking the path costs as much as decoding: do it only to describe
     // a payload that failed (the second pass fails the same way).
+    // Every JSON element takes bytes: nesting is the only limit needed.
+    let budget = depth::Budget::unlimited();
     let mut de = serde_json::Deserializer::from_str(text);
-    if let Ok(value) = depth::seed(PhantomData::<T>).deserialize(&mut de)
+    if let Ok(value) = depth::seed(PhantomData::<T>, &budget).deserialize(&mut de)
         && de.end().is_ok()
     {
         return Ok(value);
     }
     let mut de = serde_json::Deserializer::from_str(text);
     let mut path = String::new();
-    let seed = depth::seed(PathSeed::<T>::new(&mut path));
+    let seed = depth::seed(PathSeed::<T>::new(&mut path), &budget);
     let value = seed
         .deserialize(&mut de)
         .map_err(|e| PayloadError::decode(path, e))?;

@@ -155,6 +155,8 @@ impl ServerBuilder {
     /// The largest WebSocket message or HTTP body accepted (16 MiB by
     /// default). A larger message closes its connection with code 1009 and
     /// a reason; a larger body is answered 413 and not read further.
+    /// Binary payloads are decoded up to 64 MiB whatever this allows
+    /// (WIRE.md, decoding limits).
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.settings.max_message_size = bytes;
         self.settings.http.max_body_size = bytes;

@@ -135,7 +135,7 @@ async fn answer(
             conn: conn.clone(),
             data: body,
         };
-        match flows.pre_recv_data.exec(data).await {
+        match Box::pin(flows.pre_recv_data.exec(data)).await {
             FlowStep::Continue(data) => data.data,
             FlowStep::Stop => {
                 let err = TsrpcError::server("The request was dropped by the server");
@@ -175,7 +175,7 @@ async fn answer(
             conn: conn.clone(),
             data,
         };
-        match flows.pre_send_data.exec(data).await {
+        match Box::pin(flows.pre_send_data.exec(data)).await {
             FlowStep::Continue(data) => reply.body = data.data.into_bytes(),
             FlowStep::Stop => {
                 let err = TsrpcError::server("The response was dropped by the server");
@@ -244,7 +244,7 @@ async fn json(
         if let Err(e) = (info.codec().decode_input)(Body::Payload(&payload)) {
             return refuse(format!("Invalid message {name}: {e}"));
         }
-        dispatch::deliver_msg(server, info, &payload, conn).await;
+        Box::pin(dispatch::deliver_msg(server, info, &payload, conn)).await;
         return Handled::Reply(empty());
     }
     let Some(info) = table.api(name) else {
@@ -333,7 +333,7 @@ async fn binary(server: &Server, conn: &Connection, path_name: &str, body: Bytes
             .await,
         ),
         Target::Msg(payload) => {
-            dispatch::deliver_msg(server, info, payload, conn).await;
+            Box::pin(dispatch::deliver_msg(server, info, payload, conn)).await;
             Handled::Reply(empty())
         }
     }
