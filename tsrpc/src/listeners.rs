@@ -11,7 +11,7 @@ use regex::Regex;
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A fresh listener id, unique in the process.
-pub(crate) fn next_id() -> u64 {
+fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 

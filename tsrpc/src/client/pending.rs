@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 
 /// Which pending calls to abort.
 #[derive(Clone, Copy, Debug)]
@@ -39,7 +39,7 @@ impl<T> PendingCalls<T> {
     }
 
     fn calls(&self) -> MutexGuard<'_, HashMap<u32, (Option<String>, T)>> {
-        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::task::lock(&self.calls)
     }
 
     /// A fresh sn; never 0, which TSRPC does not use.

@@ -43,14 +43,16 @@ impl Caps {
     /// reached, and answered, before the process runs out. 10,000 where
     /// the limit cannot be read.
     pub(crate) fn default_total() -> usize {
-        match rlimit::getrlimit(rlimit::Resource::NOFILE) {
-            Ok((soft, _)) if soft > 0 && soft != rlimit::INFINITY => {
-                let limit = usize::try_from(soft).unwrap_or(usize::MAX);
-                let reserve = (limit / 10).max(32).min(limit / 2);
-                limit - reserve
-            }
-            _ => 10_000,
+        #[cfg(unix)]
+        if let Ok((soft, _)) = rlimit::getrlimit(rlimit::Resource::NOFILE)
+            && soft > 0
+            && soft != rlimit::INFINITY
+        {
+            let limit = usize::try_from(soft).unwrap_or(usize::MAX);
+            let reserve = (limit / 10).max(32).min(limit / 2);
+            return limit - reserve;
         }
+        10_000
     }
 }
 

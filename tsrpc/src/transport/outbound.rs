@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use tokio::sync::{mpsc, watch};
@@ -165,11 +165,7 @@ impl Outbound {
 
     /// Asks the writer to close the connection. The first request wins.
     pub(crate) fn close(&self, code: u16, reason: impl Into<String>) {
-        let mut first = self
-            .shared
-            .first
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut first = crate::task::lock(&self.shared.first);
         if first.is_none() {
             let request = CloseRequest {
                 code,
@@ -183,11 +179,7 @@ impl Outbound {
 
     /// The close request, once one was made.
     pub(crate) fn close_request(&self) -> Option<CloseRequest> {
-        self.shared
-            .first
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        crate::task::lock(&self.shared.first).clone()
     }
 
     /// How many bytes wait in the queue.
