@@ -301,23 +301,26 @@ async fn a_bad_input_campaign_disturbs_no_one() {
             }
         }
         drop(ws);
-        // HTTP bodies, both encodings.
+        // HTTP bodies, both encodings: binary ones are mutated valid
+        // requests with the right fingerprint, so they reach the decoder.
+        // An answer is 200 (input errors too) or 400, never 500.
         if round % 10 == 0 {
-            let body = rng.bytes(200);
-            let res = raw_http_bytes(
-                addr,
-                "POST /Echo HTTP/1.1\r\nContent-Type: application/octet-stream",
-                &body,
-            )
-            .await;
-            assert!(matches!(res.status, 200 | 400 | 500), "{}", res.status);
+            let mut body = valid_binary.clone();
+            let at = rng.next() as usize % body.len();
+            body[at] ^= (rng.next() as u8) | 1;
+            let head = format!(
+                "POST /Echo HTTP/1.1\r\nContent-Type: application/octet-stream\r\nX-Tsrpc-Fingerprint: {}",
+                server.service_table().fingerprint()
+            );
+            let res = raw_http_bytes(addr, &head, &body).await;
+            assert!(matches!(res.status, 200 | 400), "{}", res.status);
             let res = raw_http_bytes(
                 addr,
                 "POST /Echo HTTP/1.1\r\nContent-Type: application/json",
-                &body,
+                &rng.bytes(200),
             )
             .await;
-            assert!(matches!(res.status, 200 | 400 | 500), "{}", res.status);
+            assert!(matches!(res.status, 200 | 400), "{}", res.status);
         }
         let res = healthy
             .call_api(ReqEcho {
@@ -411,6 +414,7 @@ async fn a_non_reader_is_cut_off_before_it_pins_memory() {
         .send_timeout(Some(Duration::from_millis(300)));
     let (server, url) = start(builder).await;
     let (mut sink, _never_read) = raw(&url, Some("text")).await.split();
+    eventually("connected", || server.connections().len() == 1).await;
     let big = "x".repeat(1 << 20);
     let writer = tokio::spawn(async move {
         for sn in 1..=64 {
@@ -597,8 +601,17 @@ async fn connection_caps_refuse_with_a_clear_answer() {
     assert!(res.body.contains("too many connections"), "{}", res.body);
     third.disconnect().await;
     eventually("a slot is free again", || server.connections().len() == 2).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    fourth.connect().await.expect("room again");
+    // The listener gives the slot back when the socket is gone, a little
+    // after the connection: try until it has.
+    let mut room = false;
+    for _ in 0..100 {
+        if fourth.connect().await.is_ok() {
+            room = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(room, "room again");
     server.stop().await;
 
     let (server, url) = start(Server::builder().max_connections_per_ip(Some(2))).await;
@@ -901,6 +914,9 @@ async fn an_http_client_gives_up_connecting_after_its_connect_timeout() {
         .await
         .expect("the connect timeout ends the call")
         .expect_err("the connection is never accepted");
-    assert!(err.is_network(), "{err:?}");
+    assert!(
+        err.is_network() && err.message.contains("300 ms"),
+        "{err:?}"
+    );
     drop(full);
 }

@@ -192,6 +192,18 @@ async fn pre_api_return_changes_outcomes_and_post_flows_observe_them() {
     let http = HttpClient::new(url.replace("ws://", "http://")).unwrap();
     assert_eq!(http.call_api(echo("")).await.unwrap().a, 10);
     eventually(|| entries(&seen).len() == 8).await;
+    assert_eq!(
+        entries(&seen)[6..],
+        [
+            "post_api_return Echo true Some(10)",
+            "post_api_call Echo true Some(10)"
+        ]
+    );
+    // In process: pre_api_return applies; nothing is sent, so the
+    // post-return flows do not run.
+    assert_eq!(server.call_api(echo("")).await.unwrap().a, 10);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(entries(&seen).len(), 8);
     server.stop().await;
 }
 

@@ -416,12 +416,17 @@ impl HttpClient {
         let request = request
             .body(Full::new(body))
             .map_err(|e| TsrpcError::client(format!("invalid request to {url}: {e}")))?;
-        let response = self
-            .inner
-            .client
-            .request(request)
-            .await
-            .map_err(|e| TsrpcError::network(format!("failed to reach {url}: {e}")))?;
+        let response = self.inner.client.request(request).await.map_err(|e| {
+            let within = if e.is_connect() && timed_out(&e) {
+                format!(
+                    " (connect timeout {} ms)",
+                    settings.connect_timeout.as_millis()
+                )
+            } else {
+                String::new()
+            };
+            TsrpcError::network(format!("failed to reach {url}: {}{within}", causes(&e)))
+        })?;
         let status = response.status();
         let body = Limited::new(response.into_body(), settings.max_response_size)
             .collect()
@@ -466,4 +471,32 @@ impl HttpClient {
     pub fn abort_all(&self) {
         self.abort_by(AbortBy::All);
     }
+}
+
+/// An error and its causes, `outer: inner: ...` (hyper's own text is only
+/// "client error (Connect)").
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// True when one of the error's causes is an I/O time-out.
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
