@@ -11,7 +11,7 @@ use support::*;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
-use tsrpc::{Server, WsClient};
+use tsrpc::{HttpClient, Server, WsClient};
 use tsrpc_tests::proto::*;
 
 /// Records every span (name and fields) and event (message and fields).
@@ -77,10 +77,18 @@ async fn connections_and_calls_have_spans_and_events() {
     client.call_api(ReqSleep { ms: 1 }).await.unwrap();
     client.call_api(ReqPanic {}).await.unwrap_err();
     client.disconnect().await;
+    let http = HttpClient::new(url.replace("ws://", "http://")).unwrap();
+    http.call_api(ReqSleep { ms: 0 }).await.unwrap();
     server.stop().await;
     let dump = || recorder.lines.lock().unwrap().join("\n");
     for parts in [
-        &["span conn", "transport=\"ws\"", "remote="][..],
+        &[
+            "span conn",
+            "transport=\"ws\"",
+            "remote=",
+            "encoding=Some(Json)",
+        ][..],
+        &["span conn", "transport=\"http\"", "encoding=Binary"],
         &["span call", "api=\"Echo\"", "sn=1"],
         &["span call", "api=\"Sleep\"", "sn=2"],
         &["event", "message=connected"],

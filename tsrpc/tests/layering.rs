@@ -1,5 +1,5 @@
-//! The dependency rules of `ARCHITECTURE.md`, checked on the sources so
-//! they stay true:
+//! The dependency rules of the crate (README, "Layout"), checked on the
+//! sources so they stay true:
 //! - `transport/` and `codec/` never name `server/` (or `client/`);
 //! - `client/` names nothing of `server/`;
 //! - in `server/`, only the WebSocket session (`ws.rs`) and the HTTP
@@ -59,11 +59,7 @@ fn named_modules(code: &str, modules: &BTreeSet<String>) -> BTreeSet<String> {
     for (i, _) in code.match_indices("crate::") {
         let rest = &code[i + "crate::".len()..];
         let idents: Vec<&str> = if let Some(group) = rest.strip_prefix('{') {
-            let group = &group[..group.find('}').unwrap_or(group.len())];
-            group
-                .split(',')
-                .map(|s| s.trim().split("::").next().unwrap_or(""))
-                .collect()
+            first_segments(group)
         } else {
             vec![
                 rest.split(|c: char| !c.is_alphanumeric() && c != '_')
@@ -78,6 +74,77 @@ fn named_modules(code: &str, modules: &BTreeSet<String>) -> BTreeSet<String> {
         }
     }
     named
+}
+
+/// The first path segment of each item of a `use` group (`a::b, c::{d}`
+/// gives `a`, `c`), up to the group's closing brace.
+fn first_segments(group: &str) -> Vec<&str> {
+    let (mut items, mut depth, mut start) = (Vec::new(), 0usize, 0);
+    for (i, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => {
+                items.push(&group[start..i]);
+                break;
+            }
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&group[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items
+        .into_iter()
+        .map(|item| item.trim().split("::").next().unwrap_or("").trim())
+        .collect()
+}
+
+/// The names lib.rs re-exports at the root from `module` (`pub use
+/// module::{A, B}`): `crate::A` names that module too.
+fn root_exports<'a>(lib: &'a str, module: &str) -> Vec<&'a str> {
+    let head = format!("pub use {module}::{{");
+    let Some(at) = lib.find(&head) else {
+        return Vec::new();
+    };
+    let group = &lib[at + head.len()..];
+    let group = &group[..group.find('}').unwrap_or(group.len())];
+    group
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// How `code` names `module`, directly or through a root re-export.
+fn names(code: &str, module: &str, lib: &str) -> Option<String> {
+    let direct = format!("crate::{module}");
+    if code.contains(&direct) {
+        return Some(direct);
+    }
+    root_exports(lib, module).into_iter().find_map(|name| {
+        let path = format!("crate::{name}");
+        code.match_indices(&path)
+            .any(|(i, _)| {
+                !code[i + path.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+            })
+            .then_some(path)
+    })
+}
+
+#[test]
+fn root_exports_and_use_groups_are_read() {
+    let files = src();
+    let lib = &files["lib.rs"];
+    assert!(root_exports(lib, "server").contains(&"Server"));
+    assert!(root_exports(lib, "client").contains(&"WsClient"));
+    assert_eq!(first_segments("a::{b, c}, d::e, f}"), ["a", "d", "f"]);
+    assert_eq!(
+        names("use crate::Server;", "server", lib).as_deref(),
+        Some("crate::Server")
+    );
+    assert!(names("use crate::ServerInfo;", "server", lib).is_none());
 }
 
 /// A cycle in `graph`, if there is one.
@@ -114,10 +181,13 @@ fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
 
 #[test]
 fn transport_and_codec_never_name_the_server_or_the_client() {
-    for (file, code) in src() {
+    let files = src();
+    let lib = &files["lib.rs"];
+    for (file, code) in &files {
         if file.starts_with("transport/") || file.starts_with("codec/") {
-            for layer in ["crate::server", "crate::client"] {
-                assert!(!code.contains(layer), "{file} names {layer}");
+            for layer in ["server", "client"] {
+                let named = names(code, layer, lib);
+                assert!(named.is_none(), "{file} names {named:?}");
             }
         }
     }
@@ -125,12 +195,12 @@ fn transport_and_codec_never_name_the_server_or_the_client() {
 
 #[test]
 fn the_client_names_nothing_of_the_server() {
-    for (file, code) in src() {
+    let files = src();
+    let lib = &files["lib.rs"];
+    for (file, code) in &files {
         if file.starts_with("client/") {
-            assert!(
-                !code.contains("crate::server"),
-                "{file} names crate::server"
-            );
+            let named = names(code, "server", lib);
+            assert!(named.is_none(), "{file} names {named:?}");
         }
     }
 }

@@ -8,8 +8,7 @@
 //! two APIs with one name) are reported by [`ServerBuilder::build`], all at
 //! once, naming every definition.
 //!
-//! [`Server::start`] serves WebSocket connections on one port (HTTP comes
-//! on the same listener). Every connection may speak JSON (TSRPC v3's JSON
+//! [`Server::start`] serves WebSocket and HTTP on one port. Every connection may speak JSON (TSRPC v3's JSON
 //! mode) or binary; its subprotocol (`text` / `buffer`) or else its first
 //! data frame decides.
 //!

@@ -1,4 +1,4 @@
-//! Transports: WebSocket (and, later, HTTP) on one hyper listener.
+//! Transports: WebSocket and HTTP on one hyper listener.
 //!
 //! This module moves frames between sockets and the layers above; it never
 //! knows which API a frame carries. A connection's frames go to a
