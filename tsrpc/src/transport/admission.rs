@@ -186,6 +186,7 @@ impl Admission {
             upgraded: AtomicBool::new(false),
             stopped: AtomicU8::new(Stop::None as u8),
             waker: AtomicWaker::new(),
+            has_waker: AtomicBool::new(false),
             active: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
             reading_body: AtomicU64::new(0),
@@ -233,9 +234,11 @@ pub(crate) struct Slot {
     /// A WebSocket now: no longer watched as HTTP.
     upgraded: AtomicBool,
     stopped: AtomicU8,
-    /// The connection's task, kept while its socket has nothing to give,
-    /// until the socket is upgraded (a waker keeps its task's memory).
+    /// The connection's task, kept the first time its socket had nothing
+    /// to give (a spawned task keeps its waker: one is enough), until the
+    /// socket is upgraded (a waker keeps its task's memory).
     waker: AtomicWaker,
+    has_waker: AtomicBool,
     /// Requests being answered (their responses included).
     active: AtomicUsize,
     /// Requests begun, ever.
@@ -419,13 +422,16 @@ pub(crate) struct Watched<IO> {
 }
 
 impl<IO> Watched<IO> {
-    /// Keeps the task's waker while the socket has nothing to give, so
-    /// that a stop wakes the task (`register` clones it only when it
-    /// changed). A stop between the socket's check and this one is not
-    /// missed: the task is woken at once to see it.
+    /// Keeps the task's waker the first time the socket has nothing to
+    /// give, so that a stop wakes the task; later polls pay one load. A
+    /// stop made before the waker was kept is not missed: the task is
+    /// woken at once to see it.
     fn pending<T>(&self, cx: &mut Context<'_>) -> Poll<T> {
         let slot = &self.slot;
-        if !slot.upgraded.load(Ordering::Acquire) {
+        if !slot.has_waker.load(Ordering::Relaxed)
+            && !slot.upgraded.load(Ordering::Acquire)
+            && !slot.has_waker.swap(true, Ordering::AcqRel)
+        {
             slot.waker.register(cx.waker());
             if slot.stopped() != Stop::None as u8 {
                 cx.waker().wake_by_ref();
