@@ -920,3 +920,52 @@ async fn an_http_client_gives_up_connecting_after_its_connect_timeout() {
     );
     drop(full);
 }
+
+/// A client that asks for a large file and never reads it is let go after
+/// the send timeout: its response kept its connection busy for ever, and
+/// at the connection cap, everyone else out.
+#[tokio::test]
+async fn a_client_that_never_reads_its_response_is_let_go() {
+    let dir = std::env::temp_dir().join(format!("tsrpc-chaos-unread-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("big.bin"), vec![7u8; 32 << 20]).unwrap();
+    let builder = Server::builder()
+        .static_dir(&dir)
+        .max_connections(Some(1))
+        .send_timeout(Some(Duration::from_millis(300)));
+    let (server, url) = start(builder).await;
+    let addr = addr_of(&url);
+    let mut unread = TcpStream::connect(addr).await.unwrap();
+    unread
+        .write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // Its response fills the socket's buffers; meanwhile the only
+    // connection is taken, so others are refused.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refused = raw_http(addr, "POST /Echo HTTP/1.1", "{}").await;
+    assert_eq!(
+        refused.status, 503,
+        "the cap holds while the response is sent"
+    );
+    let http = HttpClient::builder(url.replace("ws://", "http://"))
+        .json(true)
+        .build()
+        .unwrap();
+    let served = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if http.call_api(ReqSleep { ms: 0 }).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(
+        served.is_ok(),
+        "the unread response's connection was let go"
+    );
+    drop(unread);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

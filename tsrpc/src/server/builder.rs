@@ -101,6 +101,7 @@ impl ServerBuilder {
                     static_dir: None,
                     header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
                     body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+                    send_timeout: Some(DEFAULT_SEND_TIMEOUT),
                     caps: Caps {
                         total: Some(Caps::default_total()),
                         per_ip: None,
@@ -256,9 +257,12 @@ impl ServerBuilder {
     /// for it for this long (15 s by default; `None`: never). A peer that
     /// reads, however far behind a burst it is, keeps its connection; one
     /// that stopped reading is cut off even when what it leaves waiting
-    /// is small.
+    /// is small. HTTP connections too: a client that takes none of a
+    /// response (a large static file, say) for this long is disconnected,
+    /// instead of holding its connection for ever.
     pub fn send_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.settings.send_timeout = timeout;
+        self.settings.http.send_timeout = timeout;
         self
     }
 

@@ -188,6 +188,8 @@ impl Admission {
             waker: AtomicWaker::new(),
             has_waker: AtomicBool::new(false),
             active: AtomicUsize::new(0),
+            write_blocked: AtomicBool::new(false),
+            writes_resumed: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             reading_body: AtomicU64::new(0),
             looks: Mutex::new(Looks {
@@ -241,6 +243,10 @@ pub(crate) struct Slot {
     has_waker: AtomicBool,
     /// Requests being answered (their responses included).
     active: AtomicUsize,
+    /// A write is waiting for the peer to take bytes (its socket is full).
+    write_blocked: AtomicBool,
+    /// Times a waiting write went on: the peer's progress.
+    writes_resumed: AtomicU64,
     /// Requests begun, ever.
     requests: AtomicU64,
     /// The number (from 1) of the request whose body is being read; 0
@@ -353,19 +359,33 @@ struct Looks {
     /// Looks in a row that found the same request body being read.
     body: u32,
     reading: u64,
+    /// Looks in a row that found a write waiting on the peer, with no
+    /// write taken between.
+    stalled: u32,
+    resumed: u64,
 }
 
 impl Admission {
     /// Watches every HTTP connection of the listener, in one task for all
     /// of them, until the listener and its connections are gone: stops a
     /// connection that had no request in progress for `idle` (its first
-    /// request included), and stops reading a request body that took
-    /// longer than `body`. The counters are sampled four times per limit,
-    /// so a limit takes effect between it and a quarter more.
-    pub(crate) async fn watch(admission: Weak<Admission>, idle: Duration, body: Duration) {
-        let tick = (idle.min(body) / 4).max(Duration::from_millis(1));
+    /// request included), stops reading a request body that took longer
+    /// than `body`, and stops a connection whose peer took none of a
+    /// response for `send` (a peer that never reads would otherwise hold
+    /// its connection for ever: the response keeps it busy). The counters
+    /// are sampled four times per limit, so a limit takes effect between
+    /// it and a quarter more.
+    pub(crate) async fn watch(
+        admission: Weak<Admission>,
+        idle: Duration,
+        body: Duration,
+        send: Option<Duration>,
+    ) {
+        let shortest = send.map_or(idle.min(body), |send| idle.min(body).min(send));
+        let tick = (shortest / 4).max(Duration::from_millis(1));
         let ticks = |limit: Duration| limit.as_nanos().div_ceil(tick.as_nanos()) + 1;
         let (idle_ticks, body_ticks) = (ticks(idle), ticks(body));
+        let send_ticks = send.map_or(u128::MAX, ticks);
         let mut slots = Vec::new();
         loop {
             tokio::time::sleep(tick).await;
@@ -401,7 +421,20 @@ impl Admission {
                     u32::from(reading != 0)
                 };
                 looks.reading = reading;
-                if u128::from(looks.idle) >= idle_ticks {
+                let blocked = slot.write_blocked.load(Ordering::Acquire);
+                let resumed = slot.writes_resumed.load(Ordering::Acquire);
+                looks.stalled = if blocked && resumed == looks.resumed {
+                    looks.stalled + 1
+                } else {
+                    u32::from(blocked)
+                };
+                looks.resumed = resumed;
+                if u128::from(looks.stalled) >= send_ticks {
+                    tracing::debug!(
+                        "closing an HTTP connection whose peer took nothing for {send:?}"
+                    );
+                    slot.stop(Stop::All);
+                } else if u128::from(looks.idle) >= idle_ticks {
                     tracing::debug!("closing an HTTP connection idle for {idle:?}");
                     slot.stop(Stop::All);
                 } else if u128::from(looks.body) >= body_ticks {
@@ -468,9 +501,22 @@ impl<IO: AsyncWrite + Unpin> Watched<IO> {
         if self.slot.stopped() == Stop::All as u8 {
             return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
         }
+        let slot = &self.slot;
         match write(Pin::new(&mut self.io), cx) {
-            Poll::Pending => self.pending(cx),
-            ready => ready,
+            Poll::Pending => {
+                // The peer takes nothing for now; the watch times it.
+                if !slot.write_blocked.load(Ordering::Relaxed) {
+                    slot.write_blocked.store(true, Ordering::Release);
+                }
+                self.pending(cx)
+            }
+            ready => {
+                if slot.write_blocked.load(Ordering::Relaxed) {
+                    slot.write_blocked.store(false, Ordering::Release);
+                    slot.writes_resumed.fetch_add(1, Ordering::AcqRel);
+                }
+                ready
+            }
         }
     }
 }
@@ -584,6 +630,7 @@ mod tests {
             std::sync::Arc::downgrade(&admission),
             idle,
             body,
+            None,
         ));
         // Never used: stopped after the idle limit, and not before.
         let silent = admission.admit(A).unwrap();

@@ -88,6 +88,8 @@ pub(crate) struct HttpSettings {
     pub(crate) header_read_timeout: Duration,
     /// How long a request's body may take to arrive.
     pub(crate) body_read_timeout: Duration,
+    /// How long a peer may take none of a response.
+    pub(crate) send_timeout: Option<Duration>,
     pub(crate) caps: Caps,
 }
 

@@ -76,6 +76,7 @@ async fn accept_loop<A: App>(tcp: TcpListener, app: Arc<A>, mut stopped: watch::
         Arc::downgrade(&admission),
         settings.header_read_timeout,
         settings.body_read_timeout,
+        settings.send_timeout,
     ));
     let answering = Arc::new(AtomicUsize::new(0));
     let mut failing = false;
