@@ -189,7 +189,7 @@ pub mod login {
     use std::sync::{LazyLock, Mutex, PoisonError};
 
     use serde::{Deserialize, Serialize};
-    use tsrpc::server::ApiCallFlow;
+    use tsrpc::server::flows::ApiCallFlow;
     use tsrpc::{ApiCall, Server, SetupError, TsrpcError};
 
     /// API "login/Login".

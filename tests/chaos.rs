@@ -19,9 +19,10 @@ use support::*;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
+use tsrpc::__wire::{self as codec, ServerFrame};
 use tsrpc::client::WsStatus;
-use tsrpc::codec::{self, Encoding, ServerFrame, WireFrame};
 use tsrpc::{CallOptions, HttpClient, Server, WsClient, codes};
+use tsrpc::{Encoding, WireFrame};
 use tsrpc_tests::proto::*;
 
 fn addr_of(url: &str) -> SocketAddr {

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use support::*;
-use tsrpc::client::{self, ClientFlows};
-use tsrpc::server::{
+use tsrpc::client::flows::{self as client, ClientFlows};
+use tsrpc::server::flows::{
     ApiCallFlow, ApiReturnFlow, ApiReturned, ConnDisconnect, DataFlow, MsgCallFlow, SendMsgFlow,
 };
 use tsrpc::{Connection, HttpClient, MsgCall, Server, TsrpcError, WsClient, codes};
@@ -333,9 +333,9 @@ async fn data_flows_see_and_change_raw_frames_both_ways() {
         .flows()
         .pre_send_data
         .push(|mut data: DataFlow| async move {
-            if let tsrpc::codec::WireFrame::Text(text) = &data.data {
+            if let tsrpc::WireFrame::Text(text) = &data.data {
                 let masked = String::from_utf8_lossy(text).replace("secret", "******");
-                data.data = tsrpc::codec::WireFrame::Text(masked.into());
+                data.data = tsrpc::WireFrame::Text(masked.into());
             }
             Some(data)
         });
@@ -678,7 +678,7 @@ async fn pre_connect_may_refuse_and_the_seed_pattern_reconnects() {
     client
         .flows()
         .post_disconnect
-        .push(|ev: client::DisconnectEvent| async move {
+        .push(|ev: tsrpc::client::DisconnectEvent| async move {
             if !ev.is_manual {
                 let client = ev.client.clone();
                 tokio::spawn(async move {

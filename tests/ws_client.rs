@@ -507,7 +507,7 @@ async fn binary_clients_send_their_fingerprint_first() {
         .unwrap();
     assert_eq!(
         server.connections()[0].encoding(),
-        Some(tsrpc::codec::Encoding::Binary)
+        Some(tsrpc::Encoding::Binary)
     );
     server.stop().await;
 }

@@ -90,7 +90,7 @@ async fn a_call_whose_serde_code_panics_answers_internal_err() {
             server
                 .flows()
                 .pre_api_call
-                .push(|call: tsrpc::server::ApiCallFlow| async move { Some(call) });
+                .push(|call: tsrpc::server::flows::ApiCallFlow| async move { Some(call) });
         }
         let mut ws = raw(&url, Some("text")).await;
         for (sn, request) in [
@@ -610,7 +610,7 @@ async fn protocol_choice_by_subprotocol_or_first_frame() {
     send_text(&mut ws, r#"["Echo",{"a":1,"b":"","c":true},1]"#).await;
     assert_eq!(json(&next_text(&mut ws).await)[1]["res"]["a"], 1);
     let conn = server.connections().pop().unwrap();
-    assert_eq!(conn.encoding(), Some(tsrpc::codec::Encoding::Json));
+    assert_eq!(conn.encoding(), Some(tsrpc::Encoding::Json));
     server.stop().await;
 }
 

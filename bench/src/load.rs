@@ -21,8 +21,9 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tsrpc::codec::{self, Encoding, Payload, ServerFrame, WireFrame};
+use tsrpc::__wire::{self as codec, Payload, ServerFrame};
 use tsrpc::{Api, ServiceTable};
+use tsrpc::{Encoding, WireFrame};
 
 use crate::proto::{ReqBroadcast, ResBroadcast};
 use crate::sys;

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tsrpc::Binary;
-use tsrpc::codec::Encoding;
+use tsrpc::Encoding;
 
 use load::{CallSample, CallSpec, FanSample, Window};
 use proto::{ReqEcho, ReqEchoBig, ResEcho, ResEchoBig};

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tsrpc::codec::{ClientFrame, decode_client_frame};
+use tsrpc::__wire::{ClientFrame, decode_client_frame};
 use tsrpc_fuzz::{Zoo, frames};
 
 fuzz_target!(|data: &[u8]| {

@@ -4,9 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tsrpc::codec::{
-    ClientFrame, Encoding, Payload, WireFrame, decode_client_frame, decode_http_json_return,
-};
+use tsrpc::__wire::{ClientFrame, Payload, decode_client_frame, decode_http_json_return};
+use tsrpc::{Encoding, WireFrame};
 use tsrpc_fuzz::Zoo;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tsrpc::codec::Encoding;
+use tsrpc::Encoding;
 use tsrpc_fuzz::decode_and_round_trip;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tsrpc::codec::{ServerFrame, decode_server_frame};
+use tsrpc::__wire::{ServerFrame, decode_server_frame};
 use tsrpc_fuzz::{Zoo, frames};
 
 fuzz_target!(|data: &[u8]| {

@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use tsrpc::codec::{Encoding, Payload, PayloadError, WireFrame, write_payload};
+use tsrpc::__wire::{Payload, PayloadError, write_payload};
 use tsrpc::{Binary, Timestamp};
+use tsrpc::{Encoding, WireFrame};
 
 /// Every kind of value, and a way to nest without end.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]

@@ -76,7 +76,7 @@
 extern crate self as tsrpc;
 
 pub mod client;
-pub mod codec;
+mod codec;
 mod error;
 mod flow;
 mod listeners;
@@ -87,6 +87,7 @@ mod transport;
 mod values;
 
 pub use client::{CallOptions, HttpClient, WsClient};
+pub use codec::{Encoding, MAX_DEPTH, WireFrame};
 pub use error::{ErrorCode, ErrorKind, TsrpcError, codes};
 pub use flow::{Flow, FlowNodeId, FlowStep, IntoFlowStep};
 pub use proto::{Api, Fingerprint, Message, ServiceInfo, ServiceKind, ServiceTable, Shape};
@@ -106,4 +107,19 @@ pub mod __private {
     };
     pub use crate::task::BoxFuture;
     pub use inventory;
+}
+
+/// Frame-level encoding and decoding, for the benchmark, the fuzzers and
+/// the wire tests that build frames by hand. Not public API: it changes
+/// without notice. Applications send and receive through [`Server`],
+/// [`WsClient`] and [`HttpClient`].
+#[doc(hidden)]
+pub mod __wire {
+    pub use crate::codec::{
+        ClientFrame, FrameError, Payload, PayloadError, ServerFrame, ServiceRef,
+        decode_client_frame, decode_http_json_return, decode_server_frame, encode_api_error,
+        encode_api_request, encode_api_request_with, encode_api_success, encode_heartbeat,
+        encode_hello, encode_message, encode_message_with, http_json_error, http_json_success,
+        write_payload,
+    };
 }

@@ -1,4 +1,4 @@
-//! The client's flows, shared by [`WsClient`](super::WsClient) and
+//! The client's flows, shared by [`WsClient`] and
 //! [`HttpClient`](super::HttpClient) (which has no connection, so runs
 //! neither `pre_connect`, `post_connect` nor `post_disconnect`).
 

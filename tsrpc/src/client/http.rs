@@ -13,8 +13,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::oneshot;
 
+use super::flows::{ClientFlows, DataFlow};
 use super::pending::{AbortBy, PendingCalls};
-use super::{CallOptions, ClientFlows, DEFAULT_TIMEOUT, DataFlow, Sent};
+use super::{CallOptions, DEFAULT_TIMEOUT, Sent};
 use crate::codec::FINGERPRINT_HEADER;
 use crate::codec::{self, Encoding, ServerFrame, WireFrame};
 use crate::error::{TsrpcError, codes};

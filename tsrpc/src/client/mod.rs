@@ -5,7 +5,7 @@
 //! from the server, or a local error (`TIMEOUT`, `LOST_CONN`,
 //! `WS_NOT_OPEN`, `ABORTED`).
 
-mod flows;
+pub mod flows;
 mod http;
 mod pending;
 mod ws;
@@ -19,10 +19,7 @@ use crate::codec::{self, Encoding, Payload};
 use crate::error::TsrpcError;
 use crate::flow::FlowStep;
 use crate::proto::{AnyValue, Api, Message, ServiceInfo};
-
-pub use flows::{
-    ApiReturnFlow, ApiReturned, CallApiFlow, ClientFlows, DataFlow, RecvMsgFlow, SendMsgFlow,
-};
+use flows::{ApiReturnFlow, ApiReturned, CallApiFlow, ClientFlows, SendMsgFlow};
 
 pub use http::{HttpClient, HttpClientBuilder};
 pub use ws::{

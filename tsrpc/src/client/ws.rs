@@ -13,8 +13,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use bytes::Bytes;
 
+use super::flows::{ClientFlows, DataFlow, RecvMsgFlow};
 use super::pending::{AbortBy, PendingCalls};
-use super::{AnyMsg, CallOptions, ClientFlows, DataFlow, RecvMsgFlow, Sent};
+use super::{AnyMsg, CallOptions, Sent};
 use crate::codec::{self, Encoding, Payload, ServerFrame, ServiceRef, WireFrame};
 use crate::error::{TsrpcError, codes};
 use crate::flow::FlowStep;

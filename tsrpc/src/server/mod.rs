@@ -31,7 +31,7 @@ mod builder;
 mod call;
 mod connection;
 mod dispatch;
-mod flows;
+pub mod flows;
 mod handler;
 mod http;
 mod registry;
@@ -53,10 +53,6 @@ pub use builder::{
 };
 pub use call::{AnyMsgCall, ApiCall, MsgCall};
 pub use connection::{Connection, Transport};
-pub use flows::{
-    ApiCallFlow, ApiReturnFlow, ApiReturned, ConnDisconnect, DataFlow, MsgCallFlow, SendMsgFlow,
-    ServerFlows,
-};
 pub use handler::HandlerInfo;
 #[doc(hidden)]
 pub use handler::{ApiHandlerFn, HandlerDescriptor, MsgHandlerFn, api_future, msg_future};
@@ -64,6 +60,7 @@ pub use http::{DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SEND_QUEUE_SIZE, DEFAULT_SEND_T
 
 use builder::Settings;
 use dispatch::{Input, Outcome};
+use flows::ServerFlows;
 use handler::ErasedApiFn;
 use registry::{ApiFns, ErasedAnyMsgFn, Registry, TypedMsgFn, manual_info};
 use ws::{Close, Prepared};
@@ -223,7 +220,7 @@ impl Server {
     ///
     /// ```no_run
     /// # fn f(server: tsrpc::Server) {
-    /// use tsrpc::server::ApiCallFlow;
+    /// use tsrpc::server::flows::ApiCallFlow;
     /// use tsrpc::TsrpcError;
     ///
     /// #[derive(Clone)]
