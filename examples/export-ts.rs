@@ -27,7 +27,7 @@ fn main() -> ExitCode {
     // This crate has other examples' protocols too: keep the chatroom's.
     let chatroom =
         |s: &tsrpc::ServiceInfo| s.location().path.starts_with("tsrpc_examples::chatroom::");
-    let export = match tsrpc::proto::export_typescript_filtered(table, chatroom) {
+    let export = match tsrpc::export::export_typescript_filtered(table, chatroom) {
         Ok(export) => export,
         Err(e) => {
             for problem in e.problems() {

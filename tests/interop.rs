@@ -333,14 +333,14 @@ fn prepare() -> Result<PathBuf, String> {
     std::fs::create_dir_all(dir.join("src")).map_err(io)?;
 
     let table = tsrpc::ServiceTable::global().map_err(|e| e.to_string())?;
-    let chat = tsrpc::proto::export_typescript_filtered(table, |s| {
+    let chat = tsrpc::export::export_typescript_filtered(table, |s| {
         s.location().path.starts_with(CHATROOM)
     })
     .map_err(|e| e.to_string())?;
     chat.write_to(dir.join("generated").join("chatroom"))
         .map_err(io)?;
     let rich =
-        tsrpc::proto::export_typescript_filtered(table, |s| s.location().path.starts_with(RICH))
+        tsrpc::export::export_typescript_filtered(table, |s| s.location().path.starts_with(RICH))
             .map_err(|e| e.to_string())?;
     rich.write_to(dir.join("generated").join("rich"))
         .map_err(io)?;

@@ -78,9 +78,11 @@ extern crate self as tsrpc;
 pub mod client;
 mod codec;
 mod error;
+pub mod export;
 mod flow;
 mod listeners;
 pub mod proto;
+pub mod schema;
 pub mod server;
 mod task;
 mod transport;
@@ -90,8 +92,9 @@ pub use client::{CallOptions, HttpClient, WsClient};
 pub use codec::{Encoding, MAX_DEPTH, WireFrame};
 pub use error::{ErrorCode, ErrorKind, TsrpcError, codes};
 pub use flow::{Flow, FlowNodeId, FlowStep, IntoFlowStep};
-pub use proto::{Api, Fingerprint, Message, ServiceInfo, ServiceKind, ServiceTable, Shape};
+pub use proto::{Api, Fingerprint, Message, ServiceInfo, ServiceKind, ServiceTable};
 pub use regex::Regex;
+pub use schema::Shape;
 pub use server::{
     AnyMsgCall, ApiCall, Connection, MsgCall, MsgListener, Server, ServerBuilder, SetupError,
 };

@@ -7,10 +7,7 @@
 //! stable id, and the table's [`Fingerprint`] is computed from each
 //! service's name, kind and type shape.
 
-mod shape;
 mod table;
-mod trace;
-pub mod ts;
 
 use std::any::Any;
 
@@ -18,11 +15,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use crate::codec::Fingerprint;
-pub use shape::{ContainerShape, Field, Shape, ShapeError, TypeShape, Variant, VariantShape};
 pub use table::{ServiceInfo, ServiceTable, TableError};
-pub use ts::{TsExport, TsExportError, TsFile, export_typescript, export_typescript_filtered};
 
 use crate::codec::{Body, Encoding, PayloadError};
+use crate::schema::{self, Shape, ShapeError};
 
 /// A request type: `#[tsrpc::api]` implements it on `ReqXxx` structs.
 ///
@@ -152,7 +148,7 @@ impl ServiceDescriptor {
             codec: ServiceCodec {
                 decode_input: decode_as::<T>,
                 encode_output: encode_as::<T::Res>,
-                shape: shape::trace_api::<T>,
+                shape: trace_api::<T>,
             },
         }
     }
@@ -166,13 +162,32 @@ impl ServiceDescriptor {
             codec: ServiceCodec {
                 decode_input: decode_as::<T>,
                 encode_output: encode_as::<T>,
-                shape: shape::trace_msg::<T>,
+                shape: trace_msg::<T>,
             },
         }
     }
 }
 
 inventory::collect!(ServiceDescriptor);
+
+/// The shape of API `T`: its request (`req`) and response (`res`).
+fn trace_api<T: Api>() -> Result<Shape, ShapeError> {
+    schema::trace(
+        std::any::type_name::<T>(),
+        &[
+            ("req", schema::root::<T> as schema::RootFn),
+            ("res", schema::root::<T::Res>),
+        ],
+    )
+}
+
+/// The shape of message `T` (`msg`).
+fn trace_msg<T: Message>() -> Result<Shape, ShapeError> {
+    schema::trace(
+        std::any::type_name::<T>(),
+        &[("msg", schema::root::<T> as schema::RootFn)],
+    )
+}
 
 /// Checks a service name at compile time (used by the macros through a
 /// `const` assertion, so a bad name is a compile error).

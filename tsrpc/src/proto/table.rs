@@ -7,9 +7,9 @@ use std::sync::OnceLock;
 use fnv::FnvHashMap;
 use sha2::{Digest, Sha256};
 
-use super::shape::{Shape, ShapeError};
 use super::{Location, ServiceCodec, ServiceDescriptor, ServiceKind, is_valid_service_name};
 use crate::codec::Fingerprint;
+use crate::schema::{Shape, ShapeError};
 
 /// One API or message of the [`ServiceTable`].
 #[derive(Debug)]

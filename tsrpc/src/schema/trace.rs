@@ -23,7 +23,7 @@ use serde::de::{
     VariantAccess, Visitor,
 };
 
-use super::shape::{ContainerShape, Field, TypeShape, Variant, VariantShape};
+use super::{ContainerShape, Field, TypeShape, Variant, VariantShape};
 
 /// Passes before giving up; each pass must learn something.
 const MAX_PASSES: usize = 4096;
@@ -121,7 +121,7 @@ impl Partial {
 
 /// Why a pass stopped.
 #[derive(Debug)]
-pub(super) enum TraceError {
+pub(crate) enum TraceError {
     /// A type was reached inside itself where no value can end the
     /// recursion yet; the pass is retried with what it learned.
     Recursion(String),
@@ -154,7 +154,7 @@ impl de::Error for TraceError {
 
 /// What the passes learn.
 #[derive(Default)]
-pub(super) struct Tracer {
+pub(crate) struct Tracer {
     types: BTreeMap<&'static str, Partial>,
     /// Named types being deserialized, outermost first.
     stack: Vec<&'static str>,
@@ -936,9 +936,9 @@ impl<'de> VariantAccess<'de> for OneVariant<'_> {
 
 /// Traces one root type; returns its shape (as far as known) and how the
 /// pass went.
-pub(super) type RootFn = fn(&mut Tracer, Slot) -> (Slot, Result<(), TraceError>);
+pub(crate) type RootFn = fn(&mut Tracer, Slot) -> (Slot, Result<(), TraceError>);
 
-pub(super) fn root<T: DeserializeOwned>(
+pub(crate) fn root<T: DeserializeOwned>(
     tracer: &mut Tracer,
     expected: Slot,
 ) -> (Slot, Result<(), TraceError>) {
@@ -952,13 +952,13 @@ pub(super) fn root<T: DeserializeOwned>(
 }
 
 /// What a trace found: the roots' shapes and every named type reached.
-pub(super) type Traced = (
+pub(crate) type Traced = (
     Vec<(&'static str, TypeShape)>,
     BTreeMap<String, ContainerShape>,
 );
 
 /// Traces `roots` (by role) until every type reached is known in full.
-pub(super) fn trace(roots: &[(&'static str, RootFn)]) -> Result<Traced, String> {
+pub(crate) fn trace(roots: &[(&'static str, RootFn)]) -> Result<Traced, String> {
     let mut tracer = Tracer::default();
     let mut shapes: Vec<Slot> = vec![None; roots.len()];
     for _ in 0..MAX_PASSES {
@@ -1078,7 +1078,7 @@ mod tests {
     use serde::{Deserialize, Serialize};
 
     use super::{RootFn, root, trace};
-    use crate::proto::shape::Shape;
+    use crate::schema::Shape;
 
     fn shape_of<T: serde::de::DeserializeOwned>() -> Result<String, String> {
         let (roots, types) = trace(&[("msg", root::<T> as RootFn)])?;

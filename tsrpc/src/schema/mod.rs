@@ -1,6 +1,11 @@
 //! Type shapes: what a service's types look like on the wire, traced from
 //! their serde implementations (by the tracer of `trace.rs`).
 //!
+//! The [`ServiceTable`](crate::ServiceTable) traces every service when it is
+//! built ([`ServiceInfo::shape`](crate::ServiceInfo::shape)); its fingerprint
+//! hashes the shapes, and the TypeScript export
+//! ([`crate::export`]) writes them out as TypeScript and TSBuffer schemas.
+//!
 //! Tracing sees every type reachable from a request, response or message
 //! (nested structs, enums, options, sequences, maps), whether or not a tsrpc
 //! macro was put on it, so the table's fingerprint changes whenever any
@@ -11,7 +16,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::{Api, Message, trace};
+mod trace;
+
+pub(crate) use trace::{RootFn, root};
 
 /// The traced shape of one service's types.
 ///
@@ -161,24 +168,9 @@ pub struct ShapeError {
     reason: String,
 }
 
-pub(crate) fn trace_api<T: Api>() -> Result<Shape, ShapeError> {
-    trace(
-        std::any::type_name::<T>(),
-        &[
-            ("req", trace::root::<T> as trace::RootFn),
-            ("res", trace::root::<T::Res>),
-        ],
-    )
-}
-
-pub(crate) fn trace_msg<T: Message>() -> Result<Shape, ShapeError> {
-    trace(
-        std::any::type_name::<T>(),
-        &[("msg", trace::root::<T> as trace::RootFn)],
-    )
-}
-
-fn trace(
+/// Traces the shape of the service `type_name` from its named roots
+/// (`("req", root::<ReqX>)`, ...).
+pub(crate) fn trace(
     type_name: &'static str,
     roots: &[(&'static str, trace::RootFn)],
 ) -> Result<Shape, ShapeError> {
@@ -310,6 +302,13 @@ mod tests {
 
     use crate::{Binary, Timestamp};
 
+    fn msg<T: serde::de::DeserializeOwned>() -> Result<super::Shape, super::ShapeError> {
+        super::trace(
+            std::any::type_name::<T>(),
+            &[("msg", super::root::<T> as super::RootFn)],
+        )
+    }
+
     #[derive(Serialize, Deserialize)]
     enum Color {
         Red,
@@ -374,7 +373,14 @@ mod tests {
 
     #[test]
     fn traces_nested_enums_recursion_and_special_types() {
-        let shape = super::trace_api::<ReqEverything>().unwrap();
+        let shape = super::trace(
+            "ReqEverything",
+            &[
+                ("req", super::root::<ReqEverything> as super::RootFn),
+                ("res", super::root::<ResEverything>),
+            ],
+        )
+        .unwrap();
         let text = shape.to_string();
         assert!(text.contains("req: ReqEverything"), "{text}");
         assert!(text.contains("res: ResEverything"), "{text}");
@@ -410,7 +416,7 @@ mod tests {
 
     #[test]
     fn enums_inside_containers_get_every_variant() {
-        let shape = super::trace_msg::<MsgLevels>().unwrap();
+        let shape = msg::<MsgLevels>().unwrap();
         assert!(
             shape.to_string().contains("enum Level { Low, High }"),
             "{shape}"
@@ -419,8 +425,8 @@ mod tests {
 
     #[test]
     fn self_describing_serde_features_are_reported() {
-        let err = super::trace_msg::<MsgLoose>().unwrap_err();
+        let err = msg::<MsgLoose>().unwrap_err();
         assert!(err.to_string().contains("MsgLoose"), "{err}");
-        assert!(super::trace_msg::<MsgFlat>().is_err());
+        assert!(msg::<MsgFlat>().is_err());
     }
 }

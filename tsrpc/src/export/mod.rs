@@ -1,0 +1,27 @@
+//! Exports of the protocol definitions, for peers written in other
+//! languages: today the TypeScript files and `serviceProto` a TSRPC
+//! TypeScript project (`tsrpc`, `tsrpc-browser`, `tsrpc-miniapp`) imports.
+//!
+//! ```rust,standalone_crate
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[tsrpc::api]
+//! #[derive(Serialize, Deserialize)]
+//! pub struct ReqSend { pub content: String }
+//!
+//! #[derive(Serialize, Deserialize)]
+//! pub struct ResSend { pub time: tsrpc::Timestamp }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let export = tsrpc::export::export_typescript(tsrpc::ServiceTable::global()?)?;
+//! assert!(export.file("PtlSend.ts").is_some());
+//! assert!(export.file("serviceProto.ts").is_some());
+//! // export.write_to("frontend/src/shared/protocols")?;
+//! # Ok(()) }
+//! ```
+//!
+#![doc = include_str!("../docs/typescript.md")]
+
+mod ts;
+
+pub use ts::{TsExport, TsExportError, TsFile, export_typescript, export_typescript_filtered};

@@ -1,0 +1,540 @@
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::*;
+use crate::proto::{Api, Location, Message, ServiceDescriptor};
+use crate::{Binary, Timestamp};
+
+const HERE: Location = Location {
+    path: "ts::tests",
+    file: file!(),
+    line: 0,
+};
+
+fn export(descriptors: &[&'static ServiceDescriptor]) -> Result<TsExport, TsExportError> {
+    let table = ServiceTable::from_descriptors(descriptors.iter().copied()).unwrap();
+    export_typescript(&table)
+}
+
+fn proto(export: &TsExport) -> Value {
+    serde_json::from_str(export.service_proto_json()).unwrap()
+}
+
+fn text<'a>(export: &'a TsExport, path: &str) -> &'a str {
+    &export
+        .file(path)
+        .unwrap_or_else(|| panic!("no {path} in {:?}", export.files()))
+        .contents
+}
+
+/// The schema of property `name` of schema `id`.
+fn property(proto: &Value, id: &str, name: &str) -> Value {
+    let props = proto["types"][id]["properties"].as_array().unwrap();
+    props
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no property {name} in {id}: {props:?}"))
+        .clone()
+}
+
+macro_rules! api {
+    ($static:ident, $req:ident, $res:ty, $name:literal, { $($f:ident: $t:ty),* $(,)? }) => {
+        #[derive(Serialize, Deserialize)]
+        #[allow(dead_code)]
+        struct $req { $($f: $t),* }
+        impl Api for $req {
+            const NAME: &'static str = $name;
+            type Res = $res;
+        }
+        pub(super) static $static: ServiceDescriptor = ServiceDescriptor::api::<$req>(HERE);
+    };
+}
+
+#[derive(Serialize, Deserialize)]
+struct ResEmpty {}
+
+#[derive(Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[allow(dead_code)]
+enum Color {
+    Red,
+    Green,
+}
+
+#[derive(Serialize, Deserialize)]
+#[allow(dead_code)]
+enum Shape {
+    Dot,
+    Circle(f64),
+    Line(i32, i32),
+    Rect { w: u32, label: Option<String> },
+}
+
+#[derive(Serialize, Deserialize)]
+struct Point {
+    x: i32,
+    y: i32,
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Eq, Hash)]
+struct UserId(String);
+
+#[derive(Serialize, Deserialize)]
+struct Tree {
+    label: String,
+    children: Vec<Tree>,
+}
+
+api!(SCALARS, ReqScalars, ResEmpty, "Scalars", {
+    s: String, c: char, b: bool,
+    i8: i8, i16: i16, i32: i32, i64: i64,
+    u8: u8, u16: u16, u32: u32, u64: u64,
+    f32: f32, f64: f64, unit: (),
+});
+
+#[test]
+fn scalars() {
+    let export = export(&[&SCALARS]).unwrap();
+    let proto = proto(&export);
+    let id = "PtlScalars/ReqScalars";
+    for (name, schema) in [
+        ("s", json!({"type": "String"})),
+        ("c", json!({"type": "String"})),
+        ("b", json!({"type": "Boolean"})),
+        ("f32", json!({"type": "Number"})),
+        ("f64", json!({"type": "Number"})),
+        ("unit", json!({"type": "Literal", "literal": null})),
+    ] {
+        assert_eq!(property(&proto, id, name)["type"], schema, "{name}");
+    }
+    for name in ["i8", "i16", "i32", "i64"] {
+        let schema = json!({"type": "Number", "scalarType": "int"});
+        assert_eq!(property(&proto, id, name)["type"], schema, "{name}");
+    }
+    for name in ["u8", "u16", "u32", "u64"] {
+        let schema = json!({"type": "Number", "scalarType": "uint"});
+        assert_eq!(property(&proto, id, name)["type"], schema, "{name}");
+    }
+    assert_eq!(
+        property(&proto, id, "s"),
+        json!({"id": 0, "name": "s", "type": {"type": "String"}})
+    );
+    let ts = text(&export, "PtlScalars.ts");
+    assert!(
+        ts.contains("import { int, uint } from 'tsrpc-proto';"),
+        "{ts}"
+    );
+    for line in [
+        "    s: string;",
+        "    c: string;",
+        "    b: boolean;",
+        "    i64: int;",
+        "    u8: uint;",
+        "    f32: number;",
+        "    unit: null;",
+    ] {
+        assert!(ts.contains(line), "{line} in {ts}");
+    }
+    assert!(ts.contains("export interface ResScalars {}"), "{ts}");
+    assert_eq!(
+        proto["types"]["PtlScalars/ResScalars"],
+        json!({"type": "Interface"})
+    );
+}
+
+api!(OPTIONS, ReqOptions, ResEmpty, "Options", {
+    a: Option<String>,
+    b: Option<Option<u32>>,
+    list: Vec<Option<bool>>,
+});
+
+#[test]
+fn options_are_optional_properties_and_nullable_elsewhere() {
+    let export = export(&[&OPTIONS]).unwrap();
+    let proto = proto(&export);
+    let id = "PtlOptions/ReqOptions";
+    assert_eq!(
+        property(&proto, id, "a"),
+        json!({"id": 0, "name": "a", "optional": true, "type": {"type": "String"}})
+    );
+    let nullable_uint = json!({"type": "Union", "members": [
+        {"id": 0, "type": {"type": "Number", "scalarType": "uint"}},
+        {"id": 1, "type": {"type": "Literal", "literal": null}},
+    ]});
+    assert_eq!(property(&proto, id, "b")["type"], nullable_uint);
+    assert_eq!(property(&proto, id, "b")["optional"], true);
+    assert_eq!(
+        property(&proto, id, "list")["type"]["elementType"]["members"][1]["type"],
+        json!({"type": "Literal", "literal": null})
+    );
+    let ts = text(&export, "PtlOptions.ts");
+    assert!(ts.contains("    a?: string;"), "{ts}");
+    assert!(ts.contains("    b?: uint | null;"), "{ts}");
+    assert!(ts.contains("    list: (boolean | null)[];"), "{ts}");
+}
+
+api!(COLLECTIONS, ReqCollections, ResEmpty, "Collections", {
+    tags: Vec<String>,
+    matrix: Vec<Vec<f64>>,
+    scores: HashMap<String, f64>,
+    by_id: BTreeMap<u64, String>,
+    by_user: HashMap<UserId, bool>,
+    by_color: HashMap<Color, u8>,
+    pair: (String, u8),
+    rgb: [u8; 3],
+    bytes: Vec<u8>,
+});
+
+#[test]
+fn sequences_maps_and_tuples() {
+    let export = export(&[&COLLECTIONS]).unwrap();
+    let proto = proto(&export);
+    let id = "PtlCollections/ReqCollections";
+    assert_eq!(
+        property(&proto, id, "tags")["type"],
+        json!({"type": "Array", "elementType": {"type": "String"}})
+    );
+    assert_eq!(
+        property(&proto, id, "matrix")["type"]["elementType"]["elementType"],
+        json!({"type": "Number"})
+    );
+    assert_eq!(
+        property(&proto, id, "scores")["type"],
+        json!({"type": "Interface", "indexSignature": {"keyType": "String", "type": {"type": "Number"}}})
+    );
+    assert_eq!(
+        property(&proto, id, "by_id")["type"]["indexSignature"]["keyType"],
+        "Number"
+    );
+    assert_eq!(
+        property(&proto, id, "by_user")["type"]["indexSignature"]["keyType"],
+        "String"
+    );
+    assert_eq!(
+        property(&proto, id, "by_color")["type"]["indexSignature"]["keyType"],
+        "String"
+    );
+    assert_eq!(
+        property(&proto, id, "pair")["type"],
+        json!({"type": "Tuple", "elementTypes": [{"type": "String"}, {"type": "Number", "scalarType": "uint"}]})
+    );
+    assert_eq!(
+        property(&proto, id, "rgb")["type"]["elementTypes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        property(&proto, id, "bytes")["type"],
+        json!({"type": "Array", "elementType": {"type": "Number", "scalarType": "uint"}})
+    );
+    let ts = text(&export, "PtlCollections.ts");
+    for line in [
+        "    tags: string[];",
+        "    matrix: number[][];",
+        "    scores: { [key: string]: number };",
+        "    by_id: { [key: number]: string };",
+        "    pair: [string, uint];",
+        "    rgb: [uint, uint, uint];",
+        "    bytes: uint[];",
+    ] {
+        assert!(ts.contains(line), "{line} in {ts}");
+    }
+}
+
+api!(NAMED, ReqNamed, ResNamed, "user/Named", {
+    at: Timestamp,
+    data: Binary,
+    maybe_data: Option<Binary>,
+    point: Point,
+    color: Color,
+    shape: Shape,
+    user: UserId,
+    tree: Tree,
+});
+
+#[derive(Serialize, Deserialize)]
+struct ResNamed {
+    points: Vec<Point>,
+}
+
+#[test]
+fn named_types_special_types_and_enums() {
+    let export = export(&[&NAMED]).unwrap();
+    let proto = proto(&export);
+    let id = "user/PtlNamed/ReqNamed";
+    assert_eq!(property(&proto, id, "at")["type"], json!({"type": "Date"}));
+    assert_eq!(
+        property(&proto, id, "data")["type"],
+        json!({"type": "Buffer", "arrayType": "Uint8Array"})
+    );
+    assert_eq!(property(&proto, id, "maybe_data")["optional"], true);
+    assert_eq!(
+        property(&proto, id, "point")["type"],
+        json!({"type": "Reference", "target": "types/Point"})
+    );
+    assert_eq!(
+        proto["types"]["types/Point"],
+        json!({"type": "Interface", "properties": [
+            {"id": 0, "name": "x", "type": {"type": "Number", "scalarType": "int"}},
+            {"id": 1, "name": "y", "type": {"type": "Number", "scalarType": "int"}},
+        ]})
+    );
+    assert_eq!(
+        proto["types"]["types/Color"],
+        json!({"type": "Union", "members": [
+            {"id": 0, "type": {"type": "Literal", "literal": "Red"}},
+            {"id": 1, "type": {"type": "Literal", "literal": "Green"}},
+        ]})
+    );
+    let shape = &proto["types"]["types/Shape"]["members"];
+    assert_eq!(
+        shape[0]["type"],
+        json!({"type": "Literal", "literal": "Dot"})
+    );
+    assert_eq!(
+        shape[1]["type"],
+        json!({"type": "Interface", "properties": [
+            {"id": 0, "name": "Circle", "type": {"type": "Number"}}
+        ]})
+    );
+    assert_eq!(shape[2]["type"]["properties"][0]["type"]["type"], "Tuple");
+    assert_eq!(
+        shape[3]["type"]["properties"][0]["type"]["properties"][1],
+        json!({"id": 1, "name": "label", "optional": true, "type": {"type": "String"}})
+    );
+    assert_eq!(proto["types"]["types/UserId"], json!({"type": "String"}));
+    assert_eq!(
+        proto["types"]["types/Tree"]["properties"][1]["type"],
+        json!({"type": "Array", "elementType": {"type": "Reference", "target": "types/Tree"}})
+    );
+    assert_eq!(
+        proto["types"]["user/PtlNamed/ResNamed"]["properties"][0]["type"]["elementType"],
+        json!({"type": "Reference", "target": "types/Point"})
+    );
+    assert_eq!(
+        proto["services"],
+        json!([{"id": 0, "name": "user/Named", "type": "api"}])
+    );
+
+    let ptl = text(&export, "user/PtlNamed.ts");
+    assert!(
+        ptl.contains("import { Color, Point, Shape, Tree, UserId } from '../types';"),
+        "{ptl}"
+    );
+    for line in [
+        "    at: Date;",
+        "    data: Uint8Array;",
+        "    maybe_data?: Uint8Array;",
+        "    point: Point;",
+        "    color: Color;",
+    ] {
+        assert!(ptl.contains(line), "{line} in {ptl}");
+    }
+    let types = text(&export, "types.ts");
+    for line in [
+        "import { int, uint } from 'tsrpc-proto';",
+        "export type Color = \"Red\" | \"Green\";",
+        "export type Shape = \"Dot\" | { Circle: number } | { Line: [int, int] } | { Rect: { w: uint; label?: string } };",
+        "export type UserId = string;",
+        "export interface Tree {\n    label: string;\n    children: Tree[];\n}",
+    ] {
+        assert!(types.contains(line), "{line} in {types}");
+    }
+    let service_proto = text(&export, "serviceProto.ts");
+    assert!(
+        service_proto.contains("import { ReqNamed, ResNamed } from './user/PtlNamed';"),
+        "{service_proto}"
+    );
+    assert!(
+        service_proto.contains(
+            "\"user/Named\": {\n            req: ReqNamed,\n            res: ResNamed\n        }"
+        ),
+        "{service_proto}"
+    );
+    assert!(
+        service_proto.contains("export const serviceProto: ServiceProto<ServiceType> = {"),
+        "{service_proto}"
+    );
+}
+
+#[derive(Serialize, Deserialize)]
+struct MsgNote {
+    text: String,
+    #[serde(rename = "my-field")]
+    my_field: u8,
+}
+impl Message for MsgNote {
+    const NAME: &'static str = "room/Note";
+}
+static NOTE: ServiceDescriptor = ServiceDescriptor::msg::<MsgNote>(HERE);
+
+// Request type not named ReqXxx, and an API sharing the name of another
+// service's folder.
+api!(SEND_A, SendA, ResEmpty, "Send", { a: String });
+api!(SEND_B, SendB, ResEmpty, "room/Send", { b: String });
+
+#[test]
+fn files_names_and_aliases_follow_tsrpc() {
+    let export = export(&[&NOTE, &SEND_A, &SEND_B]).unwrap();
+    let paths: Vec<&str> = export.files().iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "PtlSend.ts",
+            "room/MsgNote.ts",
+            "room/PtlSend.ts",
+            "serviceProto.json",
+            "serviceProto.ts"
+        ]
+    );
+    let proto = proto(&export);
+    let types: Vec<&String> = proto["types"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        types,
+        [
+            "PtlSend/ReqSend",
+            "PtlSend/ResSend",
+            "room/MsgNote/MsgNote",
+            "room/PtlSend/ReqSend",
+            "room/PtlSend/ResSend"
+        ]
+    );
+    let note = text(&export, "room/MsgNote.ts");
+    assert!(note.contains("export interface MsgNote {"), "{note}");
+    assert!(note.contains("    \"my-field\": uint;"), "{note}");
+    let sp = text(&export, "serviceProto.ts");
+    assert!(
+        sp.contains("import { ReqSend, ResSend } from './PtlSend';"),
+        "{sp}"
+    );
+    assert!(
+        sp.contains("import { ReqSend as ReqSend_1, ResSend as ResSend_1 } from './room/PtlSend';"),
+        "{sp}"
+    );
+    assert!(sp.contains("\"room/Note\": MsgNote"), "{sp}");
+    let json_file = text(&export, "serviceProto.json");
+    assert_eq!(json_file.trim_end(), export.service_proto_json());
+
+    let dir = std::env::temp_dir().join(format!("tsrpc-ts-test-{}", std::process::id()));
+    export.write_to(&dir).unwrap();
+    let written = std::fs::read_to_string(dir.join("room").join("PtlSend.ts")).unwrap();
+    assert_eq!(written, text(&export, "room/PtlSend.ts"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+mod user {
+    use super::*;
+    api!(LOGIN, ReqLogin, ResEmpty, "user/Login", { name: String });
+}
+mod admin {
+    use super::*;
+    api!(LOGIN, ReqLogin, ResEmpty, "admin/Login", { key: u64 });
+}
+
+#[test]
+fn root_types_may_share_a_rust_name() {
+    let export = export(&[&user::LOGIN, &admin::LOGIN]).unwrap();
+    assert!(text(&export, "user/PtlLogin.ts").contains("    name: string;"));
+    assert!(text(&export, "admin/PtlLogin.ts").contains("    key: uint;"));
+    let sp = text(&export, "serviceProto.ts");
+    assert!(
+        sp.contains(
+            "import { ReqLogin as ReqLogin_1, ResLogin as ResLogin_1 } from './user/PtlLogin';"
+        ),
+        "{sp}"
+    );
+}
+
+// A root type used inside itself: shared in types.ts, aliased in its file.
+api!(TREE, ReqTree, ResEmpty, "Tree", { children: Vec<ReqTree> });
+
+#[test]
+fn a_recursive_root_is_imported_under_another_name() {
+    let export = export(&[&TREE]).unwrap();
+    let ptl = text(&export, "PtlTree.ts");
+    assert!(
+        ptl.contains("import { ReqTree as ReqTree_1 } from './types';"),
+        "{ptl}"
+    );
+    assert!(ptl.contains("    children: ReqTree_1[];"), "{ptl}");
+    let proto = proto(&export);
+    assert_eq!(
+        proto["types"]["types/ReqTree"]["properties"][0]["type"]["elementType"]["target"],
+        "types/ReqTree"
+    );
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename = "Date")]
+struct MyDate {
+    d: u8,
+}
+api!(BAD_KEYS, ReqBadKeys, ResEmpty, "BadKeys", { m: HashMap<bool, u8>, n: BTreeMap<(u8, u8), u8> });
+api!(BAD_NAME, ReqBadName, ResEmpty, "BadName", { d: MyDate });
+api!(BAD_SERVICE, ReqBadService, ResEmpty, "a/bad-name", { x: u8 });
+api!(DOTS, ReqDots, ResEmpty, "../Dots", { x: u8 });
+
+#[test]
+fn shapes_without_a_typescript_form_are_errors() {
+    let err = export(&[&BAD_KEYS, &BAD_NAME, &BAD_SERVICE, &DOTS]).unwrap_err();
+    let problems = err.problems().join("\n");
+    assert_eq!(err.problems().len(), 4, "{problems}");
+    assert!(
+        problems.contains("API \"../Dots\": `..` in the name cannot be a folder"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains(
+            "API \"BadKeys\": `ReqBadKeys.m`: map keys of type `bool` have no TypeScript form"
+        ),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("type name `Date` is reserved"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("API \"a/bad-name\": the last segment of the name, `bad-name`"),
+        "{problems}"
+    );
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum Loose {
+    A(u32),
+}
+api!(LOOSE, ReqLoose, ResEmpty, "Loose", { l: Loose });
+
+mod other {
+    use serde::{Deserialize, Serialize};
+    #[derive(Serialize, Deserialize)]
+    pub(super) struct Point {
+        pub(super) z: String,
+    }
+}
+api!(CLASH, ReqClash, ResEmpty, "Clash", { p: other::Point });
+
+#[test]
+fn untraceable_services_and_name_clashes_are_errors() {
+    let err = export(&[&LOOSE]).unwrap_err();
+    assert!(
+        err.to_string().contains("API \"Loose\": cannot trace"),
+        "{err}"
+    );
+    let err = export(&[&NAMED, &CLASH]).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "API \"user/Named\": `ReqNamed.point`: two different types are named `Point` (in API \"Clash\" and in API \"user/Named\")"
+        ),
+        "{err}"
+    );
+    // Filtering exports one of them only.
+    let table = ServiceTable::from_descriptors([&NAMED, &CLASH]).unwrap();
+    let export = export_typescript_filtered(&table, |s| s.name() == "Clash").unwrap();
+    assert!(export.file("PtlClash.ts").is_some());
+    assert!(export.file("user/PtlNamed.ts").is_none());
+}
