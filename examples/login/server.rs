@@ -1,0 +1,114 @@
+//! The login example's server: handlers that keep the user on the
+//! connection, tokens for HTTP, and the `pre_api_call` node that refuses
+//! anonymous calls.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::net::SocketAddr;
+use std::sync::{LazyLock, Mutex, PoisonError};
+
+use tsrpc::server::flows::ApiCallFlow;
+use tsrpc::{ApiCall, Server, SetupError, TsrpcError};
+
+use super::protocol::{ReqGetSecret, ReqLogin, ReqLogout, ResGetSecret, ResLogin, ResLogout};
+
+/// A logged-in user, stored on the connection and on each call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    /// The user's name.
+    pub name: String,
+}
+
+/// Tokens handed out to HTTP clients. A real service would keep them in
+/// a database and make them expire.
+static TOKENS: LazyLock<Mutex<HashMap<String, User>>> = LazyLock::new(Default::default);
+
+fn tokens() -> std::sync::MutexGuard<'static, HashMap<String, User>> {
+    TOKENS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// 128 bits from the standard library's randomly keyed hasher: enough
+/// for a demo; use a cryptographic generator in production.
+fn new_token() -> String {
+    let state = std::collections::hash_map::RandomState::new();
+    let mut token = String::new();
+    for part in 0u8..2 {
+        let mut hasher = state.build_hasher();
+        hasher.write_u8(part);
+        token.push_str(&format!("{:016x}", hasher.finish()));
+    }
+    token
+}
+
+/// Handles "login/Login".
+#[tsrpc::handler]
+pub async fn login(call: ApiCall<ReqLogin>) -> Result<ResLogin, TsrpcError> {
+    if call.req.username.is_empty() || call.req.password != "tsrpc" {
+        return Err(TsrpcError::api("Wrong username or password").with_code("BAD_LOGIN"));
+    }
+    let user = User {
+        name: call.req.username.clone(),
+    };
+    call.conn.insert_extension(user.clone());
+    let token = new_token();
+    tokens().insert(token.clone(), user);
+    Ok(ResLogin { token })
+}
+
+/// Handles "login/GetSecret": the flow put the user on the call.
+#[tsrpc::handler]
+pub async fn get_secret(call: ApiCall<ReqGetSecret>) -> Result<ResGetSecret, TsrpcError> {
+    let user = call
+        .extensions
+        .get::<User>()
+        .ok_or_else(|| TsrpcError::api("You need to log in first").with_code("NEED_LOGIN"))?;
+    Ok(ResGetSecret {
+        user: user.name.clone(),
+        secret: format!("{}'s secret is safe with tsrpc", user.name),
+    })
+}
+
+/// Handles "login/Logout": forgets the connection's user and the token.
+#[tsrpc::handler]
+pub async fn logout(call: ApiCall<ReqLogout>) -> Result<ResLogout, TsrpcError> {
+    call.conn.remove_extension::<User>();
+    if let Some(token) = bearer(&call.conn) {
+        tokens().remove(token);
+    }
+    Ok(ResLogout {})
+}
+
+fn bearer(conn: &tsrpc::Connection) -> Option<&str> {
+    conn.header("authorization")?.strip_prefix("Bearer ")
+}
+
+/// The `pre_api_call` node: every call but Login needs a user, from the
+/// connection (WebSocket) or from the token header (HTTP).
+pub async fn require_login(mut call: ApiCallFlow) -> Result<ApiCallFlow, TsrpcError> {
+    if call.name() == <ReqLogin as tsrpc::Api>::NAME {
+        return Ok(call);
+    }
+    let user = call
+        .conn
+        .extension::<User>()
+        .or_else(|| bearer(&call.conn).and_then(|token| tokens().get(token).cloned()));
+    match user {
+        Some(user) => {
+            call.extensions.insert(user);
+            Ok(call)
+        }
+        None => Err(TsrpcError::api("You need to log in first").with_code("NEED_LOGIN")),
+    }
+}
+
+/// The login server on `addr`: it serves only the `login/` APIs (the
+/// chatroom's handlers live in this crate too) and checks logins in a
+/// `pre_api_call` flow.
+pub fn server(addr: SocketAddr) -> Result<Server, SetupError> {
+    let server = Server::builder()
+        .bind(addr)
+        .select_handlers(|h| h.service().starts_with("login/"))
+        .build()?;
+    server.flows().pre_api_call.push(require_login);
+    Ok(server)
+}
