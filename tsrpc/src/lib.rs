@@ -66,6 +66,17 @@
 //! `serde_json::Value` work in JSON mode only. Such types are reported
 //! when the service table is built (their [`Shape`] cannot be traced).
 //!
+//! ## Guides
+//!
+//! The long-form documentation is in [`guide`]: [the server](guide::server)
+//! (settings, connections, calls, broadcasts, HTTP, limits, tracing),
+//! [flows](guide::flows), [TypeScript](guide::typescript) (the export and
+//! TSRPC front ends) and [the wire](guide::wire) (the bytes). A newcomer
+//! looking for **how a call is answered** reads `server/dispatch/` (the one
+//! pipeline of WebSocket, HTTP and in-process calls); for **how a broadcast
+//! works**, [`Server::broadcast_msg_to`] in `server/mod.rs` over each
+//! connection's bounded queue (`server/connection.rs`).
+//!
 //! [TSRPC]: https://github.com/k8w/tsrpc
 
 #![deny(missing_docs)]
@@ -100,6 +111,19 @@ pub use server::{
 };
 pub use tsrpc_macros::{api, handler, msg};
 pub use values::{Binary, ParseTimestampError, Timestamp};
+
+/// Guides: the long-form documentation, kept in `tsrpc/src/docs/*.md`
+/// (readable on GitHub too).
+pub mod guide {
+    #[doc = include_str!("docs/server.md")]
+    pub mod server {}
+    #[doc = include_str!("docs/flows.md")]
+    pub mod flows {}
+    #[doc = include_str!("docs/typescript.md")]
+    pub mod typescript {}
+    #[doc = include_str!("docs/wire.md")]
+    pub mod wire {}
+}
 
 /// Support for the code the macros generate. Not public API.
 #[doc(hidden)]

@@ -20,7 +20,7 @@
 //! # Ok(()) }
 //! ```
 //!
-#![doc = include_str!("../docs/typescript.md")]
+//! The guide, with how each Rust type maps: [`crate::guide::typescript`].
 
 mod ts;
 

@@ -1,5 +1,5 @@
-//! The TypeScript export: the guide is `docs/typescript.md`, shown as the
-//! documentation of [`crate::export`].
+//! The TypeScript export: the guide is `docs/typescript.md`
+//! ([`crate::guide::typescript`]).
 
 mod schema;
 #[cfg(test)]
@@ -174,8 +174,8 @@ impl TsExportError {
 }
 
 /// Exports every service of `table` as a TSRPC TypeScript protocol folder
-/// (`shared/protocols/` in a TSRPC project): see the [module
-/// documentation](crate::export) for the files and how each Rust shape maps.
+/// (`shared/protocols/` in a TSRPC project): see the [TypeScript
+/// guide](crate::guide::typescript) for the files and how each Rust shape maps.
 ///
 /// A TSRPC client created with the exported `serviceProto` and
 /// `json: true` talks to a tsrpc server unchanged.
