@@ -3,10 +3,12 @@
 //! maps their answers to statuses and bodies. With the WebSocket session
 //! (`ws.rs`), the only part of the server that knows its transport.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
@@ -78,28 +80,31 @@ impl App for ServerInner {
         &self.settings.http
     }
 
-    async fn http_call(self: Arc<Self>, call: HttpCall) -> HttpReply {
+    // No `async fn` wrappers on this path: each would keep its arguments
+    // beside the future it awaits, and hyper moves the whole future.
+    fn http_call(self: Arc<Self>, call: HttpCall) -> impl Future<Output = HttpReply> + Send {
         let encoding = call.encoding;
-        let server = Server { inner: self };
-        let answer = task::guard_future(http_call(&server, call)).await;
-        answer.unwrap_or_else(|panic| {
-            tracing::error!("an HTTP call panicked: {panic}");
-            let err = TsrpcError::internal("Internal Server Error");
-            match encoding {
-                Encoding::Json => json_error(&err),
-                Encoding::Binary => HttpReply {
-                    status: status(Some(&err)),
-                    encoding: Some(Encoding::Binary),
-                    body: codec::encode_api_error(Encoding::Binary, "", 0, &err).into_bytes(),
-                },
-            }
+        let answer = http_call(Server { inner: self }, call);
+        task::guard_future(answer).map(move |answer| {
+            answer.unwrap_or_else(|panic| {
+                tracing::error!("an HTTP call panicked: {panic}");
+                let err = TsrpcError::internal("Internal Server Error");
+                match encoding {
+                    Encoding::Json => json_error(&err),
+                    Encoding::Binary => HttpReply {
+                        status: status(Some(&err)),
+                        encoding: Some(Encoding::Binary),
+                        body: codec::encode_api_error(Encoding::Binary, "", 0, &err).into_bytes(),
+                    },
+                }
+            })
         })
     }
 }
 
 /// Answers an API call or message that came over HTTP, through the data
 /// flows, in a span naming the connection.
-async fn http_call(server: &Server, call: HttpCall) -> HttpReply {
+fn http_call(server: Server, call: HttpCall) -> impl Future<Output = HttpReply> + Send {
     use tracing::Instrument;
     let id = server.inner.next_conn_id();
     let span = tracing::debug_span!(
@@ -117,13 +122,11 @@ async fn http_call(server: &Server, call: HttpCall) -> HttpReply {
         Encoding::Json => WireFrame::Text(body),
         Encoding::Binary => WireFrame::Binary(body),
     };
-    answer(server, conn, name, is_msg, body)
-        .instrument(span)
-        .await
+    answer(server, conn, name, is_msg, body).instrument(span)
 }
 
 async fn answer(
-    server: &Server,
+    server: Server,
     conn: Connection,
     name: String,
     is_msg: bool,
@@ -148,10 +151,10 @@ async fn answer(
     };
     let (answer, encoding) = match body {
         WireFrame::Text(body) => (
-            json(server, &conn, &name, is_msg, body).await,
+            json(&server, &conn, &name, is_msg, body).await,
             Encoding::Json,
         ),
-        WireFrame::Binary(body) => (binary(server, &conn, &name, body).await, Encoding::Binary),
+        WireFrame::Binary(body) => (binary(&server, &conn, &name, body).await, Encoding::Binary),
     };
     let (mut reply, after) = match answer {
         Handled::Call(answer) => {
@@ -186,7 +189,6 @@ async fn answer(
     }
     if let Some(returned) = after {
         // The post flows do not hold up the response.
-        let server = server.clone();
         tokio::spawn(async move { dispatch::after_return(&server, returned).await });
     }
     reply
