@@ -79,6 +79,55 @@ async fn a_panicking_handler_answers_internal_err_and_the_server_goes_on() {
     server.stop().await;
 }
 
+/// TSRPC's `returnInnerError`: an `INTERNAL_ERR` carries the panic's text
+/// as `innerErr` when the server is told to (the default in debug builds),
+/// over WebSocket and HTTP, at once and after waiting; never otherwise.
+#[tokio::test]
+async fn internal_errors_carry_the_inner_error_only_when_asked() {
+    for setting in [Some(true), Some(false), None] {
+        let on = setting.unwrap_or(cfg!(debug_assertions));
+        let builder = match setting {
+            Some(on) => Server::builder().return_inner_error(on),
+            None => Server::builder(),
+        };
+        let (server, url) = start(builder).await;
+        server
+            .implement_api(|_call: tsrpc::ApiCall<ReqNobody>| async move {
+                tokio::task::yield_now().await;
+                panic!("after waiting");
+                #[allow(unreachable_code)]
+                Ok(ResNobody {})
+            })
+            .unwrap();
+        let expect = |err: &serde_json::Value, text: &str| {
+            assert_eq!(err["code"], "INTERNAL_ERR", "{err}");
+            assert_eq!(err["message"], "Internal Server Error", "{err}");
+            if on {
+                assert_eq!(err["innerErr"], text, "{err}");
+            } else {
+                assert!(err.get("innerErr").is_none(), "{err}");
+            }
+        };
+        let mut ws = raw(&url, Some("text")).await;
+        send_text(&mut ws, r#"["Panic",{},1]"#).await;
+        expect(
+            &json(&next_text(&mut ws).await)[1]["err"],
+            "this handler always panics",
+        );
+        send_text(&mut ws, r#"["Nobody",{},2]"#).await;
+        expect(&json(&next_text(&mut ws).await)[1]["err"], "after waiting");
+        let addr = server.local_addr().unwrap();
+        let res = raw_http(addr, "POST /Panic HTTP/1.1", "{}").await;
+        expect(&res.json()["err"], "this handler always panics");
+        let client = tsrpc::WsClient::builder(&url).json(false).build();
+        client.connect().await.unwrap();
+        let err = client.call_api(ReqPanic {}).await.unwrap_err();
+        assert_eq!(err.data.get("innerErr").is_some(), on, "{err:?}");
+        client.disconnect().await;
+        server.stop().await;
+    }
+}
+
 /// A call whose request or response panics in its own serde code (outside
 /// the handler) is answered `INTERNAL_ERR` like a panicking handler, on
 /// every path: at once, after waiting, and through the flows.

@@ -6,11 +6,11 @@
 //! | file | holds |
 //! |---|---|
 //! | `protocol.rs` | `login/Login`, `login/GetSecret`, `login/Logout` |
-//! | `server.rs` | the handlers, the tokens, the `require_login` flow node, the server |
+//! | `server.rs` | the handlers, the tokens (the server's state), the `require_login` flow node, the server |
 //! | `bin/walkthrough.rs` | `cargo run --example login`: both transports, step by step |
 
 mod protocol;
 mod server;
 
 pub use protocol::{ReqGetSecret, ReqLogin, ReqLogout, ResGetSecret, ResLogin, ResLogout};
-pub use server::{User, get_secret, login, logout, require_login, server};
+pub use server::{Tokens, User, get_secret, login, logout, require_login, server};

@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tsrpc::server::flows::ApiCallFlow;
-use tsrpc::{ApiCall, Server, SetupError, TsrpcError};
+use tsrpc::{ApiCall, Server, SetupError, State, TsrpcError};
 
 use super::protocol::{ReqGetSecret, ReqLogin, ReqLogout, ResGetSecret, ResLogin, ResLogout};
 
@@ -19,12 +19,16 @@ pub struct User {
     pub name: String,
 }
 
-/// Tokens handed out to HTTP clients. A real service would keep them in
-/// a database and make them expire.
-static TOKENS: LazyLock<Mutex<HashMap<String, User>>> = LazyLock::new(Default::default);
+/// Tokens handed out to HTTP clients: the server's state, which its
+/// handlers take as a `State<Tokens>` argument. A real service would keep
+/// them in a database (the pool would be the state) and make them expire.
+#[derive(Debug, Default)]
+pub struct Tokens(Mutex<HashMap<String, User>>);
 
-fn tokens() -> std::sync::MutexGuard<'static, HashMap<String, User>> {
-    TOKENS.lock().unwrap_or_else(PoisonError::into_inner)
+impl Tokens {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, User>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// 128 bits from the standard library's randomly keyed hasher: enough
@@ -42,7 +46,7 @@ fn new_token() -> String {
 
 /// Handles "login/Login".
 #[tsrpc::handler]
-pub async fn login(call: ApiCall<ReqLogin>) -> Result<ResLogin, TsrpcError> {
+pub async fn login(call: ApiCall<ReqLogin>, tokens: State<Tokens>) -> Result<ResLogin, TsrpcError> {
     if call.req.username.is_empty() || call.req.password != "tsrpc" {
         return Err(TsrpcError::api("Wrong username or password").with_code("BAD_LOGIN"));
     }
@@ -51,7 +55,7 @@ pub async fn login(call: ApiCall<ReqLogin>) -> Result<ResLogin, TsrpcError> {
     };
     call.conn.insert_extension(user.clone());
     let token = new_token();
-    tokens().insert(token.clone(), user);
+    tokens.lock().insert(token.clone(), user);
     Ok(ResLogin { token })
 }
 
@@ -70,10 +74,13 @@ pub async fn get_secret(call: ApiCall<ReqGetSecret>) -> Result<ResGetSecret, Tsr
 
 /// Handles "login/Logout": forgets the connection's user and the token.
 #[tsrpc::handler]
-pub async fn logout(call: ApiCall<ReqLogout>) -> Result<ResLogout, TsrpcError> {
+pub async fn logout(
+    call: ApiCall<ReqLogout>,
+    tokens: State<Tokens>,
+) -> Result<ResLogout, TsrpcError> {
     call.conn.remove_extension::<User>();
     if let Some(token) = bearer(&call.conn) {
-        tokens().remove(token);
+        tokens.lock().remove(token);
     }
     Ok(ResLogout {})
 }
@@ -84,14 +91,17 @@ fn bearer(conn: &tsrpc::Connection) -> Option<&str> {
 
 /// The `pre_api_call` node: every call but Login needs a user, from the
 /// connection (WebSocket) or from the token header (HTTP).
-pub async fn require_login(mut call: ApiCallFlow) -> Result<ApiCallFlow, TsrpcError> {
+pub async fn require_login(
+    mut call: ApiCallFlow,
+    tokens: State<Tokens>,
+) -> Result<ApiCallFlow, TsrpcError> {
     if call.name() == <ReqLogin as tsrpc::Api>::NAME {
         return Ok(call);
     }
     let user = call
         .conn
         .extension::<User>()
-        .or_else(|| bearer(&call.conn).and_then(|token| tokens().get(token).cloned()));
+        .or_else(|| bearer(&call.conn).and_then(|token| tokens.lock().get(token).cloned()));
     match user {
         Some(user) => {
             call.extensions.insert(user);
@@ -102,13 +112,20 @@ pub async fn require_login(mut call: ApiCallFlow) -> Result<ApiCallFlow, TsrpcEr
 }
 
 /// The login server on `addr`: it serves only the `login/` APIs (the
-/// chatroom's handlers live in this crate too) and checks logins in a
-/// `pre_api_call` flow.
+/// chatroom's handlers live in this crate too), keeps its tokens in its
+/// state, and checks logins in a `pre_api_call` flow.
 pub fn server(addr: SocketAddr) -> Result<Server, SetupError> {
     let server = Server::builder()
         .bind(addr)
         .select_handlers(|h| h.service().starts_with("login/"))
+        .state(Tokens::default())
         .build()?;
-    server.flows().pre_api_call.push(require_login);
+    // Flow nodes are closures pushed on one server: they take its state
+    // from the server.
+    let tokens = server.state::<Tokens>().expect("set on the builder above");
+    server
+        .flows()
+        .pre_api_call
+        .push(move |call: ApiCallFlow| require_login(call, tokens.clone()));
     Ok(server)
 }

@@ -1,6 +1,7 @@
 //! `#[handler]`: registers an `async fn` as the handler of an API
 //! (`call: ApiCall<ReqXxx>` -> `Result<ResXxx, TsrpcError>`) or of a message
-//! (`call: MsgCall<MsgXxx>`, no return value).
+//! (`call: MsgCall<MsgXxx>`, no return value), with any number of
+//! `State<T>` arguments after the call.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -10,24 +11,20 @@ use syn::{FnArg, GenericArgument, Item, ItemFn, PathArguments, ReturnType, Type}
 use crate::args::{self, Errors};
 
 const ARG_HELP: &str = "`call: ApiCall<ReqXxx>` or `call: MsgCall<MsgXxx>`";
+const STATE_HELP: &str = "the arguments after the call are app state, `name: State<T>` (set with `ServerBuilder::state`)";
 
 enum CallKind {
     Api,
     Msg,
 }
 
-/// `ApiCall<T>` / `MsgCall<T>` (any path ending so), as the kind and `T`.
-fn call_type(ty: &Type) -> Option<(CallKind, &Type)> {
+/// `Name<T>` (any path ending so) as `Name` and `T`.
+fn generic_one(ty: &Type) -> Option<(String, &Type)> {
     let Type::Path(path) = ty else { return None };
     if path.qself.is_some() {
         return None;
     }
     let last = path.path.segments.last()?;
-    let kind = match last.ident.to_string().as_str() {
-        "ApiCall" => CallKind::Api,
-        "MsgCall" => CallKind::Msg,
-        _ => return None,
-    };
     let PathArguments::AngleBracketed(args) = &last.arguments else {
         return None;
     };
@@ -35,9 +32,24 @@ fn call_type(ty: &Type) -> Option<(CallKind, &Type)> {
         return None;
     }
     match args.args.first() {
-        Some(GenericArgument::Type(inner)) => Some((kind, inner)),
+        Some(GenericArgument::Type(inner)) => Some((last.ident.to_string(), inner)),
         _ => None,
     }
+}
+
+/// `ApiCall<T>` / `MsgCall<T>` (any path ending so), as the kind and `T`.
+fn call_type(ty: &Type) -> Option<(CallKind, &Type)> {
+    let (name, inner) = generic_one(ty)?;
+    match name.as_str() {
+        "ApiCall" => Some((CallKind::Api, inner)),
+        "MsgCall" => Some((CallKind::Msg, inner)),
+        _ => None,
+    }
+}
+
+/// `State<T>` (any path ending so), as `T`.
+fn state_type(ty: &Type) -> Option<&Type> {
+    generic_one(ty).and_then(|(name, inner)| (name == "State").then_some(inner))
 }
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
@@ -67,19 +79,21 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 
     let mut call = None;
-    match sig.inputs.len() {
-        0 => errors.push(syn::Error::new(
+    if sig.inputs.is_empty() {
+        errors.push(syn::Error::new(
             sig.paren_token.span.join(),
             format!("a handler takes one argument: {ARG_HELP}"),
-        )),
-        1 => {}
-        _ => errors.spanned(
-            sig.inputs
-                .iter()
-                .skip(1)
-                .collect::<syn::punctuated::Punctuated<_, syn::Token![,]>>(),
-            format!("a handler takes exactly one argument: {ARG_HELP}"),
-        ),
+        ));
+    }
+    let mut states = Vec::new();
+    for arg in sig.inputs.iter().skip(1) {
+        match arg {
+            FnArg::Typed(arg) => match state_type(&arg.ty) {
+                Some(inner) => states.push(inner),
+                None => errors.spanned(&arg.ty, format!("expected `State<T>`: {STATE_HELP}")),
+            },
+            FnArg::Receiver(receiver) => errors.spanned(receiver, STATE_HELP),
+        }
     }
     match sig.inputs.first() {
         Some(FnArg::Receiver(receiver)) => errors.spanned(
@@ -124,17 +138,42 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             line: ::core::line!(),
         }
     };
+    // Each `State<T>` argument: read from the call's server (checked when
+    // the server is built), and listed for that check.
+    let state_vars: Vec<_> = (0..states.len())
+        .map(|i| quote::format_ident!("__tsrpc_state_{}", i))
+        .collect();
+    let state_keys = quote! {
+        const STATES: &'static [::tsrpc::__private::StateKey] =
+            &[#(::tsrpc::__private::StateKey::of::<#states>()),*];
+    };
+    let failed = match kind {
+        CallKind::Api => quote! { ::tsrpc::__private::api_failed(e) },
+        CallKind::Msg => {
+            quote! { ::tsrpc::__private::msg_failed(<#inner as ::tsrpc::Message>::NAME, e) }
+        }
+    };
+    let read_states = quote! {
+        #(
+            let #state_vars = match ::tsrpc::__private::handler_state::<#states>(call.server()) {
+                ::core::result::Result::Ok(state) => state,
+                ::core::result::Result::Err(e) => return #failed,
+            };
+        )*
+    };
     let glue = match kind {
         CallKind::Api => {
-            let future = quote_spanned! {ret_span=> ::tsrpc::__private::api_future::<#inner, _>(#fn_name(call)) };
+            let future = quote_spanned! {ret_span=> ::tsrpc::__private::api_future::<#inner, _>(#fn_name(call #(, #state_vars)*)) };
             quote! {
                 impl ::tsrpc::__private::ApiHandlerFn for __TsrpcHandler {
                     type Req = #inner;
+                    #state_keys
                     fn call(
                         call: ::tsrpc::ApiCall<#inner>,
                     ) -> ::tsrpc::__private::BoxFuture<
                         ::core::result::Result<<#inner as ::tsrpc::Api>::Res, ::tsrpc::TsrpcError>,
                     > {
+                        #read_states
                         #future
                     }
                 }
@@ -144,12 +183,13 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             }
         }
         CallKind::Msg => {
-            let future =
-                quote_spanned! {ret_span=> ::tsrpc::__private::msg_future(#fn_name(call)) };
+            let future = quote_spanned! {ret_span=> ::tsrpc::__private::msg_future(#fn_name(call #(, #state_vars)*)) };
             quote! {
                 impl ::tsrpc::__private::MsgHandlerFn for __TsrpcHandler {
                     type Msg = #inner;
+                    #state_keys
                     fn call(call: ::tsrpc::MsgCall<#inner>) -> ::tsrpc::__private::BoxFuture<()> {
+                        #read_states
                         #future
                     }
                 }

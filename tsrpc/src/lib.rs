@@ -107,7 +107,7 @@ pub use proto::{Api, Fingerprint, Message, ServiceInfo, ServiceKind, ServiceTabl
 pub use regex::Regex;
 pub use schema::Shape;
 pub use server::{
-    AnyMsgCall, ApiCall, Connection, MsgCall, MsgListener, Server, ServerBuilder, SetupError,
+    AnyMsgCall, ApiCall, Connection, MsgCall, MsgListener, Server, ServerBuilder, SetupError, State,
 };
 pub use tsrpc_macros::{api, handler, msg};
 pub use values::{Binary, ParseTimestampError, Timestamp};
@@ -130,7 +130,8 @@ pub mod guide {
 pub mod __private {
     pub use crate::proto::{Location, ServiceDescriptor};
     pub use crate::server::{
-        ApiHandlerFn, HandlerDescriptor, MsgHandlerFn, api_future, msg_future,
+        ApiHandlerFn, HandlerDescriptor, MsgHandlerFn, StateKey, api_failed, api_future,
+        handler_state, msg_failed, msg_future,
     };
     pub use crate::task::BoxFuture;
     pub use inventory;

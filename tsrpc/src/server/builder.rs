@@ -11,6 +11,7 @@ use super::http::{
     Caps, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, HttpSettings, Origins,
 };
 use super::registry::Registry;
+use super::state::States;
 use super::{DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SEND_QUEUE_SIZE, DEFAULT_SEND_TIMEOUT, Server};
 use crate::proto::{ServiceTable, TableError};
 
@@ -62,6 +63,8 @@ pub(crate) struct Settings {
     pub(crate) max_pending_calls: usize,
     pub(crate) keepalive: Option<Duration>,
     pub(crate) heartbeat_wait_time: Option<Duration>,
+    pub(crate) return_inner_error: bool,
+    pub(crate) states: States,
     pub(crate) http: HttpSettings,
 }
 
@@ -95,6 +98,8 @@ impl ServerBuilder {
                 max_pending_calls: DEFAULT_MAX_PENDING_CALLS,
                 keepalive: Some(DEFAULT_KEEPALIVE),
                 heartbeat_wait_time: None,
+                return_inner_error: cfg!(debug_assertions),
+                states: States::default(),
                 http: HttpSettings {
                     max_body_size: DEFAULT_MAX_MESSAGE_SIZE,
                     origins: Origins::Any,
@@ -150,6 +155,49 @@ impl ServerBuilder {
     /// the start of the handler.
     pub fn api_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.settings.api_timeout = timeout;
+        self
+    }
+
+    /// Sets the server's value of type `T` (a database pool, a store, a
+    /// configuration), which handlers receive as a [`State<T>`](super::State) argument
+    /// and anything holding the server reads with [`Server::state`]. One
+    /// value per type: setting a type again replaces it. Each server has
+    /// its own.
+    ///
+    /// [`build`](Self::build) fails when a selected handler takes a
+    /// `State<T>` that was never set, naming the handler and `T`.
+    ///
+    /// ```
+    /// struct Config { greeting: String }
+    ///
+    /// let server = tsrpc::Server::builder()
+    ///     .state(Config { greeting: "Hello".into() })
+    ///     .build()?;
+    /// assert_eq!(server.state::<Config>().unwrap().greeting, "Hello");
+    /// # Ok::<(), tsrpc::SetupError>(())
+    /// ```
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.settings.states.insert(value);
+        self
+    }
+
+    /// Whether an `INTERNAL_ERR` answer carries what went wrong inside, as
+    /// TSRPC's `returnInnerError`: the panic's text (a handler, a flow node,
+    /// the request's or response's own serde code) or why the response
+    /// could not be encoded, in the error's `innerErr` property. The
+    /// message stays "Internal Server Error" either way, and the server
+    /// logs the inner text.
+    ///
+    /// On by default in debug builds (`debug_assertions`), off in release
+    /// builds, so that a deployed server does not show its internals to
+    /// clients; TSRPC turns it off in production the same way.
+    ///
+    /// ```
+    /// let server = tsrpc::Server::builder().return_inner_error(false).build()?;
+    /// # Ok::<(), tsrpc::SetupError>(())
+    /// ```
+    pub fn return_inner_error(mut self, on: bool) -> Self {
+        self.settings.return_inner_error = on;
         self
     }
 
@@ -308,6 +356,15 @@ impl ServerBuilder {
                 .is_some_and(|keep| !keep(&descriptor.info))
             {
                 continue;
+            }
+            for key in descriptor.states {
+                if !self.settings.states.has(key) {
+                    problems.push(format!(
+                        "the handler {} takes `State<{}>`, but the server has no value of that type: set one with `ServerBuilder::state`",
+                        descriptor.info.location(),
+                        (key.name)(),
+                    ));
+                }
             }
             let handler = (descriptor.make)();
             if let Err(problem) = handlers.insert(table, &api_fns, descriptor.info, handler) {

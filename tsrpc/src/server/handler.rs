@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::dispatch::{Answer, AnswerShape, encode_return};
+use super::state::{State, StateKey};
 use super::{ApiCall, Connection, MsgCall, Server};
 use crate::codec::{self, Body, PayloadError};
 use crate::error::TsrpcError;
@@ -112,6 +113,7 @@ impl<R: Api> ErasedApi for ApiFn<R> {
         cx: &mut Context<'_>,
     ) -> PlainStart {
         let (encoding, sn) = (body.encoding(), ctx.sn);
+        let inner_errors = ctx.server.returns_inner_errors();
         let req = match body.decode::<R>() {
             Ok(req) => req,
             Err(e) => return PlainStart::BadInput(e),
@@ -121,7 +123,7 @@ impl<R: Api> ErasedApi for ApiFn<R> {
             Poll::Ready(result) => {
                 let written = result
                     .map(|res| move |out: &mut Vec<u8>| codec::write_payload(encoding, &res, out));
-                PlainStart::Done(encode_return(shape, R::NAME, sn, written))
+                PlainStart::Done(encode_return(shape, R::NAME, sn, written, inner_errors))
             }
             Poll::Pending => PlainStart::Waiting(erase_response(handler)),
         }
@@ -190,6 +192,8 @@ where
 #[doc(hidden)]
 pub trait ApiHandlerFn: 'static {
     type Req: Api;
+    /// The state types the handler takes.
+    const STATES: &'static [StateKey] = &[];
     fn call(call: ApiCall<Self::Req>) -> BoxFuture<Result<<Self::Req as Api>::Res, TsrpcError>>;
 }
 
@@ -197,7 +201,37 @@ pub trait ApiHandlerFn: 'static {
 #[doc(hidden)]
 pub trait MsgHandlerFn: 'static {
     type Msg: Message;
+    /// The state types the handler takes.
+    const STATES: &'static [StateKey] = &[];
     fn call(call: MsgCall<Self::Msg>) -> BoxFuture<()>;
+}
+
+/// The state a handler takes, for the code `#[tsrpc::handler]` generates.
+/// [`ServerBuilder::build`](super::ServerBuilder::build) refuses a handler
+/// whose state is missing, so the error is for handlers a server was
+/// given some other way.
+pub fn handler_state<T: Send + Sync + 'static>(server: &Server) -> Result<State<T>, TsrpcError> {
+    server.state::<T>().ok_or_else(|| {
+        TsrpcError::internal(format!(
+            "the server has no `State<{}>`",
+            std::any::type_name::<T>()
+        ))
+    })
+}
+
+/// An API handler's answer when it could not be called.
+pub fn api_failed<Res: Send + 'static>(err: TsrpcError) -> BoxFuture<Result<Res, TsrpcError>> {
+    Box::pin(std::future::ready(Err(err)))
+}
+
+/// A message handler that could not be called: logged.
+pub fn msg_failed(name: &'static str, err: TsrpcError) -> BoxFuture<()> {
+    tracing::error!(
+        msg = name,
+        "cannot call the message handler: {}",
+        err.message
+    );
+    Box::pin(std::future::ready(()))
 }
 
 /// What `#[tsrpc::handler]` registers. Not for direct use.
@@ -205,6 +239,7 @@ pub trait MsgHandlerFn: 'static {
 #[derive(Debug)]
 pub struct HandlerDescriptor {
     pub(crate) info: HandlerInfo,
+    pub(crate) states: &'static [StateKey],
     pub(crate) make: fn() -> Handler,
 }
 
@@ -225,6 +260,7 @@ impl HandlerDescriptor {
                 service: <H::Req as Api>::NAME,
                 location,
             },
+            states: H::STATES,
             make: make_api::<H>,
         }
     }
@@ -237,6 +273,7 @@ impl HandlerDescriptor {
                 service: <H::Msg as Message>::NAME,
                 location,
             },
+            states: H::STATES,
             make: make_msg::<H>,
         }
     }

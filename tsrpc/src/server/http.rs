@@ -84,11 +84,12 @@ impl App for ServerInner {
     // beside the future it awaits, and hyper moves the whole future.
     fn http_call(self: Arc<Self>, call: HttpCall) -> impl Future<Output = HttpReply> + Send {
         let encoding = call.encoding;
+        let inner_errors = self.settings.return_inner_error;
         let answer = http_call(Server { inner: self }, call);
         task::guard_future(answer).map(move |answer| {
             answer.unwrap_or_else(|panic| {
                 tracing::error!("an HTTP call panicked: {panic}");
-                let err = TsrpcError::internal("Internal Server Error");
+                let err = dispatch::internal_error(inner_errors, panic);
                 match encoding {
                     Encoding::Json => json_error(&err),
                     Encoding::Binary => HttpReply {

@@ -35,6 +35,7 @@ pub mod flows;
 mod handler;
 mod http;
 mod registry;
+mod state;
 mod ws;
 
 use std::collections::HashMap;
@@ -55,8 +56,14 @@ pub use call::{AnyMsgCall, ApiCall, MsgCall};
 pub use connection::{Connection, Transport};
 pub use handler::HandlerInfo;
 #[doc(hidden)]
-pub use handler::{ApiHandlerFn, HandlerDescriptor, MsgHandlerFn, api_future, msg_future};
+pub use handler::{
+    ApiHandlerFn, HandlerDescriptor, MsgHandlerFn, api_failed, api_future, handler_state,
+    msg_failed, msg_future,
+};
 pub use http::{DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SEND_QUEUE_SIZE, DEFAULT_SEND_TIMEOUT};
+pub use state::State;
+#[doc(hidden)]
+pub use state::StateKey;
 
 use builder::Settings;
 use dispatch::{Input, Outcome};
@@ -321,6 +328,18 @@ impl Server {
     pub(crate) fn track_call_here(&self) -> InFlightHere<'_> {
         self.inner.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlightHere(&self.inner)
+    }
+
+    /// Whether `INTERNAL_ERR` answers carry `innerErr`
+    /// ([`ServerBuilder::return_inner_error`]).
+    pub(crate) fn returns_inner_errors(&self) -> bool {
+        self.inner.settings.return_inner_error
+    }
+
+    /// The server's value of type `T`, set with [`ServerBuilder::state`];
+    /// handlers usually take it as a [`State<T>`] argument instead.
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<State<T>> {
+        self.inner.settings.states.get::<T>()
     }
 
     pub(crate) fn settings(&self) -> &Settings {

@@ -97,7 +97,7 @@ impl Answer {
     /// The answer of a call that failed with `err`.
     pub(crate) fn failed(shape: AnswerShape, name: &str, sn: u32, err: TsrpcError) -> Self {
         let none = Err::<fn(&mut Vec<u8>) -> Result<(), PayloadError>, _>(err);
-        encode_return(shape, name, sn, none)
+        encode_return(shape, name, sn, none, false)
     }
 
     /// The answer of a call that was run with its request and response as
@@ -109,6 +109,7 @@ impl Answer {
         sn: u32,
         result: Result<AnyValue, TsrpcError>,
         after: Option<Connection>,
+        inner_errors: bool,
     ) -> Self {
         let Some(encoding) = shape.encoding() else {
             let mut answer = Answer::encoded(WireFrame::Binary(Default::default()), None);
@@ -123,7 +124,7 @@ impl Answer {
             .as_ref()
             .map(|res| move |out: &mut Vec<u8>| (codec.encode_output)(&**res, encoding, out))
             .map_err(Clone::clone);
-        let mut answer = encode_return(shape, info.name(), sn, written);
+        let mut answer = encode_return(shape, info.name(), sn, written, inner_errors);
         if let Some(conn) = after {
             let result = match answer.error() {
                 // A response that could not be encoded failed the call.
@@ -143,13 +144,15 @@ impl Answer {
 
 /// The answer of a call in `shape`, with its response given as the
 /// function that writes it (so a call no flow sees encodes its concrete
-/// type); a response that cannot be encoded becomes `INTERNAL_ERR`.
+/// type); a response that cannot be encoded becomes `INTERNAL_ERR`, with
+/// the reason as its `innerErr` when `inner_errors`.
 #[inline]
 pub(crate) fn encode_return(
     shape: AnswerShape,
     name: &str,
     sn: u32,
     result: Result<impl FnOnce(&mut Vec<u8>) -> Result<(), PayloadError>, TsrpcError>,
+    inner_errors: bool,
 ) -> Answer {
     let err = match result {
         Ok(write) => {
@@ -164,7 +167,8 @@ pub(crate) fn encode_return(
                 Ok(frame) => return Answer::encoded(frame, None),
                 Err(e) => {
                     tracing::error!(api = name, "cannot encode the response: {e}");
-                    TsrpcError::internal(format!("the response of {name} could not be encoded"))
+                    let why = format_args!("the response of {name} could not be encoded: {e}");
+                    super::internal_error(inner_errors, why)
                 }
             }
         }

@@ -108,14 +108,22 @@ pub(crate) fn call(
                 Ok(PlainStart::Done(answer)) => Outcome::Answered(answer),
                 Ok(PlainStart::BadInput(e)) => refuse(input_error(info.name(), &e)),
                 Ok(PlainStart::Waiting(rest)) => {
+                    let inner = server.returns_inner_errors();
                     let (server, in_flight) = (server.clone(), in_flight.keep());
-                    Outcome::Pending(pending(shape, info, sn, span.clone(), async move {
+                    Outcome::Pending(pending(inner, shape, info, sn, span.clone(), async move {
                         let _in_flight = in_flight;
                         let result = server.finish_handler(info.name(), rest).await;
-                        Answer::from_result(shape, info, sn, result, None)
+                        Answer::from_result(
+                            shape,
+                            info,
+                            sn,
+                            result,
+                            None,
+                            server.returns_inner_errors(),
+                        )
                     }))
                 }
-                Err(panic) => fail(panicked(info, &panic)),
+                Err(panic) => fail(panicked(server.returns_inner_errors(), info, &panic)),
             }
         }
         input => {
@@ -125,7 +133,9 @@ pub(crate) fn call(
                     match task::guard(|| (info.codec().decode_input)(req.body)) {
                         Ok(Ok(value)) => value,
                         Ok(Err(e)) => return refuse(input_error(info.name(), &e)),
-                        Err(panic) => return fail(panicked(info, &panic)),
+                        Err(panic) => {
+                            return fail(panicked(server.returns_inner_errors(), info, &panic));
+                        }
                     }
                 }
             };
@@ -138,13 +148,21 @@ pub(crate) fn call(
                 service: info,
                 req,
             };
-            let mut rest = pending(shape, info, sn, span.clone(), async move {
+            let inner = server.returns_inner_errors();
+            let mut rest = pending(inner, shape, info, sn, span.clone(), async move {
                 let _in_flight = in_flight;
                 let conn = call.conn.clone();
                 let result = server.run_with_flows(call).await;
                 let after =
                     (shape != AnswerShape::Value && server.flows().want_returns()).then_some(conn);
-                Answer::from_result(shape, info, sn, result, after)
+                Answer::from_result(
+                    shape,
+                    info,
+                    sn,
+                    result,
+                    after,
+                    server.returns_inner_errors(),
+                )
             });
             match rest.as_mut().poll(cx) {
                 Poll::Ready(answer) => Outcome::Answered(answer),
@@ -158,6 +176,7 @@ pub(crate) fn call(
 /// handler's later polls, a flow or the response's own serde code is the
 /// call's `INTERNAL_ERR`.
 fn pending(
+    inner: bool,
     shape: AnswerShape,
     info: &'static ServiceInfo,
     sn: u32,
@@ -169,7 +188,7 @@ fn pending(
         async move {
             match task::guard_future(rest).await {
                 Ok(answer) => answer,
-                Err(panic) => Answer::failed(shape, info.name(), sn, panicked(info, &panic)),
+                Err(panic) => Answer::failed(shape, info.name(), sn, panicked(inner, info, &panic)),
             }
         }
         .instrument(span),
@@ -259,10 +278,22 @@ pub(crate) async fn after_return(server: &Server, returned: ApiReturned) {
 }
 
 /// The error of a call that panicked (in its handler, a flow node, or its
-/// request's or response's own serde code); the panic is logged.
-fn panicked(info: &ServiceInfo, panic: &task::Panic) -> TsrpcError {
+/// request's or response's own serde code); the panic is logged, and its
+/// text is the error's `innerErr` when the server returns inner errors.
+fn panicked(inner: bool, info: &ServiceInfo, panic: &task::Panic) -> TsrpcError {
     tracing::error!(api = info.name(), "the call panicked: {panic}");
-    TsrpcError::internal("Internal Server Error")
+    internal_error(inner, panic)
+}
+
+/// The `INTERNAL_ERR` answer: "Internal Server Error", with what went
+/// wrong as `innerErr` when `inner` (TSRPC's `returnInnerError`).
+pub(crate) fn internal_error(inner: bool, what: impl std::fmt::Display) -> TsrpcError {
+    let err = TsrpcError::internal("Internal Server Error");
+    if inner {
+        err.with_data("innerErr", what.to_string())
+    } else {
+        err
+    }
 }
 
 /// The `INPUT_DATA_ERR` for a request that did not decode, naming the field.
