@@ -11,19 +11,19 @@ mod args;
 mod handler;
 mod service;
 
-/// Marks a request struct of an API; see `tsrpc::api`.
+/// (The `tsrpc-macros` crate's attribute: use it as `tsrpc::api`.)
 #[proc_macro_attribute]
 pub fn api(attr: TokenStream, item: TokenStream) -> TokenStream {
     service::expand(service::Kind::Api, attr.into(), item.into()).into()
 }
 
-/// Marks a message struct; see `tsrpc::msg`.
+/// (The `tsrpc-macros` crate's attribute: use it as `tsrpc::msg`.)
 #[proc_macro_attribute]
 pub fn msg(attr: TokenStream, item: TokenStream) -> TokenStream {
     service::expand(service::Kind::Msg, attr.into(), item.into()).into()
 }
 
-/// Registers an async fn as an API or message handler; see `tsrpc::handler`.
+/// (The `tsrpc-macros` crate's attribute: use it as `tsrpc::handler`.)
 #[proc_macro_attribute]
 pub fn handler(attr: TokenStream, item: TokenStream) -> TokenStream {
     handler::expand(attr.into(), item.into()).into()

@@ -109,7 +109,136 @@ pub use schema::Shape;
 pub use server::{
     AnyMsgCall, ApiCall, Connection, MsgCall, MsgListener, Server, ServerBuilder, SetupError, State,
 };
-pub use tsrpc_macros::{api, handler, msg};
+/// Marks a request struct: the struct becomes API `Xxx`'s request.
+///
+/// On a struct with named fields that derives `Serialize` and
+/// `Deserialize`, `#[tsrpc::api]` implements [`Api`] and registers the API
+/// (through [`inventory`](https://docs.rs/inventory)) in the
+/// [`ServiceTable`], so servers and clients know it without a list
+/// written by hand.
+///
+/// | written | API name | response type |
+/// |---|---|---|
+/// | `#[tsrpc::api] struct ReqLogin` | `"Login"` | `ResLogin`, from the same module |
+/// | `#[tsrpc::api(name = "user/Login")] struct ReqLogin` | `"user/Login"` | `ResLogin` |
+/// | `#[tsrpc::api(res = LoginResult)] struct ReqLogin` | `"Login"` | `LoginResult` |
+/// | `#[tsrpc::api(name = "Login", res = LoginResult)] struct LoginRequest` | `"Login"` | `LoginResult` (both are required: the name does not start with `Req`) |
+///
+/// A name is one or more `/`-separated segments of ASCII letters, digits,
+/// `_`, `-` and `.` (TSRPC's folders: `user/Login` is `user/PtlLogin.ts`
+/// in the TypeScript export); a bad one is a compile error. The response
+/// type derives `Serialize` and `Deserialize` too. Both types may hold
+/// any serde type; see the crate docs on which ones binary mode carries.
+/// Generic, tuple and unit structs and enums are refused at compile time:
+/// TSRPC peers send a request as a JSON object.
+///
+/// ```rust,standalone_crate
+/// use serde::{Deserialize, Serialize};
+/// use tsrpc::{Api, ServiceTable};
+///
+/// #[tsrpc::api(name = "user/Login")]
+/// #[derive(Serialize, Deserialize)]
+/// pub struct ReqLogin { pub user: String, pub password: String }
+///
+/// #[derive(Serialize, Deserialize)]
+/// pub struct ResLogin { pub token: String }
+///
+/// assert_eq!(<ReqLogin as Api>::NAME, "user/Login");
+/// let table = ServiceTable::global().unwrap();
+/// assert!(table.api("user/Login").is_some());
+/// ```
+///
+/// A crate that holds only protocols must be linked into the program to be
+/// registered: `use my_protocols as _;` (see the crate docs).
+pub use tsrpc_macros::api;
+
+/// Marks a message struct: the struct becomes message `Xxx`, sent both ways
+/// with no reply.
+///
+/// Like [`api`](macro@api): `#[tsrpc::msg] struct MsgChat` is message
+/// `"Chat"`, `#[tsrpc::msg(name = "room/Chat")]` names it; it implements
+/// [`Message`] and registers the message in the [`ServiceTable`]. Servers
+/// receive messages in [`MsgCall`] handlers and listeners
+/// ([`Server::listen_msg`]) and send them with
+/// [`Connection::send_msg`] and [`Server::broadcast_msg`]; clients with
+/// [`WsClient::send_msg`] and [`WsClient::listen_msg`].
+///
+/// ```rust,standalone_crate
+/// use serde::{Deserialize, Serialize};
+/// use tsrpc::{Message, Timestamp};
+///
+/// #[tsrpc::msg]
+/// #[derive(Serialize, Deserialize, Clone, Debug)]
+/// pub struct MsgChat { pub content: String, pub time: Timestamp }
+///
+/// assert_eq!(<MsgChat as Message>::NAME, "Chat");
+/// ```
+pub use tsrpc_macros::msg;
+
+/// Registers an `async fn` as the handler of an API or a message, for
+/// every [`Server`] built in the program (or those that select it with
+/// [`ServerBuilder::select_handlers`]).
+///
+/// | signature | handles |
+/// |---|---|
+/// | `async fn f(call: ApiCall<ReqXxx>) -> Result<ResXxx, TsrpcError>` | API `Xxx`: `Ok` is the return, `Err` the error the client gets |
+/// | `async fn f(call: MsgCall<MsgXxx>)` | message `Xxx`, in the order a connection sent them |
+/// | either, then `name: State<T>` arguments | the same, with the server's state of each type `T` |
+///
+/// The handler gets the decoded request (`call.req`), the connection
+/// (`call.conn`: its id, remote address, headers, per-connection values),
+/// the call's `sn`, what `pre_api_call` flows attached (`call.extensions`)
+/// and the server (`call.server()`, to broadcast). A panic answers
+/// `INTERNAL_ERR` and the server goes on; a handler past the API timeout
+/// answers `SERVER_TIMEOUT`. State arguments are checked when the server
+/// is built: [`ServerBuilder::build`] names every handler whose state was
+/// never set with [`ServerBuilder::state`]. Two handlers for one API, or a
+/// handler for an API that is not registered, are also reported by
+/// `build`, with where each was defined.
+///
+/// ```rust,standalone_crate
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use serde::{Deserialize, Serialize};
+/// use tsrpc::{ApiCall, MsgCall, Server, State, TsrpcError};
+///
+/// #[tsrpc::api]
+/// #[derive(Serialize, Deserialize)]
+/// pub struct ReqAdd { pub a: i64, pub b: i64 }
+/// #[derive(Serialize, Deserialize, Debug)]
+/// pub struct ResAdd { pub sum: i64 }
+///
+/// #[tsrpc::msg]
+/// #[derive(Serialize, Deserialize)]
+/// pub struct MsgTick {}
+///
+/// #[derive(Default)]
+/// struct Stats { adds: AtomicU64, ticks: AtomicU64 }
+///
+/// #[tsrpc::handler]
+/// async fn add(call: ApiCall<ReqAdd>, stats: State<Stats>) -> Result<ResAdd, TsrpcError> {
+///     stats.adds.fetch_add(1, Ordering::Relaxed);
+///     let sum = call.req.a.checked_add(call.req.b).ok_or_else(|| TsrpcError::api("overflow"))?;
+///     Ok(ResAdd { sum })
+/// }
+///
+/// #[tsrpc::handler]
+/// async fn tick(_call: MsgCall<MsgTick>, stats: State<Stats>) {
+///     stats.ticks.fetch_add(1, Ordering::Relaxed);
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = Server::builder().state(Stats::default()).build()?;
+/// assert_eq!(server.call_api(ReqAdd { a: 2, b: 3 }).await?.sum, 5);
+/// assert!(server.call_api(ReqAdd { a: i64::MAX, b: 1 }).await.unwrap_err().is_api());
+/// assert_eq!(server.state::<Stats>().unwrap().adds.load(Ordering::Relaxed), 2);
+/// # Ok(()) }
+/// ```
+///
+/// Handlers added at run time without the attribute:
+/// [`Server::implement_api`], [`Server::listen_msg`]. A crate that holds
+/// only handlers must be linked into the program: `use my_handlers as _;`.
+pub use tsrpc_macros::handler;
 pub use values::{Binary, ParseTimestampError, Timestamp};
 
 /// Guides: the long-form documentation, kept in `tsrpc/src/docs/*.md`

@@ -35,6 +35,11 @@ use crate::schema::{self, Shape, ShapeError};
 ///
 /// assert_eq!(<ReqLogin as Api>::NAME, "user/Login");
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an API request: it has no `#[tsrpc::api]`",
+    label = "not an API request",
+    note = "put `#[tsrpc::api]` on `struct {Self}` (named `ReqXxx`, with a `ResXxx` response beside it), or `#[tsrpc::api(name = \"Xxx\", res = ResponseType)]` for other names"
+)]
 pub trait Api: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The service name on the wire, such as `"Send"` or `"user/Login"`.
     const NAME: &'static str;
@@ -44,6 +49,11 @@ pub trait Api: Serialize + DeserializeOwned + Send + Sync + 'static {
 
 /// A message type: `#[tsrpc::msg]` implements it on `MsgXxx` structs.
 /// Messages travel both ways and have no reply.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a message: it has no `#[tsrpc::msg]`",
+    label = "not a message",
+    note = "put `#[tsrpc::msg]` on `struct {Self}` (named `MsgXxx`), or `#[tsrpc::msg(name = \"Xxx\")]` for other names"
+)]
 pub trait Message: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The service name on the wire, such as `"Chat"`.
     const NAME: &'static str;

@@ -531,11 +531,13 @@ impl Server {
     }
 
     /// The handler of an API.
-    pub(crate) fn api_handler(&self, info: &ServiceInfo) -> Result<&ErasedApiFn, TsrpcError> {
+    /// The handler of an API, if it has one (the caller answers
+    /// `UNHANDLED_API` otherwise, with [`dispatch::unhandled`]).
+    #[inline]
+    pub(crate) fn api_handler(&self, info: &ServiceInfo) -> Option<&ErasedApiFn> {
         self.inner
             .api_fns
             .get(info.id() as usize)
             .and_then(OnceLock::get)
-            .ok_or_else(|| dispatch::unhandled(info.name()))
     }
 }

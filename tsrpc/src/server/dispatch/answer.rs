@@ -47,16 +47,20 @@ struct Rest {
 }
 
 impl Answer {
+    /// A return, encoded.
     #[inline]
-    fn encoded(frame: WireFrame, error: Option<TsrpcError>) -> Self {
+    fn returned(frame: WireFrame) -> Self {
+        Answer { frame, rest: None }
+    }
+
+    /// An error, encoded in `frame`.
+    fn failed_with(frame: WireFrame, error: TsrpcError) -> Self {
         Answer {
             frame,
-            rest: error.map(|error| {
-                Box::new(Rest {
-                    error: Some(error),
-                    ..Rest::default()
-                })
-            }),
+            rest: Some(Box::new(Rest {
+                error: Some(error),
+                ..Rest::default()
+            })),
         }
     }
 
@@ -112,7 +116,7 @@ impl Answer {
         inner_errors: bool,
     ) -> Self {
         let Some(encoding) = shape.encoding() else {
-            let mut answer = Answer::encoded(WireFrame::Binary(Default::default()), None);
+            let mut answer = Answer::returned(WireFrame::Binary(Default::default()));
             match result {
                 Ok(value) => answer.rest().value = Some(value),
                 Err(err) => answer.rest().error = Some(err),
@@ -164,7 +168,7 @@ pub(crate) fn encode_return(
                 AnswerShape::Value => Ok(WireFrame::Binary(Default::default())),
             };
             match encoded {
-                Ok(frame) => return Answer::encoded(frame, None),
+                Ok(frame) => return Answer::returned(frame),
                 Err(e) => {
                     tracing::error!(api = name, "cannot encode the response: {e}");
                     let why = format_args!("the response of {name} could not be encoded: {e}");
@@ -180,5 +184,5 @@ pub(crate) fn encode_return(
         AnswerShape::HttpJson => WireFrame::Text(codec::http_json_error(&err)),
         AnswerShape::Value => WireFrame::Binary(Default::default()),
     };
-    Answer::encoded(frame, Some(err))
+    Answer::failed_with(frame, err)
 }

@@ -60,7 +60,9 @@ pub(crate) enum Outcome {
 }
 
 /// The one entry of every API call: runs the call of `info` made over
-/// `conn` until its handler first waits.
+/// `conn` until its handler first waits. Inlined into each transport's
+/// entry, so that the request and the outcome are not moved through it.
+#[inline]
 pub(crate) fn call(
     server: &Server,
     conn: &Connection,
@@ -94,9 +96,8 @@ pub(crate) fn call(
     match input {
         Input::Encoded(req, shape) if !flows.see_calls() => {
             // The handler alone: typed decode, first poll and encode, here.
-            let handler = match server.api_handler(info) {
-                Ok(handler) => handler,
-                Err(err) => return refuse(err),
+            let Some(handler) = server.api_handler(info) else {
+                return refuse(unhandled(info.name()));
             };
             let ctx = CallContext {
                 sn,
@@ -228,8 +229,8 @@ impl Server {
             extensions,
         };
         let result = match self.api_handler(info) {
-            Ok(handler) => self.finish_handler(name, handler.call(req, ctx)).await,
-            Err(err) => Err(err),
+            Some(handler) => self.finish_handler(name, handler.call(req, ctx)).await,
+            None => Err(unhandled(name)),
         };
         if flows.pre_api_return.is_empty() {
             return result;
