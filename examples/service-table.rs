@@ -7,10 +7,13 @@
 
 use tsrpc::Server;
 use tsrpc_examples::chatroom::ReqSend;
+use tsrpc_examples::login;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let server = Server::builder().build()?;
+    // Every handler linked in, the login example's too: they keep their
+    // tokens in the server's state, so the server needs one.
+    let server = Server::builder().state(login::Tokens::default()).build()?;
     let table = server.service_table();
 
     println!("Services (id, kind, name, Rust type):");

@@ -116,13 +116,22 @@ async fn internal_errors_carry_the_inner_error_only_when_asked() {
         );
         send_text(&mut ws, r#"["Nobody",{},2]"#).await;
         expect(&json(&next_text(&mut ws).await)[1]["err"], "after waiting");
+        // Through the flows (the call runs as a value there).
+        let node = server
+            .flows()
+            .pre_api_call
+            .push(|call: tsrpc::server::flows::ApiCallFlow| async move { Some(call) });
+        send_text(&mut ws, r#"["Panic",{},3]"#).await;
+        expect(&json(&next_text(&mut ws).await)[1]["err"], "this handler always panics");
+        server.flows().pre_api_call.remove(node);
         let addr = server.local_addr().unwrap();
         let res = raw_http(addr, "POST /Panic HTTP/1.1", "{}").await;
         expect(&res.json()["err"], "this handler always panics");
         let client = tsrpc::WsClient::builder(&url).json(false).build();
         client.connect().await.unwrap();
         let err = client.call_api(ReqPanic {}).await.unwrap_err();
-        assert_eq!(err.data.get("innerErr").is_some(), on, "{err:?}");
+        let inner = err.data.get("innerErr").and_then(|v| v.as_str());
+        assert_eq!(inner, on.then_some("this handler always panics"), "{err:?}");
         client.disconnect().await;
         server.stop().await;
     }

@@ -82,7 +82,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     if sig.inputs.is_empty() {
         errors.push(syn::Error::new(
             sig.paren_token.span.join(),
-            format!("a handler takes one argument: {ARG_HELP}"),
+            format!("a handler takes the call as its first argument: {ARG_HELP}"),
         ));
     }
     let mut states = Vec::new();

@@ -182,9 +182,11 @@ impl ServerBuilder {
     }
 
     /// Whether an `INTERNAL_ERR` answer carries what went wrong inside, as
-    /// TSRPC's `returnInnerError`: the panic's text (a handler, a flow node,
-    /// the request's or response's own serde code) or why the response
-    /// could not be encoded, in the error's `innerErr` property. The
+    /// TSRPC's `returnInnerError`: the panic's text (a handler, the
+    /// request's or response's own serde code) or why the response could
+    /// not be encoded, in the error's `innerErr` property. A flow node
+    /// that panics fails its flow with a plain `INTERNAL_ERR` (the panic is
+    /// logged). The
     /// message stays "Internal Server Error" either way, and the server
     /// logs the inner text.
     ///

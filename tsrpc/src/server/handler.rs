@@ -212,10 +212,8 @@ pub trait MsgHandlerFn: 'static {
 /// given some other way.
 pub fn handler_state<T: Send + Sync + 'static>(server: &Server) -> Result<State<T>, TsrpcError> {
     server.state::<T>().ok_or_else(|| {
-        TsrpcError::internal(format!(
-            "the server has no `State<{}>`",
-            std::any::type_name::<T>()
-        ))
+        let what = format_args!("the server has no `State<{}>`", std::any::type_name::<T>());
+        super::dispatch::internal_error(server.returns_inner_errors(), what)
     })
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
+use futures_util::future::Either;
 use http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
@@ -85,21 +86,26 @@ impl App for ServerInner {
     fn http_call(self: Arc<Self>, call: HttpCall) -> impl Future<Output = HttpReply> + Send {
         let encoding = call.encoding;
         let inner_errors = self.settings.return_inner_error;
-        let answer = http_call(Server { inner: self }, call);
-        task::guard_future(answer).map(move |answer| {
-            answer.unwrap_or_else(|panic| {
-                tracing::error!("an HTTP call panicked: {panic}");
-                let err = dispatch::internal_error(inner_errors, panic);
-                match encoding {
-                    Encoding::Json => json_error(&err),
-                    Encoding::Binary => HttpReply {
-                        status: status(Some(&err)),
-                        encoding: Some(Encoding::Binary),
-                        body: codec::encode_api_error(Encoding::Binary, "", 0, &err).into_bytes(),
-                    },
-                }
-            })
-        })
+        let panicked = move |panic: task::Panic| {
+            tracing::error!("an HTTP call panicked: {panic}");
+            let err = dispatch::internal_error(inner_errors, panic);
+            match encoding {
+                Encoding::Json => json_error(&err),
+                Encoding::Binary => HttpReply {
+                    status: status(Some(&err)),
+                    encoding: Some(Encoding::Binary),
+                    body: codec::encode_api_error(Encoding::Binary, "", 0, &err).into_bytes(),
+                },
+            }
+        };
+        // Its creation (the connection, the span a subscriber sees) and
+        // its polls, both under the guard.
+        match task::guard(|| http_call(Server { inner: self }, call)) {
+            Ok(answer) => Either::Left(
+                task::guard_future(answer).map(move |answer| answer.unwrap_or_else(panicked)),
+            ),
+            Err(panic) => Either::Right(std::future::ready(panicked(panic))),
+        }
     }
 }
 

@@ -278,8 +278,8 @@ pub(crate) async fn after_return(server: &Server, returned: ApiReturned) {
     flows.post_api_call.exec(returned).await;
 }
 
-/// The error of a call that panicked (in its handler, a flow node, or its
-/// request's or response's own serde code); the panic is logged, and its
+/// The error of a call that panicked (in its handler, or its request's or
+/// response's own serde code); the panic is logged, and its
 /// text is the error's `innerErr` when the server returns inner errors.
 fn panicked(inner: bool, info: &ServiceInfo, panic: &task::Panic) -> TsrpcError {
     tracing::error!(api = info.name(), "the call panicked: {panic}");
