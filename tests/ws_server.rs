@@ -122,7 +122,10 @@ async fn internal_errors_carry_the_inner_error_only_when_asked() {
             .pre_api_call
             .push(|call: tsrpc::server::flows::ApiCallFlow| async move { Some(call) });
         send_text(&mut ws, r#"["Panic",{},3]"#).await;
-        expect(&json(&next_text(&mut ws).await)[1]["err"], "this handler always panics");
+        expect(
+            &json(&next_text(&mut ws).await)[1]["err"],
+            "this handler always panics",
+        );
         server.flows().pre_api_call.remove(node);
         let addr = server.local_addr().unwrap();
         let res = raw_http(addr, "POST /Panic HTTP/1.1", "{}").await;

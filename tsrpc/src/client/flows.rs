@@ -10,7 +10,22 @@ use crate::error::TsrpcError;
 use crate::flow::Flow;
 use crate::proto::{AnyValue, Api, Message, ServiceInfo};
 
-/// Every flow of a client.
+/// Every flow of a client (`client.flows()`); see the flows guide
+/// ([`crate::guide::flows`]).
+///
+/// ```
+/// use tsrpc::WsClient;
+/// use tsrpc::client::flows::{CallApiFlow, DataFlow};
+///
+/// let client = WsClient::builder("ws://127.0.0.1:3000").build();
+/// // Count the bytes sent.
+/// client.flows().pre_send_data.push(|data: DataFlow| {
+///     println!("sending {} bytes", data.data.as_bytes().len());
+///     async move { Some(data) }
+/// });
+/// // Put a token on every call (read by the server's flows).
+/// client.flows().pre_call_api.push(|call: CallApiFlow| async move { Some(call) });
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct ClientFlows {

@@ -27,7 +27,33 @@ pub use ws::{
     ReconnectPolicy, WsClient, WsClientBuilder, WsStatus,
 };
 
-/// Options of one call.
+/// Options of one call: its timeout, a key to abort it by, and (HTTP)
+/// extra request headers.
+///
+/// ```rust,standalone_crate
+/// use std::time::Duration;
+/// use serde::{Deserialize, Serialize};
+/// use tsrpc::{CallOptions, HttpClient, WsClient};
+///
+/// #[tsrpc::api]
+/// #[derive(Serialize, Deserialize)]
+/// pub struct ReqSearch { pub text: String }
+/// #[derive(Serialize, Deserialize, Debug)]
+/// pub struct ResSearch { pub hits: Vec<String> }
+///
+/// # async fn run(ws: WsClient, http: HttpClient) -> Result<(), tsrpc::TsrpcError> {
+/// // A search that a newer one replaces: abort the old one by its key.
+/// let options = CallOptions::default()
+///     .timeout(Duration::from_secs(3))
+///     .abort_key("search");
+/// ws.abort_by_key("search");
+/// let res = ws.call_api_with(ReqSearch { text: "rust".into() }, options).await?;
+///
+/// // Over HTTP, headers for this call only.
+/// let options = CallOptions::default().header("x-request-id", "42");
+/// let res = http.call_api_with(ReqSearch { text: "rust".into() }, options).await?;
+/// # let _ = res; Ok(()) }
+/// ```
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct CallOptions {

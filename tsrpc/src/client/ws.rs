@@ -44,6 +44,15 @@ pub enum WsStatus {
 
 /// Client heartbeats: a `0x00` frame every `interval` after the last answer;
 /// no answer within `timeout` closes the connection.
+///
+/// ```
+/// use std::time::Duration;
+/// use tsrpc::{WsClient, client::HeartbeatConfig};
+///
+/// let client = WsClient::builder("ws://127.0.0.1:3000")
+///     .heartbeat(HeartbeatConfig { interval: Duration::from_secs(3), timeout: Duration::from_secs(5) })
+///     .build();
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HeartbeatConfig {
     /// Time between the last answer and the next heartbeat.
@@ -55,6 +64,21 @@ pub struct HeartbeatConfig {
 /// Automatic reconnection after a disconnect that `disconnect()` did not
 /// ask for: the first attempt after `initial_delay`, then each delay is
 /// doubled up to `max_delay`; `max_attempts` (`None`: no limit) in a row.
+///
+/// ```
+/// use std::time::Duration;
+/// use tsrpc::{WsClient, client::ReconnectPolicy};
+///
+/// // 1 s, 2 s, 4 s, then every 5 s, ten tries at most.
+/// let policy = ReconnectPolicy {
+///     initial_delay: Duration::from_secs(1),
+///     max_delay: Duration::from_secs(5),
+///     max_attempts: Some(10),
+/// };
+/// let client = WsClient::builder("ws://127.0.0.1:3000").reconnect(policy).build();
+/// // Or the default: from 1 s up to 30 s, for ever.
+/// let client = WsClient::builder("ws://127.0.0.1:3000").reconnect(ReconnectPolicy::default()).build();
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReconnectPolicy {
     /// Delay before the first attempt.

@@ -68,7 +68,22 @@ pub(crate) struct Settings {
     pub(crate) http: HttpSettings,
 }
 
-/// Builds a [`Server`]. Get one with [`Server::builder`].
+/// Builds a [`Server`]. Get one with [`Server::builder`]; every setting
+/// has a default (see each method), and [`build`](Self::build) reports
+/// every setup problem at once.
+///
+/// ```
+/// use std::time::Duration;
+/// use tsrpc::Server;
+///
+/// let server = Server::builder()
+///     .bind("127.0.0.1:0".parse().unwrap())
+///     .api_timeout(Some(Duration::from_secs(10)))
+///     .heartbeat_wait_time(Some(Duration::from_secs(60)))
+///     .max_connections_per_ip(Some(100))
+///     .build()?;
+/// # Ok::<(), tsrpc::SetupError>(())
+/// ```
 pub struct ServerBuilder {
     filter: Option<HandlerFilter>,
     settings: Settings,

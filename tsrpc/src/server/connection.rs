@@ -198,6 +198,11 @@ impl Connection {
 
     /// Sets the encoding unless one was chosen already.
     pub(crate) fn settle_encoding(&self, encoding: Encoding) {
+        // Read first: after the first frame this is all it costs, with no
+        // locked instruction per call.
+        if self.inner.encoding.load(Ordering::Relaxed) != 0 {
+            return;
+        }
         let _ = self.inner.encoding.compare_exchange(
             0,
             encoding_code(encoding),

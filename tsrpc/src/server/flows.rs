@@ -17,7 +17,33 @@ use crate::error::TsrpcError;
 use crate::flow::Flow;
 use crate::proto::{AnyValue, Api, Message, ServiceInfo};
 
-/// Every flow of a [`Server`](super::Server), in the order a call meets them.
+/// Every flow of a [`Server`](super::Server), in the order a call meets them
+/// (`server.flows()`). The flows guide ([`crate::guide::flows`]) says what
+/// each node gets and can do.
+///
+/// ```
+/// use tsrpc::server::flows::{ApiReturned, ConnDisconnect};
+/// use tsrpc::{Server, TsrpcError};
+///
+/// let server = Server::builder().build()?;
+/// let flows = server.flows();
+/// // Observe: log every return.
+/// flows.post_api_return.push(|ret: ApiReturned| async move {
+///     println!("{} answered, error: {:?}", ret.name, ret.error().map(|e| &e.message));
+///     Some(ret)
+/// });
+/// // Refuse: no calls from outside the loopback.
+/// let node = flows.pre_api_call.push(|call: tsrpc::server::flows::ApiCallFlow| async move {
+///     if call.conn.remote_addr().is_some_and(|addr| addr.ip().is_loopback()) {
+///         Ok(call)
+///     } else {
+///         Err(TsrpcError::api("Local calls only").with_code("FORBIDDEN"))
+///     }
+/// });
+/// flows.post_disconnect.push(|ev: ConnDisconnect| async move { Some(ev) });
+/// flows.pre_api_call.remove(node);
+/// # Ok::<(), tsrpc::SetupError>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct ServerFlows {

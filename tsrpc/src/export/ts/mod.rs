@@ -117,6 +117,23 @@ pub struct TsFile {
 }
 
 /// The TypeScript side of a service table: see [`export_typescript`].
+///
+/// ```rust,standalone_crate
+/// use serde::{Deserialize, Serialize};
+///
+/// #[tsrpc::msg]
+/// #[derive(Serialize, Deserialize)]
+/// pub struct MsgChat { pub content: String }
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let export = tsrpc::export::export_typescript(tsrpc::ServiceTable::global()?)?;
+///     let chat = export.file("MsgChat.ts").expect("one file per service");
+///     assert!(chat.contents.contains("export interface MsgChat"), "{}", chat.contents);
+///     assert!(export.service_proto_json().contains("\"Chat\""));
+///     // export.write_to("frontend/src/shared/protocols")?;
+///     Ok(())
+/// }
+/// ```
 #[derive(Clone, Debug)]
 pub struct TsExport {
     files: Vec<TsFile>,
