@@ -219,7 +219,7 @@ async fn run(
     shape: AnswerShape,
 ) -> Answer {
     let sn = req.sn;
-    match with_context(|cx| dispatch::call(server, conn, info, Input::Encoded(req, shape), cx))
+    match with_context(|cx| dispatch::call(server, conn, info, Input::Encoded(&req, shape), cx))
         .await
     {
         Outcome::Answered(answer) => answer,

@@ -166,7 +166,7 @@ impl Session {
 
     /// Runs a request through the pipeline, until its handler first waits.
     #[inline]
-    fn call(&self, req: Request<'_>, cx: &mut Context<'_>) -> Outcome {
+    fn call(&self, req: &Request<'_>, cx: &mut Context<'_>) -> Outcome {
         let shape = AnswerShape::Frame(req.encoding());
         let Some(info) = self.resolve(req.service, ServiceKind::Api) else {
             if let Some(e) = req.malformed() {
@@ -212,7 +212,7 @@ impl Session {
     /// Runs a request read by [`on_frame`](FrameHandler::on_frame).
     async fn api_call(&self, req: Request<'_>) {
         let slot = self.slots.acquire().await;
-        match with_context(|cx| self.call(req, cx)).await {
+        match with_context(|cx| self.call(&req, cx)).await {
             Outcome::Answered(answer) => {
                 deliver(self.server.clone(), self.conn.clone(), answer).await
             }
@@ -288,7 +288,7 @@ impl FrameHandler for Session {
             return false;
         }
         self.conn.settle_encoding(req.encoding());
-        match self.call(req, cx) {
+        match self.call(&req, cx) {
             Outcome::Answered(answer) => self.answer_now(answer, replies),
             Outcome::Pending(rest) => self.go_on(rest, self.slots.take()),
             Outcome::Malformed(e) => self.close_malformed(&e),

@@ -41,8 +41,9 @@ use crate::task::{self, BoxFuture};
 
 /// A call's request.
 pub(crate) enum Input<'a> {
-    /// As a transport read it, answered in `shape`.
-    Encoded(codec::Request<'a>, AnswerShape),
+    /// As a transport read it, answered in `shape` (borrowed: the request
+    /// stays where the transport located it).
+    Encoded(&'a codec::Request<'a>, AnswerShape),
     /// A value from inside the process, answered with a value.
     Value(AnyValue),
 }
