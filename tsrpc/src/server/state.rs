@@ -4,10 +4,11 @@
 //! [`ServerBuilder::state`]: super::ServerBuilder::state
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
+
+use fnv::FnvHashMap;
 
 /// A value of the server's state, as a handler receives it: an extra
 /// argument `State<T>` of a `#[tsrpc::handler]`, or
@@ -102,9 +103,10 @@ impl StateKey {
     }
 }
 
-/// The values of one server's state, one per type.
+/// The values of one server's state, one per type. Read on every call of
+/// a handler that takes state: a type id needs no SipHash.
 #[derive(Clone, Default)]
-pub(crate) struct States(HashMap<TypeId, Arc<dyn Any + Send + Sync>>);
+pub(crate) struct States(FnvHashMap<TypeId, Arc<dyn Any + Send + Sync>>);
 
 impl States {
     pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
