@@ -106,8 +106,8 @@ async function rich() {
             checkTypes(ret.res.mine);
             assert.deepStrictEqual(plain(ret.res.mine), plain(everything(withOptions)), transport);
             if (!withOptions) {
-                // `None` is sent as null, and read as an absent property.
-                assert.ok(!('maybe_text' in ret.res.mine), 'null properties are pruned');
+                // `None` is left out, as TSRPC leaves an absent property out.
+                assert.ok(!('maybe_text' in ret.res.mine), 'None fields are absent properties');
             }
         }
         for (const shape of shapes) {
@@ -139,6 +139,8 @@ async function rich() {
         expectError(wrongType, TsrpcErrorType.ClientError, 'INPUT_DATA_ERR');
     }
 
+    await inputErrorsInTsrpcWords();
+
     // Messages both ways: Ping is answered with Pong, rich/Event, rich/Note.
     const pongs: MsgPong[] = [];
     const events: MsgEvent[] = [];
@@ -168,6 +170,70 @@ async function rich() {
     await waitFor('postDisconnectFlow runs', () => event !== undefined);
     assert.strictEqual(event!.reason, 'Bye from Rust');
     assert.strictEqual(event!.isManual, false);
+    assert.strictEqual(ws.isConnected, false);
+}
+
+/** Input errors read exactly as TSRPC's own server words them (TSRPC's test
+ *  cases "throw type error in server" and "onInputBufferError"). */
+async function inputErrorsInTsrpcWords() {
+    // A wrong type, posted by hand (TSRPC's clients check types before sending).
+    const posted = await fetch(`${httpUrl}/user/Login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json; charset=utf-8' },
+        body: JSON.stringify({ user: 12345, password: 'x' }),
+    });
+    assert.deepStrictEqual(JSON.parse(await posted.text()), {
+        isSucc: false,
+        err: {
+            code: 'INPUT_DATA_ERR',
+            message: 'Property `user`: Expected type to be `string`, actually `number`.',
+            type: 'ServerError',
+            path: 'user',
+        },
+    });
+    const unknown = await fetch(`${httpUrl}/NoSuchApi?a=1`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+    });
+    assert.deepStrictEqual(JSON.parse(await unknown.text()), {
+        isSucc: false,
+        err: { message: 'Invalid URL path: /NoSuchApi?a=1', type: 'ServerError', code: 'INPUT_DATA_ERR' },
+    });
+
+    // Text that is not JSON: each client sends its request reversed, and the
+    // error is what this very Node's JSON.parse says of that text.
+    const reversed = (text: string) => text.split('').reverse().join('');
+    const parseError = (text: string) => {
+        try {
+            JSON.parse(text);
+        } catch (e) {
+            return `Input is not a valid JSON string: ${(e as Error).message}`;
+        }
+        throw new Error(`${text} parses`);
+    };
+    const http = new HttpClient(richProto, { server: httpUrl, json: true, logger });
+    http.flows.preSendDataFlow.push(v => { v.data = reversed(v.data as string); return v; });
+    const overHttp = await http.callApi('user/Login', { user: 'XXX', password: 'x' });
+    assert.deepStrictEqual(overHttp, {
+        isSucc: false,
+        err: new TsrpcError(parseError(reversed(JSON.stringify({ user: 'XXX', password: 'x' }))), {
+            type: TsrpcErrorType.ServerError,
+            code: 'INPUT_DATA_ERR',
+        }),
+    });
+    // Over WebSocket the server closes, with the text as the reason (TSRPC's
+    // close), and the client fails the call with it.
+    const ws = new WsClient(richProto, { server: url, json: true, logger });
+    const connected = await ws.connect();
+    assert.ok(connected.isSucc, connected.errMsg);
+    ws.flows.preSendDataFlow.push(v => { v.data = reversed(v.data as string); return v; });
+    const overWs = await ws.callApi('user/Login', { user: 'XXX', password: 'x' });
+    const frame = JSON.stringify(['user/Login', { user: 'XXX', password: 'x' }, 1]);
+    assert.deepStrictEqual(overWs, {
+        isSucc: false,
+        err: new TsrpcError(parseError(reversed(frame)), { type: TsrpcErrorType.NetworkError, code: 'LOST_CONN' }),
+    });
     assert.strictEqual(ws.isConnected, false);
 }
 

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::Fingerprint;
 use super::depth::Budget;
+use super::input_error::Step;
 use super::{
     ClientFrame, Encoding, FrameError, PathSeed, Payload, PayloadError, ServerFrame, ServiceRef,
     WireFrame, depth, varint,
@@ -53,19 +54,19 @@ fn decode_limited<T: DeserializeOwned, const LIMIT: usize>(
     {
         return Ok(value);
     }
-    let mut path = String::new();
+    let mut path = Vec::new();
     let budget = budget();
     let seed = depth::seed(PathSeed::<T>::new(&mut path), &budget);
     match bincode::serde::seed_decode_from_slice(seed, bytes, config().with_limit::<LIMIT>()) {
         Ok((value, used)) if used == bytes.len() => Ok(value),
         Ok((_, used)) => Err(PayloadError::decode(
-            String::new(),
+            &[],
             format_args!(
                 "{} unexpected byte(s) after the payload",
                 bytes.len() - used
             ),
         )),
-        Err(e) => Err(PayloadError::decode(path, e)),
+        Err(e) => Err(PayloadError::decode(&path, e)),
     }
 }
 
@@ -93,7 +94,7 @@ pub(super) fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Pay
         n if n <= 16 * MI => decode_limited::<T, { 256 * MI }>(bytes),
         n if n <= 64 * MI => decode_limited::<T, { 1024 * MI }>(bytes),
         n => Err(PayloadError::decode(
-            String::new(),
+            &[],
             format_args!("payload of {n} bytes is larger than 64 MiB"),
         )),
     }
@@ -161,15 +162,13 @@ pub(super) fn encode_api_error(sn: u32, err: &TsrpcError) -> WireFrame {
 fn decode_error(payload: &[u8]) -> Result<TsrpcError, PayloadError> {
     let wire: WireError = decode_payload(payload)?;
     let kind = *KINDS.get(usize::from(wire.kind)).ok_or_else(|| {
-        PayloadError::decode(
-            String::new(),
-            format_args!("unknown error kind {}", wire.kind),
-        )
+        PayloadError::decode(&[], format_args!("unknown error kind {}", wire.kind))
     })?;
     let data = if wire.data.is_empty() {
         Map::new()
     } else {
-        serde_json::from_str(&wire.data).map_err(|e| PayloadError::decode("data".into(), e))?
+        serde_json::from_str(&wire.data)
+            .map_err(|e| PayloadError::decode(&[Step::Key("data".into())], e))?
     };
     let mut err = TsrpcError::new(kind, wire.message);
     err.code = match wire.code {

@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 
 use super::{
     ClientFrame, Encoding, FrameError, PathSeed, Payload, PayloadError, ServerFrame, ServiceRef,
-    WireFrame, depth,
+    WireFrame, depth, input_error,
 };
 use crate::error::TsrpcError;
 
@@ -147,7 +147,10 @@ fn split(text: &Bytes) -> Result<(String, Bytes, Option<u32>), FrameError> {
     let mut de = serde_json::Deserializer::from_str(str);
     let parts = Parts::deserialize(&mut de)
         .and_then(|p| de.end().map(|()| p))
-        .map_err(|e| FrameError::json(format!("expected [name, body] or [name, body, sn]: {e}")))?;
+        .map_err(|e| match input_error::not_json(str) {
+            Some(message) if e.is_syntax() || e.is_eof() => FrameError::json(message),
+            _ => FrameError::json(format!("expected [name, body] or [name, body, sn]: {e}")),
+        })?;
     let (name, body, sn) = match parts.0 {
         [Some(name), Some(body), sn] => (name, body, sn),
         [first, ..] => {
@@ -342,7 +345,7 @@ pub(super) fn decode_server_frame(text: Bytes) -> Result<ServerFrame, FrameError
 }
 
 pub(super) fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, PayloadError> {
-    let text = utf8(bytes).map_err(|e| PayloadError::decode(String::new(), e))?;
+    let text = utf8(bytes).map_err(|e| PayloadError::decode(&[], e))?;
     decode_text(text)
 }
 
@@ -358,15 +361,39 @@ pub(super) fn decode_text<T: DeserializeOwned>(text: &str) -> Result<T, PayloadE
     {
         return Ok(value);
     }
+    decode_failed(text)
+}
+
+/// Decodes `text` again, to describe why it failed.
+#[cold]
+#[inline(never)]
+fn decode_failed<T: DeserializeOwned>(text: &str) -> Result<T, PayloadError> {
+    let budget = depth::Budget::unlimited();
     let mut de = serde_json::Deserializer::from_str(text);
-    let mut path = String::new();
+    let mut path = Vec::new();
     let seed = depth::seed(PathSeed::<T>::new(&mut path), &budget);
-    let value = seed
-        .deserialize(&mut de)
-        .map_err(|e| PayloadError::decode(path, e))?;
-    de.end()
-        .map_err(|e| PayloadError::decode(String::new(), e))?;
+    let described = |e: serde_json::Error, path: &[input_error::Step]| {
+        if (e.is_syntax() || e.is_eof())
+            && let Some(message) = input_error::not_json(text)
+        {
+            return PayloadError::worded(message, &[]);
+        }
+        PayloadError::decode(path, serde_text(&e))
+    };
+    let value = seed.deserialize(&mut de).map_err(|e| described(e, &path))?;
+    de.end().map_err(|e| described(e, &[]))?;
     Ok(value)
+}
+
+/// serde_json's message without the position it appends (`at line 1
+/// column 9`): JSON mode's texts are one line, and the path says where.
+fn serde_text(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&position) {
+        Some(message) => message.to_owned(),
+        None => text,
+    }
 }
 
 /// `{"isSucc":true,"res":...}`: an HTTP JSON success body.

@@ -8,7 +8,9 @@
 
 mod binary;
 mod depth;
+mod input_error;
 mod json;
+mod json_ser;
 mod varint;
 
 pub use depth::MAX_DEPTH;
@@ -143,25 +145,30 @@ pub enum ServerFrame {
 
 /// A frame that is not well formed, with what was wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("malformed {encoding} frame: {reason}")]
+#[error("malformed {} frame: {reason}", match encoding { Encoding::Json => "JSON", Encoding::Binary => "binary" })]
 pub struct FrameError {
-    encoding: &'static str,
+    encoding: Encoding,
     reason: String,
 }
 
 impl FrameError {
     fn json(reason: impl Into<String>) -> Self {
         FrameError {
-            encoding: "JSON",
+            encoding: Encoding::Json,
             reason: reason.into(),
         }
     }
 
     fn binary(reason: impl Into<String>) -> Self {
         FrameError {
-            encoding: "binary",
+            encoding: Encoding::Binary,
             reason: reason.into(),
         }
+    }
+
+    /// The encoding the frame claimed: JSON for text, binary otherwise.
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
     }
 
     /// What was wrong, without the prefix.
@@ -186,12 +193,24 @@ impl PayloadError {
         }
     }
 
-    fn decode(path: String, inner: impl std::fmt::Display) -> Self {
-        let (message, path) = if path.is_empty() || path == "." {
+    /// A value that could not be encoded, at `path` (empty: the root).
+    fn encode_at(path: String, inner: impl std::fmt::Display) -> Self {
+        let (message, path) = if path.is_empty() {
             (inner.to_string(), None)
         } else {
             (format!("at `{path}`: {inner}"), Some(path))
         };
+        PayloadError { message, path }
+    }
+
+    /// A payload that did not decode, at `steps`: in TSRPC's words where
+    /// it has them (see [`input_error::misfit`]).
+    fn decode(steps: &[input_error::Step], inner: impl std::fmt::Display) -> Self {
+        PayloadError::worded(input_error::misfit(steps, &inner.to_string()), steps)
+    }
+
+    fn worded(message: String, steps: &[input_error::Step]) -> Self {
+        let path = (!steps.is_empty()).then(|| input_error::path_text(steps));
         PayloadError { message, path }
     }
 
@@ -206,12 +225,12 @@ impl PayloadError {
 /// Decodes a `T`, recording the path of the field being decoded when
 /// decoding fails (a second, slower pass, made only to describe a failure).
 struct PathSeed<'p, T> {
-    path: &'p mut String,
+    path: &'p mut Vec<input_error::Step>,
     _type: PhantomData<T>,
 }
 
 impl<'p, T> PathSeed<'p, T> {
-    fn new(path: &'p mut String) -> Self {
+    fn new(path: &'p mut Vec<input_error::Step>) -> Self {
         PathSeed {
             path,
             _type: PhantomData,
@@ -223,7 +242,7 @@ impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for PathSeed<'_, T> {
     type Value = T;
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
         serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            *self.path = e.path().to_string();
+            *self.path = input_error::steps(e.path());
             e.into_inner()
         })
     }
@@ -310,9 +329,7 @@ pub fn write_payload<T: Serialize + ?Sized>(
     out: &mut Vec<u8>,
 ) -> Result<(), PayloadError> {
     match encoding {
-        Encoding::Json => {
-            serde_json::to_writer(&mut *out, value).map_err(|e| PayloadError::encode(e.to_string()))
-        }
+        Encoding::Json => json_ser::write(value, out),
         Encoding::Binary => binary::write_payload(value, out),
     }
 }

@@ -322,13 +322,28 @@ fn wire_md_json_frames() {
 #[test]
 fn bad_json_frames_say_what_is_wrong() {
     let reason = |s: &'static str| decode_client_frame(text(s)).unwrap_err().to_string();
-    assert!(reason("not json").contains("expected [name, body]"));
+    // Text that is not JSON, in the words of JSON.parse, as TSRPC says it.
+    assert_eq!(
+        reason("not json"),
+        "malformed JSON frame: Input is not a valid JSON string: \
+         Unexpected token 'o', \"not json\" is not valid JSON"
+    );
+    assert!(reason("{}").contains("expected [name, body]"));
     assert!(reason(r#"["Only"]"#).contains("1 element"));
     assert!(reason(r#"["A",{},1,2]"#).contains("more than 3"));
     assert!(reason(r#"[5,{}]"#).contains("service name must be a string"));
     assert!(reason(r#"["A",{},0]"#).contains("sn must be an integer"));
     assert!(reason(r#"["A",{},"7"]"#).contains("sn must be an integer"));
-    assert!(reason(r#"["A",{},7] trailing"#).contains("trailing"));
+    assert!(
+        reason(r#"["A",{},7] trailing"#)
+            .ends_with("Unexpected non-whitespace character after JSON at position 11")
+    );
+}
+
+#[derive(Deserialize, Debug)]
+struct Nested {
+    #[allow(dead_code)]
+    list: Vec<Vec<i32>>,
 }
 
 #[test]
@@ -339,12 +354,62 @@ fn payload_errors_name_the_field() {
     );
     let err = payload.decode::<Login>().unwrap_err();
     assert_eq!(err.path(), Some("age"));
-    assert!(err.to_string().contains("at `age`"), "{err}");
-
-    let err = Payload::new(Encoding::Json, Bytes::from_static(br#"{"age":1}"#))
-        .decode::<Login>()
+    // TSRPC's own words, which its clients show and compare.
+    assert_eq!(
+        err.to_string(),
+        "Property `age`: Expected type to be `number`, actually `string`."
+    );
+    let json_err = |text: &'static str| {
+        Payload::new(Encoding::Json, Bytes::from_static(text.as_bytes()))
+            .decode::<Login>()
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        json_err(r#"{"age":1}"#),
+        "Missing required property `user`."
+    );
+    // TSRPC reads null as absent.
+    assert_eq!(
+        json_err(r#"{"user":null,"age":1}"#),
+        "Missing required property `user`."
+    );
+    assert_eq!(
+        json_err(r#"{"user":"a","age":1.5}"#),
+        "Property `age`: `1.5` is not a valid `uint`."
+    );
+    assert_eq!(
+        json_err(r#"{"user":"a","age":-1}"#),
+        "Property `age`: `-1` is not a valid `uint`."
+    );
+    assert_eq!(
+        json_err(r#""x""#),
+        "Expected type to be `Object`, actually `string`."
+    );
+    assert_eq!(
+        json_err(r#"{"user":"a","age":1"#),
+        "Input is not a valid JSON string: \
+         Expected ',' or '}' after property value in JSON at position 19"
+    );
+    // Deeper: TSRPC joins keys and indexes with dots; `path` keeps brackets.
+    let err = Payload::new(
+        Encoding::Json,
+        Bytes::from_static(br#"{"list":[[1],[2,"x"]]}"#),
+    )
+    .decode::<Nested>()
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Property `list.1.1`: Expected type to be `number`, actually `string`."
+    );
+    assert_eq!(err.path(), Some("list[1][1]"));
+    let err = Payload::new(Encoding::Json, Bytes::from_static(br#"{"list":[[1],{}]}"#))
+        .decode::<Nested>()
         .unwrap_err();
-    assert!(err.to_string().contains("missing field `user`"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "Property `list.1`: Expected type to be `Array`, actually `Object`."
+    );
 
     // Binary: "a" then a truncated age.
     let mut bytes = Vec::new();
@@ -492,5 +557,114 @@ fn body_bytes(body: Body<'_>) -> &[u8] {
         Body::Json(text) => text.as_bytes(),
         Body::Binary(bytes) => bytes,
         Body::Payload(payload) => payload.bytes(),
+    }
+}
+
+fn json(value: &impl Serialize) -> Result<String, PayloadError> {
+    let mut out = Vec::new();
+    write_payload(Encoding::Json, value, &mut out)?;
+    Ok(String::from_utf8(out).unwrap())
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct Optionals {
+    chat: Option<String>,
+    to: Option<Inner>,
+    list: Vec<Option<u8>>,
+    scores: std::collections::BTreeMap<String, Option<f64>>,
+    nested: Option<Option<u8>>,
+    kind: Option<Shape>,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct Inner {
+    name: Option<String>,
+    at: f64,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+enum Shape {
+    Circle { r: Option<f64> },
+    Pair(f32, f32),
+}
+
+#[test]
+fn json_leaves_out_none_fields_as_javascript_does() {
+    let value = Optionals {
+        chat: None,
+        to: Some(Inner {
+            name: None,
+            at: 1.5,
+        }),
+        list: vec![None, Some(1)],
+        scores: [("a".to_owned(), None)].into_iter().collect(),
+        nested: Some(None),
+        kind: Some(Shape::Circle { r: None }),
+    };
+    let text = json(&value).unwrap();
+    // Only struct fields are optional properties: an array element or a
+    // map value stays `null`, and so does `Some(None)`.
+    assert_eq!(
+        text,
+        r#"{"to":{"at":1.5},"list":[null,1],"scores":{"a":null},"nested":null,"kind":{"Circle":{}}}"#
+    );
+    let back: Optionals = serde_json::from_str(&text).unwrap();
+    assert_eq!(back.chat, None);
+    assert_eq!(back.to.unwrap().name, None);
+    // `nested: null` reads back as `None`: JSON has one null.
+    assert_eq!(back.nested, None);
+    // Binary mode keeps every field: it has no names to leave out.
+    let mut bin = Vec::new();
+    write_payload(Encoding::Binary, &value, &mut bin).unwrap();
+    let back: Optionals = Payload::new(Encoding::Binary, bin.into()).decode().unwrap();
+    assert_eq!(back, value);
+}
+
+#[test]
+fn json_refuses_floats_javascript_cannot_read_naming_the_field() {
+    let mut value = Optionals {
+        chat: Some("hi".into()),
+        to: Some(Inner {
+            name: None,
+            at: f64::NAN,
+        }),
+        list: vec![],
+        scores: Default::default(),
+        nested: None,
+        kind: None,
+    };
+    let err = json(&value).unwrap_err();
+    assert_eq!(err.path(), Some("to.at"));
+    assert!(err.to_string().contains("NaN"), "{err}");
+
+    value.to = None;
+    value.scores.insert("b".into(), Some(f64::INFINITY));
+    let err = json(&value).unwrap_err();
+    assert_eq!(err.path(), Some("scores.b"), "{err}");
+
+    value.scores.clear();
+    value.kind = Some(Shape::Pair(0.0, f32::NEG_INFINITY));
+    let err = json(&value).unwrap_err();
+    assert_eq!(err.path(), Some("kind.Pair[1]"), "{err}");
+    assert!(err.to_string().contains("-inf"), "{err}");
+
+    let err = json(&vec![1.0, f64::NAN]).unwrap_err();
+    assert_eq!(err.path(), Some("[1]"));
+    assert_eq!(json(&f64::NAN).unwrap_err().path(), None);
+    // Binary mode carries every float.
+    let mut bin = Vec::new();
+    write_payload(Encoding::Binary, &f64::NAN, &mut bin).unwrap();
+}
+
+/// Texts that are not JSON, with the error Node 20's `JSON.parse` gives
+/// for each (`null`: it parses), recorded from Node.
+#[test]
+fn not_json_is_worded_as_javascript_words_it() {
+    let cases: Vec<(String, Option<String>)> =
+        serde_json::from_str(include_str!("v8_json_errors.json")).unwrap();
+    for (text, node) in cases {
+        let ours = input_error::not_json(&text);
+        let node = node.map(|m| format!("{}{m}", input_error::NOT_JSON));
+        assert_eq!(ours, node, "{text:?}");
     }
 }

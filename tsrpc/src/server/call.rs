@@ -171,9 +171,9 @@ impl AnyMsgCall {
 
     /// Decodes the message; an `INPUT_DATA_ERR` error says what did not fit.
     pub fn decode<M: serde::de::DeserializeOwned>(&self) -> Result<M, crate::TsrpcError> {
-        self.payload.decode().map_err(|e| {
-            crate::TsrpcError::input_data(format!("Invalid message {}: {e}", self.name))
-        })
+        self.payload
+            .decode()
+            .map_err(|e| crate::server::dispatch::input_error(&e))
     }
 
     /// The server that received the message.

@@ -24,7 +24,7 @@ use crate::error::{TsrpcError, codes};
 use crate::flow::FlowStep;
 use crate::proto::{ServiceInfo, ServiceKind};
 use crate::task::{self, BoxFuture, with_context};
-use crate::transport::http::{HttpCall, HttpReply};
+use crate::transport::http::{HttpCall, HttpReply, service_name};
 use crate::transport::{App, ServerSocket};
 
 pub(crate) use crate::transport::admission::Caps;
@@ -123,19 +123,19 @@ fn http_call(server: Server, call: HttpCall) -> impl Future<Output = HttpReply> 
     );
     let conn = Connection::http(id, call.remote, call.encoding, call.headers);
     let HttpCall {
-        name, is_msg, body, ..
+        uri, is_msg, body, ..
     } = call;
     let body = match call.encoding {
         Encoding::Json => WireFrame::Text(body),
         Encoding::Binary => WireFrame::Binary(body),
     };
-    answer(server, conn, name, is_msg, body).instrument(span)
+    answer(server, conn, uri, is_msg, body).instrument(span)
 }
 
 async fn answer(
     server: Server,
     conn: Connection,
-    name: String,
+    uri: http::Uri,
     is_msg: bool,
     body: WireFrame,
 ) -> HttpReply {
@@ -158,10 +158,13 @@ async fn answer(
     };
     let (answer, encoding) = match body {
         WireFrame::Text(body) => (
-            json(&server, &conn, &name, is_msg, body).await,
+            json(&server, &conn, &uri, is_msg, body).await,
             Encoding::Json,
         ),
-        WireFrame::Binary(body) => (binary(&server, &conn, &name, body).await, Encoding::Binary),
+        WireFrame::Binary(body) => {
+            let name = service_name(&uri);
+            (binary(&server, &conn, name, body).await, Encoding::Binary)
+        }
     };
     let (mut reply, after) = match answer {
         Handled::Call(answer) => {
@@ -235,29 +238,35 @@ async fn run(
 }
 
 /// A JSON call: the URL path names the service, the body is the request.
+/// Errors are worded as TSRPC words them (`uri` names the request in them).
 async fn json(
     server: &Server,
     conn: &Connection,
-    name: &str,
+    uri: &http::Uri,
     is_msg: bool,
     body: Bytes,
 ) -> Handled {
+    let name = service_name(uri);
     let payload = Payload::new(Encoding::Json, body);
-    let refuse = |message: String| Handled::Reply(json_error(&TsrpcError::input_data(message)));
+    let refuse = |err: TsrpcError| Handled::Reply(json_error(&err));
+    let unknown = || {
+        let url = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+        refuse(TsrpcError::input_data(format!("Invalid URL path: {url}")))
+    };
     let table = server.service_table();
     if is_msg {
         let Some(info) = table.msg(name) else {
-            return refuse(format!("Invalid message name: {name}"));
+            return unknown();
         };
         // Checked here, to answer a bad message with an error.
         if let Err(e) = (info.codec().decode_input)(Body::Payload(&payload)) {
-            return refuse(format!("Invalid message {name}: {e}"));
+            return refuse(dispatch::input_error(&e));
         }
         Box::pin(dispatch::deliver_msg(server, info, &payload, conn)).await;
         return Handled::Reply(empty());
     }
     let Some(info) = table.api(name) else {
-        return refuse(format!("Invalid service name: {name}"));
+        return unknown();
     };
     let req = Request::new(ServiceKey::Name(name), 0, Body::Payload(&payload));
     Handled::Call(run(server, conn, info, req, AnswerShape::HttpJson).await)

@@ -223,7 +223,13 @@ impl Session {
 
     fn close_malformed(&self, e: &FrameError) {
         tracing::debug!("{e}");
-        self.close(close_code::INVALID_DATA, e.to_string());
+        match e.encoding() {
+            // As TSRPC closes: a normal close whose reason is its own text
+            // (`Input is not a valid JSON string: ...`), which TSRPC
+            // clients show as the error of the calls the close ends.
+            Encoding::Json => self.close(close_code::NORMAL, e.reason()),
+            Encoding::Binary => self.close(close_code::INVALID_DATA, e.to_string()),
+        }
     }
 
     fn close(&self, code: u16, reason: impl Into<String>) {

@@ -159,14 +159,19 @@ impl Body for ResponseBody {
 /// One API call or message received over HTTP.
 #[derive(Debug)]
 pub(crate) struct HttpCall {
-    /// The service name: the path without its leading `/`.
-    pub(crate) name: String,
+    /// The request's URI (`/user/Login?type=msg`): its path names the service.
+    pub(crate) uri: http::Uri,
     /// `?type=msg`: a message, answered with an empty body.
     pub(crate) is_msg: bool,
     pub(crate) encoding: Encoding,
     pub(crate) body: Bytes,
     pub(crate) headers: HeaderMap,
     pub(crate) remote: SocketAddr,
+}
+
+/// The service a request's URI names: its path without the leading `/`.
+pub(crate) fn service_name(uri: &http::Uri) -> &str {
+    uri.path().trim_start_matches('/')
 }
 
 /// The answer to an [`HttpCall`].
@@ -369,7 +374,6 @@ async fn post<A: App>(
         Some(ct) if ct.starts_with("application/octet-stream") => Encoding::Binary,
         _ => Encoding::Json,
     };
-    let name = req.uri().path().trim_start_matches('/').to_owned();
     let is_msg = req
         .uri()
         .query()
@@ -390,7 +394,7 @@ async fn post<A: App>(
     };
     drop(reading);
     let call = HttpCall {
-        name,
+        uri: parts.uri,
         is_msg,
         encoding,
         body,

@@ -108,7 +108,7 @@ pub(crate) fn call(
             };
             match task::guard(|| handler.start(req.body, ctx, shape, cx)) {
                 Ok(PlainStart::Done(answer)) => Outcome::Answered(answer),
-                Ok(PlainStart::BadInput(e)) => refuse(input_error(info.name(), &e)),
+                Ok(PlainStart::BadInput(e)) => refuse(input_error(&e)),
                 Ok(PlainStart::Waiting(rest)) => {
                     let inner = server.returns_inner_errors();
                     let (server, in_flight) = (server.clone(), in_flight.keep());
@@ -134,7 +134,7 @@ pub(crate) fn call(
                 Input::Encoded(req, _) => {
                     match task::guard(|| (info.codec().decode_input)(req.body)) {
                         Ok(Ok(value)) => value,
-                        Ok(Err(e)) => return refuse(input_error(info.name(), &e)),
+                        Ok(Err(e)) => return refuse(input_error(&e)),
                         Err(panic) => {
                             return fail(panicked(server.returns_inner_errors(), info, &panic));
                         }
@@ -298,9 +298,10 @@ pub(crate) fn internal_error(inner: bool, what: impl std::fmt::Display) -> Tsrpc
     }
 }
 
-/// The `INPUT_DATA_ERR` for a request that did not decode, naming the field.
-pub(crate) fn input_error(api: &str, e: &codec::PayloadError) -> TsrpcError {
-    let err = TsrpcError::input_data(format!("Invalid request for API {api}: {e}"));
+/// The `INPUT_DATA_ERR` for a request that did not decode, in TSRPC's
+/// words, with a `path` property naming the field.
+pub(crate) fn input_error(e: &codec::PayloadError) -> TsrpcError {
+    let err = TsrpcError::input_data(e.to_string());
     match e.path() {
         Some(path) => err.with_data("path", path),
         None => err,
