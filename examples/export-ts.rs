@@ -36,6 +36,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Services whose types have no TypeScript form are left out, named.
+    for problem in export.left_out() {
+        eprintln!("left out: {problem}");
+    }
     if let Err(e) = export.write_to(&dir) {
         eprintln!("cannot write to {}: {e}", dir.to_string_lossy());
         return ExitCode::FAILURE;

@@ -134,13 +134,24 @@ pub struct TsFile {
 ///     Ok(())
 /// }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct TsExport {
     files: Vec<TsFile>,
     service_proto: String,
+    left_out: Vec<String>,
 }
 
 impl TsExport {
+    /// The services that could not be exported, one line each naming the
+    /// service and the type and field that stopped it (an internally
+    /// tagged enum, a map key with no TypeScript form...). They are not in
+    /// the files or the `serviceProto`; every other service is. Empty when
+    /// everything was exported: check it where a partial export must fail
+    /// (in CI, say).
+    pub fn left_out(&self) -> &[String] {
+        &self.left_out
+    }
+
     /// Every generated file, ordered by path.
     pub fn files(&self) -> &[TsFile] {
         &self.files
@@ -175,8 +186,8 @@ impl TsExport {
     }
 }
 
-/// Why the TypeScript export failed: every problem found, one per line,
-/// each naming the service, type and field involved.
+/// Why the TypeScript export failed as a whole (services that cannot be
+/// exported do not fail it: see [`TsExport::left_out`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("cannot export TypeScript: {}", .problems.join("; "))]
 pub struct TsExportError {
@@ -196,6 +207,10 @@ impl TsExportError {
 ///
 /// A TSRPC client created with the exported `serviceProto` and
 /// `json: true` talks to a tsrpc server unchanged.
+///
+/// A service whose types have no TypeScript form is left out of the
+/// files and named, with why, in [`TsExport::left_out`]; every other
+/// service is exported.
 ///
 /// ```rust,standalone_crate
 /// use serde::{Deserialize, Serialize};
@@ -230,7 +245,7 @@ pub fn export_typescript_filtered(
     mut keep: impl FnMut(&ServiceInfo) -> bool,
 ) -> Result<TsExport, TsExportError> {
     let services: Vec<&ServiceInfo> = table.iter().filter(|s| keep(s)).collect();
-    Exporter::default().run(&services)
+    Exporter::run(&services)
 }
 
 /// A value's mapping: its schema and its TypeScript type expression.
@@ -446,7 +461,6 @@ struct Exporter<'a> {
     shared: BTreeMap<String, Shared<'a>>,
     /// The `types` of the `serviceProto`.
     schemas: BTreeMap<String, Schema>,
-    problems: Vec<String>,
 }
 
 fn describe(service: &ServiceInfo) -> String {
@@ -458,8 +472,44 @@ fn describe(service: &ServiceInfo) -> String {
 }
 
 impl<'a> Exporter<'a> {
-    fn run(mut self, services: &[&'a ServiceInfo]) -> Result<TsExport, TsExportError> {
+    /// Exports `services`, leaving out each service that cannot be
+    /// exported (its own types, or a shared type it uses) and naming why:
+    /// an export is tried again without them until one succeeds.
+    fn run(services: &[&'a ServiceInfo]) -> Result<TsExport, TsExportError> {
+        let mut keep = services.to_vec();
+        let mut left_out = Vec::new();
+        loop {
+            let (export, failed) = Exporter::default().attempt(&keep);
+            if failed.is_empty() {
+                let mut export = export?;
+                export.left_out = left_out;
+                return Ok(export);
+            }
+            let before = keep.len();
+            for (service, problem) in failed {
+                keep.retain(|s| !std::ptr::eq(*s, service));
+                left_out.push(problem);
+            }
+            if keep.len() == before {
+                // Nothing left to leave out (cannot happen: every problem
+                // names a service); report rather than loop.
+                return Err(TsExportError { problems: left_out });
+            }
+        }
+    }
+
+    /// One export of `services`: the export, or the services that could
+    /// not be exported, each with why.
+    #[allow(clippy::type_complexity)]
+    fn attempt(
+        mut self,
+        services: &[&'a ServiceInfo],
+    ) -> (
+        Result<TsExport, TsExportError>,
+        Vec<(&'a ServiceInfo, String)>,
+    ) {
         let mut files = Vec::new();
+        let mut failed = Vec::new();
         // (service, TypeScript names declared, file path without `.ts`)
         let mut entries: Vec<(&ServiceInfo, Vec<String>, String)> = Vec::new();
         for service in services {
@@ -468,20 +518,40 @@ impl<'a> Exporter<'a> {
                     files.push(file);
                     entries.push((service, names, module));
                 }
-                Err(e) => self.problems.push(format!("{}: {e}", describe(service))),
+                Err(e) => failed.push((*service, format!("{}: {e}", describe(service)))),
             }
         }
         match self.types_file() {
             Ok(Some(file)) => files.push(file),
             Ok(None) => {}
-            Err(mut problems) => self.problems.append(&mut problems),
+            Err(problems) => {
+                // A shared type that cannot be exported leaves out every
+                // service that uses it.
+                for (name, problem) in problems {
+                    for service in services {
+                        let uses = service
+                            .shape()
+                            .is_ok_and(|shape| shape.types.contains_key(&name));
+                        if uses && !failed.iter().any(|(s, _)| std::ptr::eq(*s, *service)) {
+                            failed.push((*service, format!("{}: {problem}", describe(service))));
+                        }
+                    }
+                }
+            }
         }
-        if !self.problems.is_empty() {
-            return Err(TsExportError {
-                problems: self.problems,
-            });
+        if !failed.is_empty() {
+            return (Ok(TsExport::default()), failed);
         }
+        (self.finish(services, files, &entries), failed)
+    }
 
+    /// The `serviceProto` files, once every service file is written.
+    fn finish(
+        self,
+        services: &[&'a ServiceInfo],
+        mut files: Vec<TsFile>,
+        entries: &[(&ServiceInfo, Vec<String>, String)],
+    ) -> Result<TsExport, TsExportError> {
         let proto = ServiceProtoJson {
             version: 1,
             services: services
@@ -503,12 +573,13 @@ impl<'a> Exporter<'a> {
         });
         files.push(TsFile {
             path: "serviceProto.ts".into(),
-            contents: service_proto_ts(&entries, &service_proto),
+            contents: service_proto_ts(entries, &service_proto),
         });
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(TsExport {
             files,
             service_proto,
+            left_out: Vec::new(),
         })
     }
 
@@ -578,8 +649,9 @@ impl<'a> Exporter<'a> {
         ))
     }
 
-    /// `types.ts`: every shared type referenced, and the types they use.
-    fn types_file(&mut self) -> Result<Option<TsFile>, Vec<String>> {
+    /// `types.ts`: every shared type referenced, and the types they use;
+    /// or the types that cannot be exported, each with why.
+    fn types_file(&mut self) -> Result<Option<TsFile>, Vec<(String, String)>> {
         let mut imports = Imports::for_types_module();
         let mut done = BTreeSet::new();
         let mut decls = BTreeMap::new();
@@ -597,7 +669,10 @@ impl<'a> Exporter<'a> {
                         .insert(format!("{TYPES_MODULE}/{name}"), schema);
                     decls.insert(name, decl);
                 }
-                Err(e) => problems.push(format!("type `{name}` (used by {first}): {e}")),
+                Err(e) => {
+                    let problem = format!("type `{name}` (used by {first}): {e}");
+                    problems.push((name, problem));
+                }
             }
         }
         if !problems.is_empty() {

@@ -478,10 +478,14 @@ api!(BAD_SERVICE, ReqBadService, ResEmpty, "a/bad-name", { x: u8 });
 api!(DOTS, ReqDots, ResEmpty, "../Dots", { x: u8 });
 
 #[test]
-fn shapes_without_a_typescript_form_are_errors() {
-    let err = export(&[&BAD_KEYS, &BAD_NAME, &BAD_SERVICE, &DOTS]).unwrap_err();
-    let problems = err.problems().join("\n");
-    assert_eq!(err.problems().len(), 4, "{problems}");
+fn shapes_without_a_typescript_form_are_left_out_and_named() {
+    let export = export(&[&BAD_KEYS, &BAD_NAME, &BAD_SERVICE, &DOTS, &NAMED]).unwrap();
+    let problems = export.left_out().join("\n");
+    assert_eq!(export.left_out().len(), 4, "{problems}");
+    // The rest is exported, and only the rest.
+    assert!(export.file("user/PtlNamed.ts").is_some());
+    assert!(export.file("PtlBadKeys.ts").is_none());
+    assert!(!export.service_proto_json().contains("BadKeys"));
     assert!(
         problems.contains("API \"../Dots\": `..` in the name cannot be a folder"),
         "{problems}"
@@ -518,20 +522,59 @@ mod other {
 }
 api!(CLASH, ReqClash, ResEmpty, "Clash", { p: other::Point });
 
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type")]
+#[allow(dead_code)]
+enum Tagged {
+    Circle { r: f64 },
+    Square { side: f64 },
+}
+api!(TAGGED, ReqTagged, ResEmpty, "Tagged", { t: Tagged });
+
+/// A shared type with no TypeScript form.
+#[derive(Serialize, Deserialize)]
+struct Keyed {
+    m: HashMap<bool, u8>,
+}
+api!(KEYED_A, ReqKeyedA, ResEmpty, "KeyedA", { k: Keyed });
+api!(KEYED_B, ReqKeyedB, ResEmpty, "KeyedB", { k: Keyed });
+
 #[test]
-fn untraceable_services_and_name_clashes_are_errors() {
-    let err = export(&[&LOOSE]).unwrap_err();
+fn untraceable_services_and_name_clashes_are_left_out_and_named() {
+    let out = export(&[&LOOSE, &TAGGED, &NAMED]).unwrap();
+    let left_out = out.left_out().join("\n");
     assert!(
-        err.to_string().contains("API \"Loose\": cannot trace"),
-        "{err}"
+        left_out.contains("API \"Loose\": cannot trace"),
+        "{left_out}"
     );
-    let err = export(&[&NAMED, &CLASH]).unwrap_err();
+    // An internally tagged enum needs the input to describe itself: the
+    // tracer cannot learn its variants' fields.
     assert!(
-        err.to_string().contains(
-            "API \"user/Named\": `ReqNamed.point`: two different types are named `Point` (in API \"Clash\" and in API \"user/Named\")"
-        ),
-        "{err}"
+        left_out.contains("API \"Tagged\": cannot trace"),
+        "{left_out}"
     );
+    assert!(out.file("user/PtlNamed.ts").is_some());
+
+    let out = export(&[&NAMED, &CLASH]).unwrap();
+    assert_eq!(
+        out.left_out(),
+        [
+            "API \"user/Named\": `ReqNamed.point`: two different types are named `Point` (in API \"Clash\" and in API \"user/Named\"): rename one with #[serde(rename = \"...\")]"
+        ]
+    );
+    assert!(out.file("PtlClash.ts").is_some());
+
+    // A shared type that cannot be exported leaves out every service using it.
+    let out = export(&[&KEYED_A, &KEYED_B, &NAMED]).unwrap();
+    assert_eq!(out.left_out().len(), 2, "{:?}", out.left_out());
+    assert!(
+        out.left_out()[0].starts_with("API \"KeyedA\": type `Keyed` (used by API \"KeyedA\")"),
+        "{:?}",
+        out.left_out()
+    );
+    assert!(out.file("PtlKeyedB.ts").is_none());
+    assert!(!out.file("types.ts").unwrap().contents.contains("Keyed"));
+    assert!(out.file("user/PtlNamed.ts").is_some());
     // Filtering exports one of them only.
     let table = ServiceTable::from_descriptors([&NAMED, &CLASH]).unwrap();
     let export = export_typescript_filtered(&table, |s| s.name() == "Clash").unwrap();
