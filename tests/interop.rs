@@ -530,6 +530,32 @@ async fn typescript_clients_chat_with_the_rust_chatroom() {
     server.stop().await;
 }
 
+/// The same chatroom mounted in the axum example app: WebSocket at `/ws`,
+/// HTTP under `/api`, next to the app's own routes.
+#[tokio::test]
+async fn typescript_clients_chat_through_the_axum_app() {
+    prepared();
+    let chat = chatroom::server("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = tokio::spawn({
+        let chat = chat.clone();
+        async move {
+            tsrpc_examples::axum_app::serve(listener, &chat, async {
+                let _ = stopped.await;
+            })
+            .await
+        }
+    });
+    let (ws, http) = (format!("ws://{addr}/ws"), format!("http://{addr}/api"));
+    let out = node("ts-client", &["chatroom", &ws, &http]).await;
+    assert!(out.contains("ok chatroom"), "{out}");
+    chat.stop().await;
+    let _ = stop.send(());
+    app.await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn typescript_clients_use_every_field_type_errors_and_messages() {
     prepared();

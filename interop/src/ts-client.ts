@@ -1,7 +1,9 @@
 // TSRPC's own TypeScript clients (`tsrpc` 3.4.x, JSON mode) against a Rust
 // tsrpc server, with protocols exported from the Rust definitions.
 //
-//     node ts-client.js <chatroom|rich|heartbeat> ws://127.0.0.1:<port>
+//     node ts-client.js <chatroom|rich|heartbeat> ws://127.0.0.1:<port> [http://127.0.0.1:<port>/api]
+//
+// The HTTP URL defaults to the WebSocket URL's host (one port, no prefix).
 import { HttpClient, TsrpcError, TsrpcErrorType, WsClient } from 'tsrpc';
 import { MsgChat } from '../generated/chatroom/MsgChat';
 import { serviceProto as chatroomProto } from '../generated/chatroom/serviceProto';
@@ -13,8 +15,8 @@ import { Everything } from '../generated/rich/types';
 import { assert, logger, main, plain, waitFor } from './common';
 import { everything, shapes } from './values';
 
-const [scenario, url] = process.argv.slice(2);
-const httpUrl = url.replace(/^ws:/, 'http:');
+const [scenario, url, httpArg] = process.argv.slice(2);
+const httpUrl = httpArg ?? url.replace(/^ws:/, 'http:');
 
 main(async () => {
     switch (scenario) {

@@ -31,10 +31,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     println!("Terminal client: cargo run --example chatroom-client -- --url ws://{addr}");
-    tokio::signal::ctrl_c().await?;
-    println!("Stopping...");
+    // Until Ctrl-C or SIGTERM, then a graceful stop.
     server
-        .graceful_stop(std::time::Duration::from_secs(5))
-        .await;
+        .serve()
+        .with_graceful_shutdown(tsrpc::server::shutdown_signal())
+        .await?;
+    println!("Stopped");
     Ok(())
 }

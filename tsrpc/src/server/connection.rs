@@ -83,14 +83,14 @@ impl Connection {
 
     pub(crate) fn websocket(
         id: u64,
-        remote_addr: SocketAddr,
+        remote_addr: Option<SocketAddr>,
         peer: Peer,
         encoding: Option<Encoding>,
         flows: Arc<ServerFlows>,
     ) -> Self {
         Self::build(
             id,
-            Some(remote_addr),
+            remote_addr,
             Transport::WebSocket,
             Some(peer),
             encoding,
@@ -101,13 +101,13 @@ impl Connection {
 
     pub(crate) fn http(
         id: u64,
-        remote_addr: SocketAddr,
+        remote_addr: Option<SocketAddr>,
         encoding: Encoding,
         headers: http::HeaderMap,
     ) -> Self {
         Self::build(
             id,
-            Some(remote_addr),
+            remote_addr,
             Transport::Http,
             None,
             Some(encoding),
@@ -144,7 +144,9 @@ impl Connection {
         self.inner.id
     }
 
-    /// The peer's address; `None` for in-process calls.
+    /// The peer's address; `None` for in-process calls, and when a host
+    /// that mounts the server does not say (see
+    /// [`TsrpcService::remote_addr`](super::TsrpcService::remote_addr)).
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.inner.remote_addr
     }

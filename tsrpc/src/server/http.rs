@@ -25,9 +25,11 @@ use crate::flow::FlowStep;
 use crate::proto::{ServiceInfo, ServiceKind};
 use crate::task::{self, BoxFuture, with_context};
 use crate::transport::http::{HttpCall, HttpReply, service_name};
+use crate::transport::service::HttpService;
 use crate::transport::{App, ServerSocket};
 
 pub(crate) use crate::transport::admission::Caps;
+pub use crate::transport::http::ResponseBody;
 pub(crate) use crate::transport::http::{
     DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, HttpSettings, Origins,
 };
@@ -71,7 +73,7 @@ impl App for ServerInner {
     fn serve_websocket(
         self: Arc<Self>,
         socket: ServerSocket,
-        remote: SocketAddr,
+        remote: Option<SocketAddr>,
         encoding: Option<Encoding>,
     ) -> BoxFuture<()> {
         super::ws::serve(self, socket, remote, encoding)
@@ -117,7 +119,7 @@ fn http_call(server: Server, call: HttpCall) -> impl Future<Output = HttpReply> 
     let span = tracing::debug_span!(
         "conn",
         id,
-        remote = %call.remote,
+        remote = call.remote.map(tracing::field::display),
         transport = "http",
         encoding = ?call.encoding,
     );
@@ -362,4 +364,77 @@ async fn binary(server: &Server, conn: &Connection, path_name: &str, body: Bytes
 enum Target<'a> {
     Call(Request<'a>),
     Msg(&'a Payload),
+}
+
+/// A server as a [`tower::Service`](tower_service::Service) over
+/// `http::Request`s, to mount in axum or any hyper-based server: it
+/// answers tsrpc's HTTP calls and messages (`POST /{name}`, JSON or
+/// binary) and upgrades WebSocket requests, exactly as the server's own
+/// listener does. Made by [`Server::service`].
+///
+/// The service does not need [`Server::start`]: the host serves the port.
+/// It answers while the server is not stopping ([`Server::stop`] and
+/// [`Server::graceful_stop`] close its WebSocket connections and refuse
+/// new calls, as for the listener). What belongs to the port stays with
+/// the host: TLS, its connection limits and timeouts (tower-http's
+/// `TimeoutLayer`, for one). The server's origin list, body size limit,
+/// WebSocket settings, flows and handlers apply as they do on its own
+/// listener.
+///
+/// Mounted under a prefix (axum's `nest_service("/api", ..)`, which
+/// strips it), a call's service name is the rest of the path:
+/// `POST /api/user/Login` calls `user/Login`. A WebSocket is accepted on
+/// any path the host routes to the service.
+///
+/// The host must serve connections with upgrades for WebSockets (axum's
+/// `serve` does; with hyper-util, `serve_connection_with_upgrades`).
+///
+/// ```rust,no_run
+/// # async fn run(server: tsrpc::Server) -> std::io::Result<()> {
+/// // In an axum app (axum is not a dependency of tsrpc):
+/// // let app = axum::Router::new()
+/// //     .route("/health", axum::routing::get(|| async { "ok" }))
+/// //     .route_service("/ws", server.service())
+/// //     .nest_service("/api", server.service());
+/// // axum::serve(listener, app).await?;
+/// let service = server.service();
+/// # let _ = service; Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct TsrpcService(HttpService<ServerInner>);
+
+impl TsrpcService {
+    pub(crate) fn new(server: &Server) -> Self {
+        TsrpcService(HttpService::new(server.inner.clone()))
+    }
+
+    /// How to read a request's peer address from its extensions, where
+    /// the host puts it: with axum served
+    /// `into_make_service_with_connect_info::<SocketAddr>()`,
+    /// `|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)`. Without
+    /// it, [`Connection::remote_addr`] is `None`.
+    pub fn remote_addr(self, read: fn(&http::Extensions) -> Option<SocketAddr>) -> Self {
+        TsrpcService(self.0.with_remote_addr(read))
+    }
+}
+
+impl<B> tower_service::Service<http::Request<B>> for TsrpcService
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = http::Response<ResponseBody>;
+    type Error = std::convert::Infallible;
+    type Future = BoxFuture<Result<http::Response<ResponseBody>, std::convert::Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        tower_service::Service::<http::Request<B>>::poll_ready(&mut self.0, cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        self.0.call(req)
+    }
 }

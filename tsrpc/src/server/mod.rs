@@ -35,6 +35,7 @@ pub mod flows;
 mod handler;
 mod http;
 mod registry;
+mod serve;
 mod state;
 mod ws;
 
@@ -60,7 +61,11 @@ pub use handler::{
     ApiHandlerFn, HandlerDescriptor, MsgHandlerFn, api_failed, api_future, handler_state,
     msg_failed, msg_future,
 };
-pub use http::{DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SEND_QUEUE_SIZE, DEFAULT_SEND_TIMEOUT};
+pub use http::{
+    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SEND_QUEUE_SIZE, DEFAULT_SEND_TIMEOUT, ResponseBody,
+    TsrpcService,
+};
+pub use serve::{Serve, WithGracefulShutdown, shutdown_signal};
 pub use state::State;
 #[doc(hidden)]
 pub use state::StateKey;
@@ -94,6 +99,8 @@ struct ServerInner {
     listener: Mutex<Option<http::Listener>>,
     connections: Mutex<HashMap<u64, Connection>>,
     connections_changed: Notify,
+    /// Woken when the server stops: [`Server::serve`] ends then.
+    stopped: Notify,
     stopping: AtomicBool,
     in_flight: AtomicUsize,
     calls_done: Notify,
@@ -215,6 +222,7 @@ impl Server {
                 listener: Mutex::new(None),
                 connections: Mutex::new(HashMap::new()),
                 connections_changed: Notify::new(),
+                stopped: Notify::new(),
                 stopping: AtomicBool::new(false),
                 in_flight: AtomicUsize::new(0),
                 calls_done: Notify::new(),
@@ -272,6 +280,43 @@ impl Server {
         Ok(addr)
     }
 
+    /// Starts the server and serves until it is stopped; with
+    /// [`with_graceful_shutdown`](Serve::with_graceful_shutdown), until a
+    /// signal, then stops gracefully (axum's shape):
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = tsrpc::Server::builder().port(3000).build()?;
+    /// server
+    ///     .serve()
+    ///     .with_graceful_shutdown(tsrpc::server::shutdown_signal())
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn serve(&self) -> Serve {
+        Serve::new(self.clone())
+    }
+
+    /// Completes once the server is stopped ([`stop`](Self::stop),
+    /// [`graceful_stop`](Self::graceful_stop)).
+    async fn stopped(&self) {
+        loop {
+            let stopped = self.inner.stopped.notified();
+            if self.local_addr().is_none() {
+                return;
+            }
+            stopped.await;
+        }
+    }
+
+    /// This server as a `tower::Service`, to mount in an axum (or other
+    /// hyper-based) app next to its own routes and under its own layers,
+    /// instead of (or besides) [`start`](Self::start)ing its own
+    /// listener: see [`TsrpcService`] and the `axum-app` example.
+    pub fn service(&self) -> TsrpcService {
+        TsrpcService::new(self)
+    }
+
     /// The address the server listens on, while started.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         lock(&self.inner.listener)
@@ -286,6 +331,7 @@ impl Server {
         if let Some(listener) = lock(&self.inner.listener).take() {
             listener.stop();
         }
+        self.inner.stopped.notify_waiters();
         for conn in self.connections() {
             conn.close_for(Close::Stopping, "Server stopped");
         }

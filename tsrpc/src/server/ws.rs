@@ -84,14 +84,14 @@ impl Peer {
 pub(crate) fn serve(
     inner: Arc<ServerInner>,
     socket: ServerSocket,
-    remote: SocketAddr,
+    remote: Option<SocketAddr>,
     encoding: Option<Encoding>,
 ) -> BoxFuture<()> {
     let id = inner.next_conn_id();
     let span = tracing::info_span!(
         "conn",
         id,
-        %remote,
+        remote = remote.map(tracing::field::display),
         transport = "ws",
         encoding = ?encoding,
     );
@@ -102,7 +102,7 @@ async fn session(
     server: Server,
     id: u64,
     socket: ServerSocket,
-    remote: SocketAddr,
+    remote: Option<SocketAddr>,
     encoding: Option<Encoding>,
 ) {
     let settings = server.settings();

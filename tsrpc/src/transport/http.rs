@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 use tokio_util::io::ReaderStream;
 
 use super::App;
@@ -93,11 +93,12 @@ pub(crate) struct HttpSettings {
     pub(crate) caps: Caps,
 }
 
-/// The body of every response the listener sends: bytes in memory, or a
-/// file read as it is sent. It holds the request's [`Active`] guard, so a
-/// connection counts as busy until its response is out.
+/// The body of every response a tsrpc server sends over HTTP: bytes in
+/// memory, or a file read as it is sent (an `http_body::Body`).
 #[derive(Debug)]
-pub(crate) struct ResponseBody {
+pub struct ResponseBody {
+    // Holds the request's note on its listener, so a connection counts as
+    // busy until its response is out.
     kind: BodyKind,
     active: Option<Active>,
 }
@@ -115,11 +116,6 @@ impl ResponseBody {
             kind: BodyKind::Full(Full::new(bytes)),
             active: None,
         }
-    }
-
-    /// Keeps the connection busy until this body is sent.
-    pub(crate) fn hold(&mut self, active: Active) {
-        self.active = Some(active);
     }
 }
 
@@ -166,7 +162,7 @@ pub(crate) struct HttpCall {
     pub(crate) encoding: Encoding,
     pub(crate) body: Bytes,
     pub(crate) headers: HeaderMap,
-    pub(crate) remote: SocketAddr,
+    pub(crate) remote: Option<SocketAddr>,
 }
 
 /// The service a request's URI names: its path without the leading `/`.
@@ -250,12 +246,25 @@ pub(crate) fn origin_refused() -> Response<ResponseBody> {
     )
 }
 
-/// Serves one HTTP request that is not a WebSocket upgrade.
-pub(crate) async fn serve<A: App>(
+/// The error of a request body.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A request body hyper or a tower stack (axum's) hands over.
+pub(crate) trait RequestBody:
+    Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static
+{
+}
+
+impl<B: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static> RequestBody for B {}
+
+/// Serves one HTTP request that is not a WebSocket upgrade. `active` is
+/// the listener's note of the request (none when mounted in another
+/// server, whose connections are its own to watch).
+pub(crate) async fn serve<A: App, B: RequestBody>(
     app: Arc<A>,
-    req: Request<Incoming>,
-    remote: SocketAddr,
-    active: Active,
+    req: Request<B>,
+    remote: Option<SocketAddr>,
+    active: Option<Active>,
 ) -> Response<ResponseBody> {
     // The settings are borrowed from a second handle on the app (the
     // first goes to the call): no copy of the origin list or the static
@@ -266,11 +275,14 @@ pub(crate) async fn serve<A: App>(
         OriginCheck::Allowed(allow) => allow,
         OriginCheck::Refused => return origin_refused(),
     };
-    let res = match *req.method() {
-        Method::OPTIONS => preflight(&req, allow.clone()),
-        Method::POST => post(app, req, remote, settings, &active).await,
+    // Taken apart: a request body need not be `Sync` (axum's is not), so
+    // no borrow of the whole request may live across an await.
+    let (parts, body) = req.into_parts();
+    let res = match parts.method {
+        Method::OPTIONS => preflight(&parts, allow.clone()),
+        Method::POST => post(app, parts, body, remote, settings, active.as_ref()).await,
         Method::GET | Method::HEAD => match &settings.static_dir {
-            Some(dir) => static_file(dir, &req).await,
+            Some(dir) => static_file(dir, &parts).await,
             None => text(
                 StatusCode::NOT_FOUND,
                 "Not Found: call an API with POST /{name}, or connect with a WebSocket",
@@ -287,11 +299,11 @@ pub(crate) async fn serve<A: App>(
         }
     };
     let mut res = with_cors(res, allow, &settings.origins);
-    res.body_mut().hold(active);
+    res.body_mut().active = active;
     res
 }
 
-fn preflight(req: &Request<Incoming>, allow: Option<HeaderValue>) -> Response<ResponseBody> {
+fn preflight(req: &http::request::Parts, allow: Option<HeaderValue>) -> Response<ResponseBody> {
     let mut res = respond(StatusCode::NO_CONTENT, None, Bytes::new());
     let headers = res.headers_mut();
     headers.insert(header::ALLOW, HeaderValue::from_static(ALLOW));
@@ -301,7 +313,7 @@ fn preflight(req: &Request<Incoming>, allow: Option<HeaderValue>) -> Response<Re
             HeaderValue::from_static(ALLOW),
         );
         let requested = req
-            .headers()
+            .headers
             .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
             .cloned()
             .unwrap_or_else(|| HeaderValue::from_static("Content-Type"));
@@ -346,46 +358,48 @@ fn body_too_slow(limit: Duration) -> Response<ResponseBody> {
     )))
 }
 
-async fn post<A: App>(
+async fn post<A: App, B: RequestBody>(
     app: Arc<A>,
-    req: Request<Incoming>,
-    remote: SocketAddr,
+    parts: http::request::Parts,
+    body: B,
+    remote: Option<SocketAddr>,
     settings: &HttpSettings,
-    active: &Active,
+    active: Option<&Active>,
 ) -> Response<ResponseBody> {
     if !app.accepting() {
         let err = TsrpcError::server("The server is stopping").with_code(codes::SERVER_STOPPING);
         return reply_response(HttpReply::json_error(StatusCode::SERVICE_UNAVAILABLE, &err));
     }
     let max = settings.max_body_size;
-    let declared = req
-        .headers()
+    let declared = parts
+        .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > max as u64) {
         return too_large(max);
     }
-    let encoding = match req
-        .headers()
+    let encoding = match parts
+        .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
     {
         Some(ct) if ct.starts_with("application/octet-stream") => Encoding::Binary,
         _ => Encoding::Json,
     };
-    let is_msg = req
-        .uri()
+    let is_msg = parts
+        .uri
         .query()
         .is_some_and(|q| q.split('&').any(|pair| pair == "type=msg"));
-    let (parts, body) = req.into_parts();
-    let reading = active.reading_body();
+    let reading = active.map(Active::reading_body);
     let body = match Limited::new(body, max).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(max),
-        Err(_) if reading.timed_out() => return body_too_slow(settings.body_read_timeout),
+        Err(_) if reading.as_ref().is_some_and(|r| r.timed_out()) => {
+            return body_too_slow(settings.body_read_timeout);
+        }
         Err(e) => {
-            tracing::debug!(%remote, "reading a request body failed: {e}");
+            tracing::debug!(?remote, "reading a request body failed: {e}");
             return text(
                 StatusCode::BAD_REQUEST,
                 "the request body could not be read",
@@ -424,9 +438,9 @@ fn resolve(root: &Path, uri_path: &str) -> Option<PathBuf> {
 
 /// Serves a file of the static folder, read as it is sent (never whole
 /// into memory), with its length; `HEAD` gets the headers alone.
-async fn static_file(root: &Path, req: &Request<Incoming>) -> Response<ResponseBody> {
+async fn static_file(root: &Path, req: &http::request::Parts) -> Response<ResponseBody> {
     let not_found = || text(StatusCode::NOT_FOUND, "Not Found");
-    let Some(mut path) = resolve(root, req.uri().path()) else {
+    let Some(mut path) = resolve(root, req.uri.path()) else {
         return not_found();
     };
     if tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_dir()) {
@@ -451,7 +465,7 @@ async fn static_file(root: &Path, req: &Request<Incoming>) -> Response<ResponseB
     if !meta.is_file() {
         return not_found();
     }
-    let kind = if req.method() == Method::HEAD {
+    let kind = if req.method == Method::HEAD {
         BodyKind::Full(Full::new(Bytes::new()))
     } else {
         BodyKind::File(Box::new(ReaderStream::with_capacity(file, 64 << 10)))

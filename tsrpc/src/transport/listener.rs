@@ -1,29 +1,20 @@
 //! One TCP listener for every transport: hyper serves each connection and
 //! hands WebSocket upgrades and plain HTTP requests to the [`App`].
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::Role;
 
 use super::App;
-use super::admission::{Active, Admission, Refusal, Slot};
-use super::http::{OriginCheck, ResponseBody};
-use crate::codec::Encoding;
+use super::admission::{Admission, Refusal, Slot};
 
 /// HTTP/2 streams one connection may have open at once.
 const MAX_CONCURRENT_STREAMS: u32 = 128;
@@ -166,7 +157,7 @@ async fn serve_connection<A: App>(
     let io = TokioIo::new(slot.watch_io(stream));
     let service = service_fn(move |req| {
         let active = slot.begin_request();
-        handle(app.clone(), req, remote, active)
+        super::service::handle(app.clone(), req, Some(remote), Some(active))
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // A client that trickles its headers cannot hold a connection forever.
@@ -191,123 +182,4 @@ async fn serve_connection<A: App>(
 
 async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
     let _ = stopped.wait_for(|s| *s).await;
-}
-
-fn header_has_token(req: &Request<Incoming>, name: header::HeaderName, token: &str) -> bool {
-    req.headers().get_all(name).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-    })
-}
-
-/// The subprotocol to echo and the encoding it selects: `text` is JSON,
-/// `buffer` binary (TSRPC's names). Another offered protocol is echoed
-/// as is (clients refuse a handshake that drops it) and the first data
-/// frame decides the encoding.
-fn choose_protocol(req: &Request<Incoming>) -> (Option<HeaderValue>, Option<Encoding>) {
-    let offered: Vec<String> = req
-        .headers()
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|p| p.trim().to_owned())
-        .filter(|p| !p.is_empty())
-        .collect();
-    for p in &offered {
-        let encoding = match p.as_str() {
-            "text" => Encoding::Json,
-            "buffer" => Encoding::Binary,
-            _ => continue,
-        };
-        return (HeaderValue::from_str(p).ok(), Some(encoding));
-    }
-    (
-        offered.first().and_then(|p| HeaderValue::from_str(p).ok()),
-        None,
-    )
-}
-
-async fn handle<A: App>(
-    app: Arc<A>,
-    mut req: Request<Incoming>,
-    remote: SocketAddr,
-    active: Active,
-) -> Result<Response<ResponseBody>, Infallible> {
-    let wants_upgrade = header_has_token(&req, header::UPGRADE, "websocket");
-    if !wants_upgrade {
-        return Ok(super::http::serve(app, req, remote, active).await);
-    }
-    let plain = super::http::text;
-    if req.method() != Method::GET || !header_has_token(&req, header::CONNECTION, "upgrade") {
-        return Ok(plain(
-            StatusCode::BAD_REQUEST,
-            "a WebSocket upgrade is a GET with `Connection: upgrade`",
-        ));
-    }
-    if req
-        .headers()
-        .get(header::SEC_WEBSOCKET_VERSION)
-        .map(HeaderValue::as_bytes)
-        != Some(b"13")
-    {
-        let mut res = plain(
-            StatusCode::UPGRADE_REQUIRED,
-            "only WebSocket version 13 is supported",
-        );
-        res.headers_mut().insert(
-            header::SEC_WEBSOCKET_VERSION,
-            HeaderValue::from_static("13"),
-        );
-        return Ok(res);
-    }
-    let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY) else {
-        return Ok(plain(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key"));
-    };
-    if !app.accepting() {
-        return Ok(plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the server is stopping",
-        ));
-    }
-    // Cross-site WebSocket hijacking: a page of another site must not use
-    // a visitor's cookies to open a socket.
-    if app.http_settings().origins.check(req.headers()) == OriginCheck::Refused {
-        return Ok(super::http::origin_refused());
-    }
-    let accept = derive_accept_key(key.as_bytes());
-    let (protocol, encoding) = choose_protocol(&req);
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    let config = app.ws_config();
-    tokio::spawn(async move {
-        // The socket keeps its place among the listener's connections
-        // (the request's guard holds it), and now watches itself
-        // (heartbeats, the send timeout).
-        active.slot().upgraded();
-        let _active = active;
-        match on_upgrade.await {
-            Ok(upgraded) => {
-                let ws = WebSocketStream::from_raw_socket(
-                    super::ws::Metered::new(TokioIo::new(upgraded)),
-                    Role::Server,
-                    Some(config),
-                )
-                .await;
-                app.serve_websocket(ws, remote, encoding).await;
-            }
-            Err(e) => tracing::debug!(%remote, "WebSocket upgrade failed: {e}"),
-        }
-    });
-    let mut res = Response::new(ResponseBody::full(Bytes::new()));
-    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let headers = res.headers_mut();
-    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    if let Ok(accept) = HeaderValue::from_str(&accept) {
-        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
-    }
-    if let Some(protocol) = protocol {
-        headers.insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
-    }
-    Ok(res)
 }

@@ -8,6 +8,7 @@ pub(crate) mod admission;
 pub(crate) mod http;
 pub(crate) mod listener;
 pub(crate) mod outbound;
+pub(crate) mod service;
 pub(crate) mod ws;
 
 use std::future::Future;
@@ -57,7 +58,7 @@ pub(crate) trait App: Send + Sync + 'static {
     fn serve_websocket(
         self: Arc<Self>,
         ws: ServerSocket,
-        remote: SocketAddr,
+        remote: Option<SocketAddr>,
         encoding: Option<Encoding>,
     ) -> BoxFuture<()>;
     /// HTTP settings: limits, origins, static files.

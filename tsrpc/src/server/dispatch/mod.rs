@@ -63,7 +63,7 @@ pub(crate) enum Outcome {
 /// The one entry of every API call: runs the call of `info` made over
 /// `conn` until its handler first waits. Inlined into each transport's
 /// entry, so that the request and the outcome are not moved through it.
-#[inline]
+#[inline(always)]
 pub(crate) fn call(
     server: &Server,
     conn: &Connection,

@@ -1,0 +1,133 @@
+//! The chatroom mounted in the axum example app (`Server::service`): the
+//! Rust clients in both encodings over the mounted paths, the app's own
+//! routes beside them, and a stop of the tsrpc server that leaves the app
+//! serving. (TSRPC's own TypeScript clients: `tests/interop.rs`.)
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::{PATIENCE, raw_http};
+use tsrpc::server::Transport;
+use tsrpc::{HttpClient, Server, WsClient};
+use tsrpc_examples::axum_app;
+use tsrpc_examples::chatroom::{self, MsgChat, ReqSend};
+
+/// The app on a free port; stopping it is sending on the returned channel.
+async fn start() -> (
+    Server,
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let chat = chatroom::server("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = tokio::spawn({
+        let chat = chat.clone();
+        async move {
+            axum_app::serve(listener, &chat, async {
+                let _ = stopped.await;
+            })
+            .await
+        }
+    });
+    (chat, addr, stop, app)
+}
+
+#[tokio::test]
+async fn rust_clients_call_and_chat_through_the_mounted_paths() {
+    let (chat, addr, stop, app) = start().await;
+
+    // The app's own routes.
+    let health = raw_http(addr, "GET /health HTTP/1.1", "").await;
+    assert_eq!((health.status, health.body.as_str()), (200, "ok"));
+    let page = raw_http(addr, "GET / HTTP/1.1", "").await;
+    assert!(page.body.contains("axum"), "{}", page.body);
+
+    // WebSocket at /ws, both encodings, with the broadcast reaching both.
+    let inbox = Arc::new(Mutex::new(Vec::new()));
+    let mut clients = Vec::new();
+    for json in [true, false] {
+        let client = WsClient::builder(format!("ws://{addr}/ws"))
+            .json(json)
+            .build();
+        let inbox = inbox.clone();
+        client
+            .listen_msg(move |m: MsgChat| inbox.lock().unwrap().push(m.content))
+            .unwrap();
+        client.connect().await.unwrap();
+        clients.push(client);
+    }
+    clients[0]
+        .call_api(ReqSend {
+            content: "over /ws".into(),
+        })
+        .await
+        .unwrap();
+
+    // HTTP under /api, both encodings.
+    for json in [true, false] {
+        let http = HttpClient::builder(format!("http://{addr}/api"))
+            .json(json)
+            .build()
+            .unwrap();
+        http.call_api(ReqSend {
+            content: format!("over /api, json {json}"),
+        })
+        .await
+        .unwrap();
+        let err = http
+            .call_api(ReqSend {
+                content: String::new(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.message, "Content is empty");
+    }
+    tokio::time::timeout(PATIENCE, async {
+        while inbox.lock().unwrap().len() < 6 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("both clients get the three chats");
+
+    // The connections see the peer's address, from axum's connect info.
+    let conns = chat.connections();
+    assert_eq!(conns.len(), 2);
+    for conn in &conns {
+        assert_eq!(conn.transport(), Transport::WebSocket);
+        assert_eq!(conn.remote_addr().map(|a| a.ip()), Some(addr.ip()));
+    }
+
+    // A name that is no API, under the prefix: TSRPC's words.
+    let res = raw_http(
+        addr,
+        "POST /api/Nope HTTP/1.1\r\nContent-Type: application/json",
+        "{}",
+    )
+    .await;
+    assert_eq!(res.json()["err"]["message"], "Invalid URL path: /Nope");
+
+    // Stopping the tsrpc server closes its WebSockets; the app goes on.
+    chat.stop().await;
+    let err = clients[1]
+        .call_api(ReqSend {
+            content: "after the stop".into(),
+        })
+        .await
+        .unwrap_err();
+    // The close has reached the client, or the call was on its way.
+    assert!(
+        err.has_code(tsrpc::codes::WS_NOT_OPEN) || err.has_code(tsrpc::codes::LOST_CONN),
+        "{err:?}"
+    );
+    let health = raw_http(addr, "GET /health HTTP/1.1", "").await;
+    assert_eq!(health.body, "ok");
+    let _ = stop.send(());
+    app.await.unwrap().unwrap();
+}
