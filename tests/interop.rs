@@ -373,9 +373,15 @@ fn script(name: &str) -> PathBuf {
 /// Runs `interop/src/{name}.ts` with `args` to its end; panics with its
 /// output if it fails. Returns its standard output.
 async fn node(name: &str, args: &[&str]) -> String {
+    node_with(name, args, &[]).await
+}
+
+/// [`node`] with environment variables set.
+async fn node_with(name: &str, args: &[&str], env: &[(&str, &std::path::Path)]) -> String {
     let child = Command::new("node")
         .arg(script(name))
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -526,6 +532,33 @@ async fn typescript_clients_chat_with_the_rust_chatroom() {
     let server = chatroom::server("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = server.start().await.unwrap();
     let out = node("ts-client", &["chatroom", &format!("ws://{addr}")]).await;
+    assert!(out.contains("ok chatroom"), "{out}");
+    server.stop().await;
+}
+
+/// The chatroom over TLS, with a certificate made for the test that Node
+/// is told to trust (`NODE_EXTRA_CA_CERTS`): `wss://` and `https://`.
+#[tokio::test]
+async fn typescript_clients_chat_over_wss_and_https() {
+    prepared();
+    let cert = support::TestCert::new();
+    let tls = tsrpc::tls::ServerTls::from_pem_files(cert.cert_path(), cert.key_path()).unwrap();
+    let server = chatroom::builder("127.0.0.1:0".parse().unwrap())
+        .tls(tls)
+        .build()
+        .unwrap();
+    let port = server.start().await.unwrap().port();
+    let (ws, http) = (
+        format!("wss://localhost:{port}"),
+        format!("https://localhost:{port}"),
+    );
+    let ca = cert.cert_path();
+    let out = node_with(
+        "ts-client",
+        &["chatroom", &ws, &http],
+        &[("NODE_EXTRA_CA_CERTS", ca.as_path())],
+    )
+    .await;
     assert!(out.contains("ok chatroom"), "{out}");
     server.stop().await;
 }

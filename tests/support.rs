@@ -163,3 +163,56 @@ pub fn parse_response(raw: &[u8]) -> RawResponse {
         bytes,
     }
 }
+
+/// A self-signed certificate for `localhost` and `127.0.0.1`, made at test
+/// time, with its PEM files in a folder of their own (removed on drop).
+pub struct TestCert {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub dir: std::path::PathBuf,
+}
+
+impl TestCert {
+    pub fn new() -> TestCert {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let made = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+        ])
+        .expect("a certificate");
+        let dir = std::env::temp_dir().join(format!(
+            "tsrpc-tls-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("a folder for the certificate");
+        let (cert_pem, key_pem) = (made.cert.pem(), made.signing_key.serialize_pem());
+        std::fs::write(dir.join("cert.pem"), &cert_pem).expect("cert.pem written");
+        std::fs::write(dir.join("key.pem"), &key_pem).expect("key.pem written");
+        TestCert {
+            cert_pem,
+            key_pem,
+            dir,
+        }
+    }
+
+    pub fn cert_path(&self) -> std::path::PathBuf {
+        self.dir.join("cert.pem")
+    }
+
+    pub fn key_path(&self) -> std::path::PathBuf {
+        self.dir.join("key.pem")
+    }
+
+    /// What a client trusts to reach a server with this certificate.
+    pub fn client_tls(&self) -> tsrpc::tls::ClientTls {
+        tsrpc::tls::ClientTls::with_root_pem(self.cert_pem.as_bytes()).expect("a root")
+    }
+}
+
+impl Drop for TestCert {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -17,4 +17,4 @@ mod server;
 
 pub use client::{ClientOptions, Output, run_client};
 pub use protocol::{MsgChat, ReqSend, ResSend};
-pub use server::{send, server, web_dir};
+pub use server::{builder, send, server, web_dir};

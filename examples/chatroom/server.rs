@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tsrpc::{ApiCall, Server, SetupError, Timestamp, TsrpcError};
+use tsrpc::{ApiCall, Server, ServerBuilder, SetupError, Timestamp, TsrpcError};
 
 use super::protocol::{MsgChat, ReqSend, ResSend};
 
@@ -38,6 +38,11 @@ pub fn web_dir() -> PathBuf {
 /// nothing (not even a heartbeat) for a minute. Its handlers are found by
 /// `#[tsrpc::handler]`; the login example's, in the same crate, are left out.
 pub fn server(addr: SocketAddr) -> Result<Server, SetupError> {
+    builder(addr).build()
+}
+
+/// The chatroom server's settings, to add to (TLS, say) before building.
+pub fn builder(addr: SocketAddr) -> ServerBuilder {
     let mut builder = Server::builder()
         .bind(addr)
         .heartbeat_wait_time(Some(Duration::from_secs(60)))
@@ -45,5 +50,5 @@ pub fn server(addr: SocketAddr) -> Result<Server, SetupError> {
     if web_dir().join("index.html").is_file() {
         builder = builder.static_dir(web_dir());
     }
-    builder.build()
+    builder
 }

@@ -48,7 +48,7 @@ pub struct Wrapper(pub Option<Box<Wrapper>>);
 /// Decodes `bytes` as a `Zoo` in `encoding`; what decodes must encode
 /// and decode back to an equal value. Values with a float that is not
 /// finite are left out of the comparison: NaN is not equal to itself,
-/// and JSON carries both NaN and infinities as null.
+/// and JSON mode refuses to encode NaN and infinities.
 pub fn decode_and_round_trip(encoding: Encoding, bytes: &[u8]) -> Result<(), PayloadError> {
     let zoo: Zoo = Payload::new(encoding, bytes::Bytes::copy_from_slice(bytes)).decode()?;
     if !zoo.float.is_finite() || !finite(&zoo.shape) {

@@ -95,6 +95,15 @@ mod listeners;
 pub mod proto;
 pub mod schema;
 pub mod server;
+/// TLS (`wss://`, `https://`) with rustls: the server's certificate
+/// ([`ServerBuilder::tls`]) and the roots clients trust (the `tls`
+/// feature, on by default).
+#[cfg(feature = "tls")]
+pub mod tls {
+    pub use crate::transport::tls::{ClientTls, ServerTls};
+    /// The rustls crate, to build configurations by hand.
+    pub use tokio_rustls::rustls;
+}
 mod task;
 mod transport;
 mod values;

@@ -30,12 +30,21 @@ struct Settings {
     connect_timeout: Duration,
     headers: HeaderMap,
     max_response_size: usize,
+    /// The roots `https://` trusts; webpki's when not set.
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::ClientTls>,
 }
+
+/// How the client opens connections: plain, or TLS too (`https://`).
+#[cfg(feature = "tls")]
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+#[cfg(not(feature = "tls"))]
+type Connector = HttpConnector;
 
 struct HttpInner {
     settings: Settings,
     table: Result<&'static ServiceTable, TsrpcError>,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<Connector, Full<Bytes>>,
     pending: PendingCalls<oneshot::Sender<()>>,
     flows: ClientFlows,
 }
@@ -99,6 +108,15 @@ impl HttpClientBuilder {
         self
     }
 
+    /// The servers an `https://` client trusts: the Mozilla roots by
+    /// default; [`ClientTls::with_root_pem`](crate::tls::ClientTls::with_root_pem)
+    /// for a private CA or a self-signed certificate.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::ClientTls) -> Self {
+        self.settings.tls = Some(tls);
+        self
+    }
+
     /// The default call timeout (15 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.settings.timeout = timeout;
@@ -132,12 +150,31 @@ impl HttpClientBuilder {
             return Err(e);
         }
         let base = self.settings.base.trim_end_matches('/').to_owned();
-        if base.parse::<http::Uri>().is_err() || !base.starts_with("http://") {
+        let scheme_ok =
+            base.starts_with("http://") || (cfg!(feature = "tls") && base.starts_with("https://"));
+        if base.parse::<http::Uri>().is_err() || !scheme_ok {
             return Err(TsrpcError::client(format!(
-                "invalid server URL {base:?}: expected http://host:port"
+                "invalid server URL {base:?}: expected http://host:port{}",
+                if cfg!(feature = "tls") {
+                    " or https://host:port"
+                } else {
+                    ""
+                }
             )));
         }
         let table = ServiceTable::global().map_err(|e| TsrpcError::client(e.to_string()));
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(self.settings.connect_timeout));
+        #[cfg(feature = "tls")]
+        let connector = {
+            connector.enforce_http(false);
+            let tls = self.settings.tls.clone().unwrap_or_default();
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config((*tls.config()).clone())
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(connector)
+        };
         Ok(HttpClient {
             inner: Arc::new(HttpInner {
                 settings: Settings {
@@ -145,11 +182,7 @@ impl HttpClientBuilder {
                     ..self.settings
                 },
                 table,
-                client: {
-                    let mut connector = HttpConnector::new();
-                    connector.set_connect_timeout(Some(self.settings.connect_timeout));
-                    Client::builder(TokioExecutor::new()).build(connector)
-                },
+                client: Client::builder(TokioExecutor::new()).build(connector),
                 pending: PendingCalls::new(),
                 flows: ClientFlows::new(),
             }),
@@ -173,6 +206,8 @@ impl HttpClient {
                 connect_timeout: super::ws::DEFAULT_CONNECT_TIMEOUT,
                 headers: HeaderMap::new(),
                 max_response_size: crate::transport::DEFAULT_MAX_MESSAGE_SIZE,
+                #[cfg(feature = "tls")]
+                tls: None,
             },
             error: None,
         }

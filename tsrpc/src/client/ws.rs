@@ -21,6 +21,7 @@ use crate::error::{TsrpcError, codes};
 use crate::flow::FlowStep;
 use crate::proto::{Api, Message, ServiceInfo, ServiceKind, ServiceTable};
 use crate::task::{self, BoxFuture, lock};
+use crate::transport::stream::ClientStream;
 use crate::transport::{Disconnect, FrameHandler, Outbound, close_code, outbound, ws};
 
 /// The default call timeout, as TSRPC's.
@@ -136,6 +137,9 @@ struct Settings {
     reconnect: Option<ReconnectPolicy>,
     max_message_size: usize,
     send_queue_size: usize,
+    /// The roots `wss://` trusts; webpki's when not set.
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::ClientTls>,
 }
 
 struct ClientInner {
@@ -226,6 +230,15 @@ impl WsClientBuilder {
         self
     }
 
+    /// The servers a `wss://` connection trusts: the Mozilla roots by
+    /// default; [`ClientTls::with_root_pem`](crate::tls::ClientTls::with_root_pem)
+    /// for a private CA or a self-signed certificate.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::ClientTls) -> Self {
+        self.settings.tls = Some(tls);
+        self
+    }
+
     /// Reconnect by itself after an unexpected disconnect (off by default).
     pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
         self.settings.reconnect = Some(policy);
@@ -281,6 +294,8 @@ impl WsClient {
                 reconnect: None,
                 max_message_size: crate::transport::DEFAULT_MAX_MESSAGE_SIZE,
                 send_queue_size: crate::transport::DEFAULT_SEND_QUEUE_SIZE,
+                #[cfg(feature = "tls")]
+                tls: None,
             },
         }
     }
@@ -355,19 +370,35 @@ impl WsClient {
         let config = ws::config(settings.max_message_size);
         let connecting = async {
             let uri = request.uri();
-            if uri.scheme_str() != Some("ws") {
-                return Err("only ws:// URLs are supported".to_owned());
-            }
+            let secure = match uri.scheme_str() {
+                Some("ws") => false,
+                Some("wss") if cfg!(feature = "tls") => true,
+                Some("wss") => return Err("wss:// needs tsrpc's `tls` feature".to_owned()),
+                _ => return Err("expected a ws:// or wss:// URL".to_owned()),
+            };
             let host = uri.host().unwrap_or_default();
             let host = host
                 .trim_start_matches('[')
                 .trim_end_matches(']')
                 .to_owned();
-            let port = uri.port_u16().unwrap_or(80);
-            let stream = TcpStream::connect((host, port))
+            let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+            let tcp = TcpStream::connect((host.as_str(), port))
                 .await
                 .map_err(|e| e.to_string())?;
-            let _ = stream.set_nodelay(true);
+            let _ = tcp.set_nodelay(true);
+            let stream = if secure {
+                #[cfg(feature = "tls")]
+                {
+                    let tls = settings.tls.clone().unwrap_or_default();
+                    tls.connect(&host, tcp)
+                        .await
+                        .map_err(|e| format!("TLS: {e}"))?
+                }
+                #[cfg(not(feature = "tls"))]
+                unreachable!("refused above")
+            } else {
+                ClientStream::Plain(tcp)
+            };
             tokio_tungstenite::client_async_with_config(
                 request,
                 ws::Metered::new(stream),

@@ -90,15 +90,18 @@ pub(super) fn misfit(steps: &[Step], serde: &str) -> String {
         return property(steps, format!("Missing required property `{field}`."));
     }
     if let Some(rest) = serde.strip_prefix("invalid type: ") {
-        let (actual, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        // The expected type comes last, and the actual value (a peer's
+        // string, maybe) before it: split at the last separator.
+        let (actual, expected) = rest.rsplit_once(", expected ").unwrap_or((rest, ""));
         // TSRPC reads `null` as an absent property.
         if actual == "null"
             && let Some((Step::Key(field), parent)) = steps.split_last()
         {
             return property(parent, format!("Missing required property `{field}`."));
         }
-        if let (Some(scalar), Some(value)) = (scalar(expected), between(actual, "`", "`"))
-            && actual.starts_with("floating point")
+        if let Some(scalar) = scalar(expected)
+            && let Some(number) = actual.strip_prefix("floating point ")
+            && let Some(value) = between(number, "`", "`")
         {
             return property(steps, format!("`{value}` is not a valid `{scalar}`."));
         }
@@ -109,9 +112,13 @@ pub(super) fn misfit(steps: &[Step], serde: &str) -> String {
             );
         }
     }
+    // A negative for an unsigned type is TSRPC's invalid scalar; a value
+    // out of a Rust type's range is not (TSRPC's integers have none), and
+    // keeps serde's text.
     if let Some(rest) = serde.strip_prefix("invalid value: integer `")
-        && let Some((value, expected)) = rest.split_once("`, expected ")
-        && let Some(scalar) = scalar(expected)
+        && let Some((value, expected)) = rest.rsplit_once("`, expected ")
+        && let Some(scalar @ "uint") = scalar(expected)
+        && value.starts_with('-')
     {
         return property(steps, format!("`{value}` is not a valid `{scalar}`."));
     }
@@ -120,10 +127,7 @@ pub(super) fn misfit(steps: &[Step], serde: &str) -> String {
 
 /// The text between `start` and the next `end`, when `text` begins so.
 fn between<'t>(text: &'t str, start: &str, end: &str) -> Option<&'t str> {
-    let rest = text.strip_prefix(start).or_else(|| {
-        let i = text.find(start)?;
-        Some(&text[i + start.len()..])
-    })?;
+    let rest = text.strip_prefix(start)?;
     Some(&rest[..rest.find(end)?])
 }
 
@@ -182,15 +186,22 @@ fn scalar(expected: &str) -> Option<&'static str> {
 /// How `JSON.parse` (V8) describes `text`, or `None` when it parses.
 ///
 /// A scan over the text that follows V8's JSON parser to the character
-/// where it stops, and words the failure with V8's message templates:
-/// positions and excerpts count UTF-16 code units, as JavaScript does.
+/// where it stops, and words the failure with V8's message templates.
+/// JavaScript counts positions and excerpts in UTF-16 code units: the scan
+/// walks the UTF-8 bytes (JSON's syntax is ASCII) and converts only the
+/// position and the excerpt it reports, so a large body costs no copy.
 pub(super) fn not_json(text: &str) -> Option<String> {
-    let units: Vec<u16> = text.encode_utf16().collect();
-    let failure = Scanner { s: &units, i: 0 }.document().err()?;
-    Some(format!("{NOT_JSON}{}", failure.message(&units)))
+    let failure = Scanner {
+        s: text.as_bytes(),
+        i: 0,
+    }
+    .document()
+    .err()?;
+    Some(format!("{NOT_JSON}{}", failure.message(text)))
 }
 
-/// Where and why V8's JSON parser stops.
+/// Where (a byte offset, on a character boundary) and why V8's JSON
+/// parser stops.
 struct Failure {
     at: usize,
     why: Why,
@@ -203,49 +214,74 @@ enum Why {
     Says(&'static str),
 }
 
+/// The length of `text` in UTF-16 code units, as JavaScript counts.
+fn units(text: &str) -> usize {
+    text.chars().map(char::len_utf16).sum()
+}
+
 impl Failure {
-    fn message(&self, s: &[u16]) -> String {
-        let at = self.at;
-        if let Why::Says(text) = self.why {
-            return format!("{text} at position {at}");
+    fn message(&self, text: &str) -> String {
+        let at = units(&text[..self.at]);
+        if let Why::Says(says) = self.why {
+            return format!("{says} at position {at}");
         }
-        let Some(&c) = s.get(at) else {
+        let Some(c) = text[self.at..].chars().next() else {
             return "Unexpected end of JSON input".to_owned();
         };
-        match token(c) {
-            Token::Number => return format!("Unexpected number in JSON at position {at}"),
-            Token::String => return format!("Unexpected string in JSON at position {at}"),
-            _ => {}
+        if c.is_ascii() {
+            match token(c as u8) {
+                Token::Number => return format!("Unexpected number in JSON at position {at}"),
+                Token::String => return format!("Unexpected string in JSON at position {at}"),
+                _ => {}
+            }
         }
-        let whole = String::from_utf16_lossy(s);
-        if ["[object Object]", "undefined", "Infinity", "NaN"].contains(&whole.as_str()) {
-            return format!("\"{whole}\" is not valid JSON");
+        if ["[object Object]", "undefined", "Infinity", "NaN"].contains(&text) {
+            return format!("\"{text}\" is not valid JSON");
         }
-        let ch = String::from_utf16_lossy(&[c]);
         // V8 quotes the whole text when short, else ten units either side.
         const CONTEXT: usize = 10;
-        let len = s.len();
+        let len = units(text);
         if len < 2 * CONTEXT + 1 {
-            return format!("Unexpected token '{ch}', \"{whole}\" is not valid JSON");
+            return format!("Unexpected token '{c}', \"{text}\" is not valid JSON");
         }
-        let cut = |a: usize, b: usize| String::from_utf16_lossy(&s[a..b]);
+        // Ten units either side lie within 40 bytes either side: convert
+        // only that window.
+        let from = floor_boundary(text, self.at.saturating_sub(4 * CONTEXT));
+        let to = ceil_boundary(text, (self.at + 4 * CONTEXT).min(text.len()));
+        let window: Vec<u16> = text[from..to].encode_utf16().collect();
+        let here = units(&text[from..self.at]);
+        let cut = |a: usize, b: usize| String::from_utf16_lossy(&window[a..b.min(window.len())]);
         if at < CONTEXT {
             format!(
-                "Unexpected token '{ch}', \"{}\"... is not valid JSON",
-                cut(0, at + CONTEXT)
+                "Unexpected token '{c}', \"{}\"... is not valid JSON",
+                cut(here - at, here + CONTEXT)
             )
         } else if at < len - CONTEXT {
             format!(
-                "Unexpected token '{ch}', ...\"{}\"... is not valid JSON",
-                cut(at - CONTEXT, at + CONTEXT)
+                "Unexpected token '{c}', ...\"{}\"... is not valid JSON",
+                cut(here - CONTEXT, here + CONTEXT)
             )
         } else {
             format!(
-                "Unexpected token '{ch}', ...\"{}\" is not valid JSON",
-                cut(at - CONTEXT, len)
+                "Unexpected token '{c}', ...\"{}\" is not valid JSON",
+                cut(here - CONTEXT, window.len())
             )
         }
     }
+}
+
+fn floor_boundary(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_boundary(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -262,8 +298,8 @@ enum Token {
     Illegal,
 }
 
-/// V8's token for the character a token starts with.
-fn token(c: u16) -> Token {
+/// V8's token for the (ASCII) character a token starts with.
+fn token(c: u8) -> Token {
     match c {
         0x30..=0x39 | 0x2d => Token::Number,
         0x22 => Token::String,
@@ -281,7 +317,8 @@ fn token(c: u16) -> Token {
 }
 
 struct Scanner<'s> {
-    s: &'s [u16],
+    /// The text's UTF-8 bytes.
+    s: &'s [u8],
     i: usize,
 }
 
@@ -302,12 +339,12 @@ impl Scanner<'_> {
         }
     }
 
-    fn peek(&self) -> Option<u16> {
+    fn peek(&self) -> Option<u8> {
         self.s.get(self.i).copied()
     }
 
     /// Skips whitespace and consumes `expected`, or fails with `says`.
-    fn expect(&mut self, expected: u16, says: &'static str) -> Result<(), Failure> {
+    fn expect(&mut self, expected: u8, says: &'static str) -> Result<(), Failure> {
         self.skip_space();
         if self.peek() == Some(expected) {
             self.i += 1;
@@ -433,17 +470,16 @@ impl Scanner<'_> {
                         Some(0x75) => {
                             for _ in 0..4 {
                                 self.i += 1;
-                                if !self.peek().is_some_and(|h| {
-                                    char::from_u32(h.into()).is_some_and(|h| h.is_ascii_hexdigit())
-                                }) {
+                                if !self.peek().is_some_and(|h| h.is_ascii_hexdigit()) {
                                     return self
                                         .fail(self.i, Why::Says("Bad Unicode escape in JSON"));
                                 }
                             }
                             self.i += 1;
                         }
-                        // V8 names characters beyond Latin-1 as tokens.
-                        Some(0x100..) => return self.fail(self.i, Why::Unexpected),
+                        // V8 names characters beyond Latin-1 as tokens: in
+                        // UTF-8, those start with a byte above 0xC3.
+                        Some(0xc4..) => return self.fail(self.i, Why::Unexpected),
                         Some(_) => {
                             return self.fail(self.i, Why::Says("Bad escaped character in JSON"));
                         }
@@ -467,7 +503,7 @@ impl Scanner<'_> {
     }
 
     fn number(&mut self) -> Result<(), Failure> {
-        let is_digit = |c: Option<u16>| c.is_some_and(|c| (0x30..=0x39).contains(&c));
+        let is_digit = |c: Option<u8>| c.is_some_and(|c| (0x30..=0x39).contains(&c));
         if self.peek() == Some(0x2d) {
             self.i += 1;
             if !is_digit(self.peek()) {
@@ -509,7 +545,7 @@ impl Scanner<'_> {
         for expected in word.bytes().skip(1) {
             self.i += 1;
             match self.peek() {
-                Some(c) if c == u16::from(expected) => {}
+                Some(c) if c == expected => {}
                 _ => return self.fail(self.i, Why::Unexpected),
             }
         }

@@ -148,8 +148,11 @@ fn split(text: &Bytes) -> Result<(String, Bytes, Option<u32>), FrameError> {
     let parts = Parts::deserialize(&mut de)
         .and_then(|p| de.end().map(|()| p))
         .map_err(|e| match input_error::not_json(str) {
-            Some(message) if e.is_syntax() || e.is_eof() => FrameError::json(message),
-            _ => FrameError::json(format!("expected [name, body] or [name, body, sn]: {e}")),
+            Some(message) => FrameError::json(message),
+            None => FrameError::json(format!(
+                "expected [name, body] or [name, body, sn]: {}",
+                serde_text(&e)
+            )),
         })?;
     let (name, body, sn) = match parts.0 {
         [Some(name), Some(body), sn] => (name, body, sn),
@@ -372,12 +375,12 @@ fn decode_failed<T: DeserializeOwned>(text: &str) -> Result<T, PayloadError> {
     let mut de = serde_json::Deserializer::from_str(text);
     let mut path = Vec::new();
     let seed = depth::seed(PathSeed::<T>::new(&mut path), &budget);
+    // Text that is not JSON is said so first, whatever serde met first
+    // (a type error before the syntax error, say): TSRPC parses, then checks.
+    if let Some(message) = input_error::not_json(text) {
+        return Err(PayloadError::worded(message, &[]));
+    }
     let described = |e: serde_json::Error, path: &[input_error::Step]| {
-        if (e.is_syntax() || e.is_eof())
-            && let Some(message) = input_error::not_json(text)
-        {
-            return PayloadError::worded(message, &[]);
-        }
         PayloadError::decode(path, serde_text(&e))
     };
     let value = seed.deserialize(&mut de).map_err(|e| described(e, &path))?;

@@ -19,7 +19,7 @@
 //! as the error travels up (nothing is tracked on success).
 
 use std::cell::RefCell;
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use serde::ser::{
     self, Impossible, Serialize, SerializeMap, SerializeSeq, SerializeStruct,
@@ -28,6 +28,7 @@ use serde::ser::{
 };
 
 use super::PayloadError;
+use super::input_error::{Step, path_text};
 
 /// Appends `value` as TSRPC's JSON mode writes it.
 pub(super) fn write<T: Serialize + ?Sized>(
@@ -44,13 +45,6 @@ pub(super) fn write<T: Serialize + ?Sized>(
         .map_err(|e| PayloadError::encode_at(path.into_string(), e))
 }
 
-/// One step from a value into a part of it, recorded when encoding fails.
-enum Step {
-    Field(&'static str),
-    Index(usize),
-    Key(String),
-}
-
 /// The steps from the failed part up to the root, innermost first.
 #[derive(Default)]
 struct Path(RefCell<Vec<Step>>);
@@ -63,27 +57,9 @@ impl Path {
 
     /// `user.tags[2]`, as decoding errors name fields.
     fn into_string(self) -> String {
-        let mut text = String::new();
-        for step in self.0.into_inner().into_iter().rev() {
-            match step {
-                Step::Field(name) => {
-                    if !text.is_empty() {
-                        text.push('.');
-                    }
-                    text.push_str(name);
-                }
-                Step::Key(key) => {
-                    if !text.is_empty() {
-                        text.push('.');
-                    }
-                    text.push_str(&key);
-                }
-                Step::Index(i) => {
-                    let _ = write!(text, "[{i}]");
-                }
-            }
-        }
-        text
+        let mut steps = self.0.into_inner();
+        steps.reverse();
+        path_text(&steps)
     }
 }
 
@@ -240,7 +216,7 @@ impl<'p, S: Serializer> Serializer for Js<'p, S> {
         let result = self
             .inner
             .serialize_newtype_variant(name, index, variant, &value);
-        at(path, result, || Step::Field(variant))
+        at(path, result, || Step::Key(variant.to_owned()))
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, S::Error> {
         let seq = self.inner.serialize_seq(len)?;
@@ -344,7 +320,7 @@ impl<C> Js<'_, Part<C>> {
     fn failed(&self, step: Step) {
         self.path.push(step);
         if let Some(variant) = self.inner.variant {
-            self.path.push(Step::Field(variant));
+            self.path.push(Step::Key(variant.to_owned()));
         }
     }
 }
@@ -392,7 +368,7 @@ macro_rules! fields {
                 let value = self.value(value);
                 let result = self.inner.compound.serialize_field(key, &value);
                 if result.is_err() {
-                    self.failed(Step::Field(key));
+                    self.failed(Step::Key(key.to_owned()));
                 }
                 result
             }

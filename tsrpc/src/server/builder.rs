@@ -126,6 +126,8 @@ impl ServerBuilder {
                         total: Some(Caps::default_total()),
                         per_ip: None,
                     },
+                    #[cfg(feature = "tls")]
+                    tls: None,
                 },
             },
         }
@@ -254,6 +256,27 @@ impl ServerBuilder {
         S: Into<String>,
     {
         self.allowed_origins(origins)
+    }
+
+    /// Serve TLS on the port: `wss://` and `https://` only (plain text
+    /// gets a 400 saying so), with ALPN for HTTP/2 and HTTP/1.1. A
+    /// handshake has the header read timeout to finish. A server mounted
+    /// in another app ([`Server::service`](super::Server::service)) leaves
+    /// TLS to that app.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tsrpc::tls::ServerTls;
+    /// let server = tsrpc::Server::builder()
+    ///     .port(3000)
+    ///     .tls(ServerTls::from_pem_files("cert.pem", "key.pem")?)
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::ServerTls) -> Self {
+        self.settings.http.tls = Some(tls);
+        self
     }
 
     /// Serve the files of this folder to `GET` requests (`/` serves

@@ -91,6 +91,9 @@ pub(crate) struct HttpSettings {
     /// How long a peer may take none of a response.
     pub(crate) send_timeout: Option<Duration>,
     pub(crate) caps: Caps,
+    /// TLS on the listener's connections.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<super::tls::ServerTls>,
 }
 
 /// The body of every response a tsrpc server sends over HTTP: bytes in

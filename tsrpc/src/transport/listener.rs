@@ -151,10 +151,74 @@ async fn serve_connection<A: App>(
     stream: TcpStream,
     remote: SocketAddr,
     slot: Arc<Slot>,
-    mut stopped: watch::Receiver<bool>,
+    #[cfg_attr(not(feature = "tls"), allow(unused_mut))] mut stopped: watch::Receiver<bool>,
 ) {
-    let idle = app.http_settings().header_read_timeout;
+    #[cfg(feature = "tls")]
+    if let Some(tls) = app.http_settings().tls.clone() {
+        let idle = app.http_settings().header_read_timeout;
+        let handshake = async {
+            let stream = expect_tls(stream).await?;
+            tls.acceptor()
+                .accept(slot.watch_io(stream))
+                .await
+                .map_err(|e| format!("TLS handshake failed: {e}"))
+        };
+        // A peer that stalls mid-handshake has the header read timeout
+        // to finish it, like one that trickles its request.
+        let accepted = tokio::select! {
+            accepted = tokio::time::timeout(idle, handshake) => accepted,
+            () = until_stopped(&mut stopped) => return,
+        };
+        match accepted {
+            Ok(Ok(tls)) => serve_http(app, TokioIo::new(tls), remote, slot, stopped).await,
+            Ok(Err(e)) => tracing::debug!(%remote, "{e}"),
+            Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+        }
+        return;
+    }
     let io = TokioIo::new(slot.watch_io(stream));
+    serve_http(app, io, remote, slot, stopped).await;
+}
+
+/// Reads nothing, but looks at the first byte: a TLS connection starts
+/// with a handshake record (22). Plain HTTP sent to the TLS port gets a
+/// plain answer saying so, rather than a handshake error it cannot read.
+#[cfg(feature = "tls")]
+async fn expect_tls(mut stream: TcpStream) -> Result<TcpStream, String> {
+    const HANDSHAKE: u8 = 22;
+    let mut first = [0u8; 1];
+    let n = stream
+        .peek(&mut first)
+        .await
+        .map_err(|e| format!("reading the TLS handshake failed: {e}"))?;
+    if n == 0 {
+        return Err("closed before the TLS handshake".into());
+    }
+    if first[0] != HANDSHAKE {
+        let body = "This port speaks TLS: use https:// or wss://\n";
+        let answer = format!(
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(answer.as_bytes()).await;
+        let _ = stream.shutdown().await;
+        return Err("plain text on the TLS port: answered 400".into());
+    }
+    Ok(stream)
+}
+
+/// Serves HTTP (and upgrades) on a connection's stream, TLS or not.
+async fn serve_http<A: App, IO>(
+    app: Arc<A>,
+    io: IO,
+    remote: SocketAddr,
+    slot: Arc<Slot>,
+    mut stopped: watch::Receiver<bool>,
+) where
+    IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let idle = app.http_settings().header_read_timeout;
     let service = service_fn(move |req| {
         let active = slot.begin_request();
         super::service::handle(app.clone(), req, Some(remote), Some(active))

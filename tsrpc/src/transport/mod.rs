@@ -9,6 +9,9 @@ pub(crate) mod http;
 pub(crate) mod listener;
 pub(crate) mod outbound;
 pub(crate) mod service;
+pub(crate) mod stream;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
 pub(crate) mod ws;
 
 use std::future::Future;

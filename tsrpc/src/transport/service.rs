@@ -124,6 +124,13 @@ pub(crate) async fn handle<A: App, B: RequestBody>(
         return Ok(super::http::serve(app, req, remote, active).await);
     }
     let plain = super::http::text;
+    // RFC 6455's upgrade is HTTP/1.1's (HTTP/2's extended CONNECT is not spoken).
+    if req.version() != http::Version::HTTP_11 {
+        return Ok(plain(
+            StatusCode::BAD_REQUEST,
+            "a WebSocket upgrade needs HTTP/1.1",
+        ));
+    }
     if req.method() != Method::GET || !header_has_token(&req, header::CONNECTION, "upgrade") {
         return Ok(plain(
             StatusCode::BAD_REQUEST,

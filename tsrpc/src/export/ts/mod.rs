@@ -443,6 +443,7 @@ impl ServiceNames {
 type Types = BTreeMap<String, ContainerShape>;
 
 /// A named type referenced from a service: it is defined in `types.ts`.
+#[derive(Clone)]
 struct Shared<'a> {
     container: &'a ContainerShape,
     /// The types of the service it comes from (to resolve its own references).
@@ -513,12 +514,18 @@ impl<'a> Exporter<'a> {
         // (service, TypeScript names declared, file path without `.ts`)
         let mut entries: Vec<(&ServiceInfo, Vec<String>, String)> = Vec::new();
         for service in services {
+            // What a failing service shared before it failed must not be
+            // held against the services after it (a name clash, say).
+            let (shared, schemas) = (self.shared.clone(), self.schemas.clone());
             match self.service_file(service) {
                 Ok((file, names, module)) => {
                     files.push(file);
                     entries.push((service, names, module));
                 }
-                Err(e) => failed.push((*service, format!("{}: {e}", describe(service)))),
+                Err(e) => {
+                    (self.shared, self.schemas) = (shared, schemas);
+                    failed.push((*service, format!("{}: {e}", describe(service))));
+                }
             }
         }
         match self.types_file() {

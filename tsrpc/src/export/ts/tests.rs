@@ -521,6 +521,7 @@ mod other {
     }
 }
 api!(CLASH, ReqClash, ResEmpty, "Clash", { p: other::Point });
+api!(POISON, ReqPoison, ResEmpty, "APoison", { p: other::Point, m: HashMap<bool, u8> });
 
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -575,6 +576,13 @@ fn untraceable_services_and_name_clashes_are_left_out_and_named() {
     assert!(out.file("PtlKeyedB.ts").is_none());
     assert!(!out.file("types.ts").unwrap().contents.contains("Keyed"));
     assert!(out.file("user/PtlNamed.ts").is_some());
+    // A service that fails after sharing a type does not hold that type
+    // against the services after it.
+    let out = export(&[&POISON, &NAMED]).unwrap();
+    assert_eq!(out.left_out().len(), 1, "{:?}", out.left_out());
+    assert!(out.left_out()[0].starts_with("API \"APoison\""));
+    assert!(out.file("user/PtlNamed.ts").is_some());
+
     // Filtering exports one of them only.
     let table = ServiceTable::from_descriptors([&NAMED, &CLASH]).unwrap();
     let export = export_typescript_filtered(&table, |s| s.name() == "Clash").unwrap();
