@@ -250,6 +250,11 @@ pub use tsrpc_macros::msg;
 pub use tsrpc_macros::handler;
 pub use values::{Binary, ParseTimestampError, Timestamp};
 
+/// The README's Rust code, compiled as doctests so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 /// Guides: the long-form documentation, kept in `tsrpc/src/docs/*.md`
 /// (readable on GitHub too).
 pub mod guide {

@@ -76,7 +76,29 @@ impl ClientFlows {
     }
 }
 
-/// A call about to be sent.
+/// A call about to be sent: a node may change the request or the call's
+/// options, answer it from a cache (nothing is sent), or cancel it.
+///
+/// ```rust,standalone_crate
+/// use serde::{Deserialize, Serialize};
+/// use tsrpc::WsClient;
+/// use tsrpc::client::flows::CallApiFlow;
+///
+/// #[tsrpc::api]
+/// #[derive(Serialize, Deserialize)]
+/// pub struct ReqGetPrice { pub item: String }
+/// #[derive(Serialize, Deserialize)]
+/// pub struct ResGetPrice { pub cents: u64 }
+///
+/// let client = WsClient::builder("ws://127.0.0.1:3000").build();
+/// client.flows().pre_call_api.push(|mut call: CallApiFlow| async move {
+///     if call.req::<ReqGetPrice>().is_some_and(|req| req.item == "free sample") {
+///         call.answer::<ReqGetPrice>(ResGetPrice { cents: 0 }); // not sent
+///     }
+///     call.options = call.options.header("x-client", "rust");
+///     Some(call)
+/// });
+/// ```
 #[non_exhaustive]
 pub struct CallApiFlow {
     /// The call's options; a node may change them.
@@ -133,7 +155,18 @@ impl fmt::Debug for CallApiFlow {
     }
 }
 
-/// A call's outcome before the caller gets it.
+/// A call's outcome before the caller gets it: a node may replace it.
+///
+/// ```
+/// use tsrpc::client::flows::ApiReturnFlow;
+/// let client = tsrpc::WsClient::builder("ws://127.0.0.1:3000").build();
+/// client.flows().pre_api_return.push(|ret: ApiReturnFlow| async move {
+///     if let Some(err) = ret.error() {
+///         eprintln!("{} failed: {}", ret.name(), err.message);
+///     }
+///     Some(ret)
+/// });
+/// ```
 #[non_exhaustive]
 pub struct ApiReturnFlow {
     /// The call's serial number (0 when it was never sent).
@@ -145,6 +178,15 @@ pub struct ApiReturnFlow {
 crate::flow::api_outcome_accessors!(ApiReturnFlow);
 
 /// A call's return as it was received (before `pre_api_return` changes).
+///
+/// ```
+/// use tsrpc::client::flows::ApiReturned;
+/// let client = tsrpc::WsClient::builder("ws://127.0.0.1:3000").build();
+/// client.flows().post_api_return.push(|ret: ApiReturned| async move {
+///     println!("{} #{}: {}", ret.name, ret.sn, if ret.is_succ() { "ok" } else { "failed" });
+///     Some(ret)
+/// });
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ApiReturned {
@@ -177,7 +219,16 @@ impl ApiReturned {
     }
 }
 
-/// A message the client sends.
+/// A message the client sends (see [`ClientFlows::pre_send_msg`]).
+///
+/// ```
+/// use tsrpc::client::flows::SendMsgFlow;
+/// let client = tsrpc::WsClient::builder("ws://127.0.0.1:3000").build();
+/// client.flows().pre_send_msg.push(|send: SendMsgFlow| async move {
+///     println!("sending {}", send.name());
+///     Some(send)
+/// });
+/// ```
 #[non_exhaustive]
 pub struct SendMsgFlow {
     pub(crate) service: &'static ServiceInfo,
@@ -195,6 +246,25 @@ impl fmt::Debug for SendMsgFlow {
 }
 
 /// A message the client received, still encoded.
+///
+/// ```rust,standalone_crate
+/// use serde::{Deserialize, Serialize};
+/// use tsrpc::client::flows::RecvMsgFlow;
+///
+/// #[tsrpc::msg]
+/// #[derive(Serialize, Deserialize)]
+/// pub struct MsgChat { pub content: String }
+///
+/// let client = tsrpc::WsClient::builder("ws://127.0.0.1:3000").build();
+/// // Listeners get the message as this node leaves it.
+/// client.flows().pre_recv_msg.push(|mut recv: RecvMsgFlow| async move {
+///     if let Ok(mut chat) = recv.msg::<MsgChat>() {
+///         chat.content = chat.content.trim().to_owned();
+///         recv.set_msg(&chat).ok()?;
+///     }
+///     Some(recv)
+/// });
+/// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct RecvMsgFlow {
@@ -244,6 +314,15 @@ impl fmt::Debug for RecvMsgFlow {
 }
 
 /// Data on its way out or in: a WebSocket frame or an HTTP body.
+///
+/// ```
+/// use tsrpc::client::flows::DataFlow;
+/// let client = tsrpc::WsClient::builder("ws://127.0.0.1:3000").build();
+/// client.flows().pre_recv_data.push(|data: DataFlow| async move {
+///     println!("received {} bytes", data.data.as_bytes().len());
+///     Some(data)
+/// });
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct DataFlow {

@@ -83,6 +83,16 @@ impl fmt::Debug for HttpClient {
 }
 
 /// Builds an [`HttpClient`]; get one with [`HttpClient::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// let client = tsrpc::HttpClient::builder("http://127.0.0.1:3000/api")
+///     .json(true)                              // binary by default
+///     .timeout(Duration::from_secs(5))         // per call
+///     .header("authorization", "Bearer token") // on every request
+///     .build()?;
+/// # Ok::<(), tsrpc::TsrpcError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct HttpClientBuilder {
     settings: Settings,

@@ -87,6 +87,23 @@ impl CallOptions {
 
 /// A message received by a `listen_msg_matching` listener: its name and a
 /// payload it can decode into the right type.
+///
+/// ```rust,standalone_crate
+/// use serde::{Deserialize, Serialize};
+/// use tsrpc::client::AnyMsg;
+///
+/// #[tsrpc::msg(name = "room/Chat")]
+/// #[derive(Serialize, Deserialize)]
+/// pub struct MsgChat { pub content: String }
+///
+/// let client = tsrpc::WsClient::builder("ws://127.0.0.1:3000").build();
+/// let pattern = tsrpc::Regex::new("^room/").unwrap();
+/// client.listen_msg_matching(pattern, |m: AnyMsg| {
+///     if let Ok(chat) = m.decode::<MsgChat>() {
+///         println!("{}: {}", m.name(), chat.content);
+///     }
+/// });
+/// ```
 #[derive(Clone, Debug)]
 pub struct AnyMsg {
     name: &'static str,

@@ -101,6 +101,18 @@ impl Default for ReconnectPolicy {
 }
 
 /// What `post_disconnect` nodes receive: TSRPC's `{ reason, isManual }`.
+///
+/// ```
+/// use tsrpc::client::DisconnectEvent;
+/// let client = tsrpc::WsClient::builder("ws://127.0.0.1:3000").build();
+/// client.flows().post_disconnect.push(|ev: DisconnectEvent| async move {
+///     if !ev.is_manual {
+///         eprintln!("lost the server ({:?}): {}", ev.code, ev.reason);
+///         let _ = ev.client.connect().await; // or set a ReconnectPolicy
+///     }
+///     Some(ev)
+/// });
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct DisconnectEvent {
@@ -193,6 +205,20 @@ impl fmt::Debug for WsClient {
 }
 
 /// Builds a [`WsClient`]; get one with [`WsClient::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use tsrpc::client::{HeartbeatConfig, ReconnectPolicy};
+/// let client = tsrpc::WsClient::builder("ws://127.0.0.1:3000")
+///     .json(true)                                 // binary by default
+///     .timeout(Duration::from_secs(5))            // per call
+///     .heartbeat(HeartbeatConfig {                // TSRPC's heartbeats
+///         interval: Duration::from_secs(3),
+///         timeout: Duration::from_secs(5),
+///     })
+///     .reconnect(ReconnectPolicy::default())      // after unexpected closes
+///     .build();
+/// ```
 #[derive(Debug, Clone)]
 pub struct WsClientBuilder {
     settings: Settings,

@@ -49,6 +49,25 @@ pub trait Api: Serialize + DeserializeOwned + Send + Sync + 'static {
 
 /// A message type: `#[tsrpc::msg]` implements it on `MsgXxx` structs.
 /// Messages travel both ways and have no reply.
+///
+/// ```rust,standalone_crate
+/// use serde::{Deserialize, Serialize};
+/// use tsrpc::Message;
+///
+/// #[tsrpc::msg] // the message "Chat"
+/// #[derive(Serialize, Deserialize)]
+/// pub struct MsgChat { pub content: String }
+///
+/// #[tsrpc::msg(name = "room/Typing")]
+/// #[derive(Serialize, Deserialize)]
+/// pub struct Typing { pub user: String }
+///
+/// assert_eq!(MsgChat::NAME, "Chat");
+/// assert_eq!(<Typing as Message>::NAME, "room/Typing");
+/// // Sent with `server.broadcast_msg(&msg)`, `conn.send_msg(&msg)` or
+/// // `client.send_msg(&msg)`; received by `#[tsrpc::handler]` functions
+/// // taking `MsgCall<MsgChat>`, or by `client.listen_msg(|m: MsgChat| ..)`.
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a message: it has no `#[tsrpc::msg]`",
     label = "not a message",

@@ -151,6 +151,17 @@ impl ServerFlows {
 }
 
 /// What `post_disconnect` nodes receive.
+///
+/// ```
+/// # let server = tsrpc::Server::builder().build()?;
+/// use tsrpc::server::flows::ConnDisconnect;
+/// server.flows().post_disconnect.push(|ev: ConnDisconnect| async move {
+///     let who = if ev.by_server { "server" } else { "peer" };
+///     println!("connection {} closed by the {who}: {:?} {}", ev.conn.id(), ev.code, ev.reason);
+///     Some(ev)
+/// });
+/// # Ok::<(), tsrpc::SetupError>(())
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ConnDisconnect {
@@ -165,6 +176,20 @@ pub struct ConnDisconnect {
 }
 
 /// Data received or about to be sent on a connection.
+///
+/// ```
+/// # let server = tsrpc::Server::builder().build()?;
+/// use tsrpc::WireFrame;
+/// use tsrpc::server::flows::DataFlow;
+/// // Count the bytes each way (a node could also decrypt or replace them).
+/// server.flows().pre_recv_data.push(|data: DataFlow| async move {
+///     let size = data.data.as_bytes().len();
+///     let text = matches!(data.data, WireFrame::Text(_));
+///     println!("{size} bytes in from {} (text: {text})", data.conn.id());
+///     Some(data)
+/// });
+/// # Ok::<(), tsrpc::SetupError>(())
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct DataFlow {
@@ -175,6 +200,34 @@ pub struct DataFlow {
 }
 
 /// An API call before its handler runs.
+///
+/// ```rust,standalone_crate
+/// use serde::{Deserialize, Serialize};
+/// use tsrpc::server::flows::ApiCallFlow;
+/// use tsrpc::TsrpcError;
+///
+/// #[tsrpc::api]
+/// #[derive(Serialize, Deserialize)]
+/// pub struct ReqRename { pub name: String }
+/// #[derive(Serialize, Deserialize)]
+/// pub struct ResRename {}
+///
+/// # fn main() -> Result<(), tsrpc::SetupError> {
+/// # let server = tsrpc::Server::builder().build()?;
+/// server.flows().pre_api_call.push(|mut call: ApiCallFlow| async move {
+///     // Read and change the request of one API; refuse a call with an error.
+///     if let Some(req) = call.req_mut::<ReqRename>() {
+///         req.name = req.name.trim().to_owned();
+///         if req.name.is_empty() {
+///             return Err(TsrpcError::api("A name is needed"));
+///         }
+///     }
+///     // Hand a value to the handler (`call.extensions` there).
+///     call.extensions.insert(std::time::Instant::now());
+///     Ok(call)
+/// });
+/// # Ok(()) }
+/// ```
 #[non_exhaustive]
 pub struct ApiCallFlow {
     /// The connection the call came over.
@@ -215,6 +268,20 @@ impl fmt::Debug for ApiCallFlow {
 }
 
 /// An API call's outcome before it is sent.
+///
+/// ```
+/// # let server = tsrpc::Server::builder().build()?;
+/// use tsrpc::TsrpcError;
+/// use tsrpc::server::flows::ApiReturnFlow;
+/// // Hide the text of server errors from clients.
+/// server.flows().pre_api_return.push(|mut ret: ApiReturnFlow| async move {
+///     if ret.error().is_some_and(|e| !e.is_api()) {
+///         ret.set_error(TsrpcError::server("Something went wrong"));
+///     }
+///     Some(ret)
+/// });
+/// # Ok::<(), tsrpc::SetupError>(())
+/// ```
 #[non_exhaustive]
 pub struct ApiReturnFlow {
     /// The connection the call came over.
@@ -230,6 +297,19 @@ crate::flow::api_outcome_accessors!(ApiReturnFlow);
 /// An API call's outcome after it was sent, as it was returned: the
 /// response is the value the handler (or `pre_api_return`) gave, shared by
 /// both post flows, never decoded again from what was sent.
+///
+/// ```
+/// # let server = tsrpc::Server::builder().build()?;
+/// use tsrpc::server::flows::ApiReturned;
+/// server.flows().post_api_call.push(|ret: ApiReturned| async move {
+///     match ret.error() {
+///         None => println!("{} #{} answered", ret.name, ret.sn),
+///         Some(err) => println!("{} #{} failed: {}", ret.name, ret.sn, err.message),
+///     }
+///     Some(ret)
+/// });
+/// # Ok::<(), tsrpc::SetupError>(())
+/// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct ApiReturned {
@@ -271,6 +351,28 @@ impl ApiReturned {
 }
 
 /// A received message before (and after) its handlers run.
+///
+/// ```rust,standalone_crate
+/// use serde::{Deserialize, Serialize};
+/// use tsrpc::server::flows::MsgCallFlow;
+///
+/// #[tsrpc::msg]
+/// #[derive(Serialize, Deserialize)]
+/// pub struct MsgChat { pub content: String }
+///
+/// # fn main() -> Result<(), tsrpc::SetupError> {
+/// # let server = tsrpc::Server::builder().build()?;
+/// server.flows().pre_msg_call.push(|mut msg: MsgCallFlow| async move {
+///     if let Some(chat) = msg.msg_mut::<MsgChat>() {
+///         chat.content = chat.content.replace("darn", "****");
+///         if chat.content.is_empty() {
+///             return None; // dropped: its handlers never see it
+///         }
+///     }
+///     Some(msg)
+/// });
+/// # Ok(()) }
+/// ```
 #[non_exhaustive]
 pub struct MsgCallFlow {
     /// The connection the message came over.
@@ -291,6 +393,28 @@ impl fmt::Debug for MsgCallFlow {
 }
 
 /// A message on its way to one connection, already encoded.
+///
+/// ```rust,standalone_crate
+/// use serde::{Deserialize, Serialize};
+/// use tsrpc::server::flows::SendMsgFlow;
+///
+/// #[tsrpc::msg]
+/// #[derive(Serialize, Deserialize)]
+/// pub struct MsgScore { pub points: u32, pub secret: Option<String> }
+///
+/// # fn main() -> Result<(), tsrpc::SetupError> {
+/// # let server = tsrpc::Server::builder().build()?;
+/// // What one receiver gets can differ from the broadcast.
+/// server.flows().pre_send_msg.push(|mut send: SendMsgFlow| async move {
+///     if send.name() == "Score" && send.conn.extension::<u64>().is_none() {
+///         let mut score: MsgScore = send.msg().ok()?;
+///         score.secret = None; // not for anonymous connections
+///         send.set_msg(&score).ok()?;
+///     }
+///     Some(send)
+/// });
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct SendMsgFlow {
