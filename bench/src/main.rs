@@ -32,6 +32,7 @@ mod runner;
 mod scenarios;
 mod serve;
 mod sys;
+mod tls;
 
 use std::process::ExitCode;
 use std::time::Instant;

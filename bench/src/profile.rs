@@ -10,11 +10,11 @@ use tsrpc::Encoding;
 use crate::load::{self, CallSpec, Window};
 use crate::scenarios::small_req;
 
-/// The `load <port> json|binary [seconds] [http]` mode: small WebSocket (or HTTP) calls
+/// The `load <port> json|binary [seconds] [http|wss]` mode: small WebSocket (or HTTP) calls
 /// against a server started elsewhere (for profiling one, e.g. under
 /// `valgrind --tool=callgrind tsrpc-bench serve tsrpc`).
 pub(crate) fn load_only(args: &[String]) -> ExitCode {
-    let usage = "usage: tsrpc-bench load <port> json|binary [seconds] [http]";
+    let usage = "usage: tsrpc-bench load <port> json|binary [seconds] [http|wss]";
     let (Some(port), Some(encoding)) = (
         args.first().and_then(|p| p.parse::<u16>().ok()),
         args.get(1),
@@ -42,10 +42,15 @@ pub(crate) fn load_only(args: &[String]) -> ExitCode {
         measure: Duration::from_secs_f64(seconds),
     };
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let sample = if args.get(3).map(String::as_str) == Some("http") {
+    let mode = args.get(3).map(String::as_str);
+    let sample = if mode == Some("http") {
         runtime.block_on(load::http_calls(addr, spec, 1000, window, None, false))
     } else {
-        runtime.block_on(load::ws_calls(addr, spec, 50, 20, window, None, false))
+        let target = load::WsTarget {
+            addr,
+            tls: mode == Some("wss"),
+        };
+        runtime.block_on(load::ws_calls(target, spec, 50, 20, window, None, false))
     };
     match sample {
         Ok(sample) => {

@@ -17,6 +17,8 @@ use crate::sys::{Pinning, ServerProcess};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Server {
     Tsrpc,
+    /// tsrpc with TLS: `wss://`.
+    TsrpcTls,
     /// tsrpc with tracing's `fmt` subscriber at this level.
     TsrpcTraced(TraceLevel),
     RawWs,
@@ -39,6 +41,7 @@ impl Server {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Server::Tsrpc => "tsrpc",
+            Server::TsrpcTls => "tsrpc (wss)",
             Server::TsrpcTraced(TraceLevel::Info) => "tsrpc + info subscriber",
             Server::TsrpcTraced(TraceLevel::Debug) => "tsrpc + debug subscriber",
             Server::RawWs => "raw tungstenite",
@@ -56,6 +59,7 @@ impl Server {
         };
         let (what, arg) = match self {
             Server::Tsrpc => ("tsrpc server", "tsrpc"),
+            Server::TsrpcTls => ("tsrpc server (TLS)", "tsrpc-tls"),
             Server::TsrpcTraced(TraceLevel::Info) => {
                 ("tsrpc server (info subscriber)", "tsrpc-info")
             }
@@ -276,8 +280,12 @@ pub(crate) async fn run_calls(
             };
             let outcome = match &v.driver {
                 Driver::Ws(spec) => {
+                    let target = load::WsTarget {
+                        addr: server.addr,
+                        tls: v.row.server == Server::TsrpcTls,
+                    };
                     load::ws_calls(
-                        server.addr,
+                        target,
                         spec.clone(),
                         conns,
                         inflight,

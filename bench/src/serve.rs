@@ -31,11 +31,12 @@ pub(crate) fn serve(kind: &str) -> ExitCode {
     runtime.block_on(async {
         let local = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let port = match kind {
-            "tsrpc" | "tsrpc-info" | "tsrpc-debug" => {
-                let server = tsrpc::Server::builder()
-                    .bind(local)
-                    .build()
-                    .expect("the benchmark's server is valid");
+            "tsrpc" | "tsrpc-info" | "tsrpc-debug" | "tsrpc-tls" => {
+                let mut builder = tsrpc::Server::builder().bind(local);
+                if kind == "tsrpc-tls" {
+                    builder = builder.tls(crate::tls::server_tls());
+                }
+                let server = builder.build().expect("the benchmark's server is valid");
                 let addr = server.start().await.expect("binding 127.0.0.1");
                 // The server runs until the process ends.
                 std::mem::forget(server);
@@ -54,7 +55,9 @@ pub(crate) fn serve(kind: &str) -> ExitCode {
                 port
             }
             _ => {
-                eprintln!("usage: tsrpc-bench serve tsrpc|tsrpc-info|tsrpc-debug|raw-ws|raw-http");
+                eprintln!(
+                    "usage: tsrpc-bench serve tsrpc|tsrpc-info|tsrpc-debug|tsrpc-tls|raw-ws|raw-http"
+                );
                 return ExitCode::from(2);
             }
         };

@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tsrpc::__wire::{self as codec, ServerFrame};
 use tsrpc::{Encoding, WireFrame};
 
-use super::{STALL, Ws, clip, connect_many, connect_ws};
+use super::{STALL, Ws, WsTarget, clip, connect_many, connect_ws};
 use crate::proto::{ReqBroadcast, ResBroadcast};
 use crate::sys;
 
@@ -117,11 +117,12 @@ pub(crate) async fn fanout(
     broadcasts: usize,
     pid: u32,
 ) -> Result<FanSample, String> {
-    let mut control = connect_ws(addr, "text", 16 << 10).await?;
+    let target = WsTarget { addr, tls: false };
+    let mut control = connect_ws(target, "text", 16 << 10).await?;
     // Let the server settle after its first connection.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_before = sys::rss_of(pid);
-    let sockets = connect_many(addr, "text", clients, 4 << 10).await?;
+    let sockets = connect_many(target, "text", clients, 4 << 10).await?;
     // Give the server time to finish setting up the last connections.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let rss_after = sys::rss_of(pid);

@@ -18,10 +18,10 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::{TcpSocket, TcpStream};
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use tsrpc::__wire::{self as codec, Payload, ServerFrame};
 use tsrpc::{Api, ServiceTable};
 use tsrpc::{Encoding, WireFrame};
@@ -33,7 +33,14 @@ pub(crate) use http::http_calls;
 pub(crate) use ws::ws_calls;
 
 /// A client WebSocket.
-pub(crate) type Ws = WebSocketStream<TcpStream>;
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Where WebSocket load goes: a server's address, over TLS or not.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WsTarget {
+    pub(crate) addr: SocketAddr,
+    pub(crate) tls: bool,
+}
 
 /// How long any single network wait may take before the run fails.
 const STALL: Duration = Duration::from_secs(20);
@@ -202,12 +209,18 @@ fn split_sn(encoding: Encoding, frame: &[u8]) -> Option<(u32, usize, &[u8])> {
 /// Connects a WebSocket from the next loopback source address, offering
 /// `protocol` (`text` or `buffer`).
 pub(crate) async fn connect_ws(
-    addr: SocketAddr,
+    target: WsTarget,
     protocol: &str,
     read_buffer: usize,
 ) -> Result<Ws, String> {
+    let addr = target.addr;
     let stream = connect_tcp(addr).await?;
-    let mut req = format!("ws://{addr}/")
+    let (scheme, connector) = if target.tls {
+        ("wss", Connector::Rustls(crate::tls::client_config()))
+    } else {
+        ("ws", Connector::Plain)
+    };
+    let mut req = format!("{scheme}://localhost:{}/", addr.port())
         .into_client_request()
         .map_err(|e| e.to_string())?;
     req.headers_mut().insert(
@@ -222,7 +235,7 @@ pub(crate) async fn connect_ws(
         .max_frame_size(Some(64 << 20));
     let (ws, _) = tokio::time::timeout(
         STALL,
-        tokio_tungstenite::client_async_with_config(req, stream, Some(config)),
+        tokio_tungstenite::client_async_tls_with_config(req, stream, Some(config), Some(connector)),
     )
     .await
     .map_err(|_| format!("WebSocket handshake with {addr} timed out"))?
@@ -255,7 +268,7 @@ async fn connect_tcp(addr: SocketAddr) -> Result<TcpStream, String> {
 
 /// Connects `n` WebSockets, at most 256 handshakes at a time.
 pub(crate) async fn connect_many(
-    addr: SocketAddr,
+    target: WsTarget,
     protocol: &'static str,
     n: usize,
     read_buffer: usize,
@@ -266,7 +279,7 @@ pub(crate) async fn connect_many(
         let sem = sem.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await.map_err(|e| e.to_string())?;
-            connect_ws(addr, protocol, read_buffer).await
+            connect_ws(target, protocol, read_buffer).await
         }));
     }
     let mut out = Vec::with_capacity(n);

@@ -1,6 +1,5 @@
 //! WebSocket calls with a fixed number in flight per connection.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
@@ -11,14 +10,14 @@ use tsrpc::__wire as codec;
 use tsrpc::{Encoding, ServiceTable, WireFrame};
 
 use super::{
-    CallSample, CallSpec, ConnStats, MEASURE, Run, STALL, STOP, WARMUP, Window, Ws, clip,
+    CallSample, CallSpec, ConnStats, MEASURE, Run, STALL, STOP, WARMUP, Window, Ws, WsTarget, clip,
     connect_many, measure, micros, split_sn,
 };
 
 /// Runs `conns` WebSocket connections with `inflight` calls each against
 /// `addr`, and measures the server `pid`'s CPU time over the window.
 pub(crate) async fn ws_calls(
-    addr: SocketAddr,
+    target: WsTarget,
     spec: Arc<CallSpec>,
     conns: usize,
     inflight: usize,
@@ -31,7 +30,7 @@ pub(crate) async fn ws_calls(
         Encoding::Binary => "buffer",
     };
     let read_buffer = (spec.payload.len() * 2).clamp(16 << 10, 512 << 10);
-    let mut sockets = connect_many(addr, protocol, conns, read_buffer).await?;
+    let mut sockets = connect_many(target, protocol, conns, read_buffer).await?;
     if spec.encoding == Encoding::Binary {
         let fingerprint = ServiceTable::global()
             .map_err(|e| e.to_string())?

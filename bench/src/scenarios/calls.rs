@@ -79,8 +79,19 @@ fn call_variants(
         Variant::new(row(Server::Tsrpc, Encoding::Json), drive(json.clone())),
         Variant::new(row(raw, Encoding::Json), drive(json.clone())),
         Variant::new(row(Server::Tsrpc, Encoding::Binary), drive(binary.clone())),
-        Variant::new(row(raw, Encoding::Binary), drive(binary)),
+        Variant::new(row(raw, Encoding::Binary), drive(binary.clone())),
     ];
+    if transport == Transport::Ws && !big {
+        // TLS beside plain WebSocket: what `wss://` costs.
+        variants.push(Variant::new(
+            row(Server::TsrpcTls, Encoding::Json),
+            drive(json.clone()),
+        ));
+        variants.push(Variant::new(
+            row(Server::TsrpcTls, Encoding::Binary),
+            drive(binary.clone()),
+        ));
+    }
     if !big {
         for level in [TraceLevel::Info, TraceLevel::Debug] {
             let server = Server::TsrpcTraced(level);
