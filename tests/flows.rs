@@ -698,3 +698,63 @@ async fn pre_connect_may_refuse_and_the_seed_pattern_reconnects() {
     client.call_api(echo("")).await.unwrap();
     server.stop().await;
 }
+
+/// `pre_connect` sees the upgrade request (headers, cookies, query, the
+/// peer) and refuses with 403 by default; what it accepts, handlers and
+/// flows read from the connection.
+#[tokio::test]
+async fn pre_connect_reads_the_handshake_and_refuses_or_admits() {
+    use tsrpc::server::flows::ConnectFlow;
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct Visitor(String);
+
+    let (server, url) = start(Server::builder()).await;
+    server
+        .flows()
+        .pre_connect
+        .push(|mut connect: ConnectFlow| async move {
+            assert!(connect.remote_addr.is_some());
+            match connect.cookie("visitor").map(str::to_owned) {
+                Some(name) if name != "mallory" => {
+                    connect.extensions.insert(Visitor(name));
+                    Ok(connect)
+                }
+                Some(_) => Err(TsrpcError::api("Not you")),
+                None => Err(ConnectFlow::unauthorized("Who are you?")),
+            }
+        });
+    let addr = url.trim_start_matches("ws://");
+    let upgrade = |cookie: &str| {
+        format!(
+            "GET /?room=7 HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{cookie}"
+        )
+    };
+    let res = raw_http(
+        addr.parse().unwrap(),
+        upgrade("X-No: cookie").trim_end(),
+        "",
+    )
+    .await;
+    assert_eq!((res.status, res.body.as_str()), (401, "Who are you?"));
+    let res = raw_http(
+        addr.parse().unwrap(),
+        upgrade("Cookie: a=1; visitor=mallory").trim_end(),
+        "",
+    )
+    .await;
+    assert_eq!((res.status, res.body.as_str()), (403, "Not you"));
+
+    let client = WsClient::builder(format!("{url}/?room=7"))
+        .header("cookie", "a=1; visitor=ann")
+        .build();
+    client.connect().await.unwrap();
+    let conns = server.connections();
+    assert_eq!(conns.len(), 1);
+    assert_eq!(conns[0].extension::<Visitor>(), Some(Visitor("ann".into())));
+    assert_eq!(conns[0].cookie("a"), Some("1"));
+    assert_eq!(conns[0].query(), Some("room=7"));
+    assert_eq!(conns[0].query_param("room"), Some("7"));
+    server.stop().await;
+}

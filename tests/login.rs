@@ -106,3 +106,64 @@ async fn http_calls_carry_a_token_header() {
     );
     server.stop().await;
 }
+
+/// Auth at connect: a WebSocket bringing a token (query string or
+/// `Authorization` header) is logged in before it opens; a wrong token is
+/// refused with 401 and its reason, before any socket opens.
+#[tokio::test]
+async fn websockets_log_in_at_connect_with_a_token() {
+    let server = login::server("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = server.start().await.unwrap();
+    let http = HttpClient::builder(format!("http://{addr}"))
+        .build()
+        .unwrap();
+    let token = http.call_api(ann()).await.unwrap().token;
+
+    let by_query = WsClient::builder(format!("ws://{addr}/?token={token}")).build();
+    by_query.connect().await.unwrap();
+    assert_eq!(
+        by_query.call_api(ReqGetSecret {}).await.unwrap().user,
+        "ann"
+    );
+    let by_header = WsClient::builder(format!("ws://{addr}"))
+        .json(true)
+        .header("authorization", format!("Bearer {token}"))
+        .build();
+    by_header.connect().await.unwrap();
+    assert_eq!(
+        by_header.call_api(ReqGetSecret {}).await.unwrap().user,
+        "ann"
+    );
+    // The connection kept what its handshake carried.
+    let conns = server.connections();
+    assert!(
+        conns
+            .iter()
+            .any(|c| c.query_param("token") == Some(token.as_str())),
+        "{conns:?}"
+    );
+    assert!(conns.iter().any(|c| c.header("authorization").is_some()));
+
+    // A wrong token never opens a socket.
+    let before = server.connections().len();
+    let wrong = WsClient::builder(format!("ws://{addr}/?token=nope")).build();
+    let err = wrong.connect().await.unwrap_err();
+    assert!(err.is_network(), "{err:?}");
+    assert!(
+        err.message.contains("401") && err.message.contains("Unknown or expired token"),
+        "{}",
+        err.message
+    );
+    assert_eq!(server.connections().len(), before);
+    // Without a token: anonymous, to log in with Login.
+    let anonymous = WsClient::builder(format!("ws://{addr}")).build();
+    anonymous.connect().await.unwrap();
+    let err = anonymous.call_api(ReqGetSecret {}).await.unwrap_err();
+    assert!(err.has_code("NEED_LOGIN"), "{err}");
+    // An invalid handshake header is the client's error, before connecting.
+    let bad = WsClient::builder(format!("ws://{addr}"))
+        .header("bad header", "x")
+        .build();
+    assert!(!bad.connect().await.unwrap_err().is_network());
+    server.stop().await;
+}

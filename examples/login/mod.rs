@@ -13,4 +13,6 @@ mod protocol;
 mod server;
 
 pub use protocol::{ReqGetSecret, ReqLogin, ReqLogout, ResGetSecret, ResLogin, ResLogout};
-pub use server::{Tokens, User, get_secret, login, logout, require_login, server};
+pub use server::{
+    Tokens, User, get_secret, login, login_at_connect, logout, require_login, server,
+};

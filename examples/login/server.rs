@@ -7,7 +7,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use tsrpc::server::flows::ApiCallFlow;
+use tsrpc::server::flows::{ApiCallFlow, ConnectFlow};
 use tsrpc::{ApiCall, Server, SetupError, State, TsrpcError};
 
 use super::protocol::{ReqGetSecret, ReqLogin, ReqLogout, ResGetSecret, ResLogin, ResLogout};
@@ -111,9 +111,36 @@ pub async fn require_login(
     }
 }
 
+/// The `pre_connect` node: a WebSocket that brings a token (`?token=..` in
+/// its URL, or an `Authorization: Bearer ..` header on its handshake) is
+/// logged in before it opens; a wrong token is refused with 401 and never
+/// opens. Without a token it opens anonymous, to log in with `Login`.
+pub async fn login_at_connect(
+    mut connect: ConnectFlow,
+    tokens: State<Tokens>,
+) -> Result<ConnectFlow, TsrpcError> {
+    let token = connect.query_param("token").or_else(|| {
+        connect
+            .header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+    });
+    let Some(token) = token else {
+        return Ok(connect);
+    };
+    let user = tokens.lock().get(token).cloned();
+    match user {
+        Some(user) => {
+            connect.extensions.insert(user);
+            Ok(connect)
+        }
+        None => Err(ConnectFlow::unauthorized("Unknown or expired token")),
+    }
+}
+
 /// The login server on `addr`: it serves only the `login/` APIs (the
 /// chatroom's handlers live in this crate too), keeps its tokens in its
-/// state, and checks logins in a `pre_api_call` flow.
+/// state, logs WebSockets in at connect when they bring a token, and
+/// checks logins in a `pre_api_call` flow.
 pub fn server(addr: SocketAddr) -> Result<Server, SetupError> {
     let server = Server::builder()
         .bind(addr)
@@ -123,6 +150,11 @@ pub fn server(addr: SocketAddr) -> Result<Server, SetupError> {
     // Flow nodes are closures pushed on one server: they take its state
     // from the server.
     let tokens = server.state::<Tokens>().expect("set on the builder above");
+    let at_connect = tokens.clone();
+    server
+        .flows()
+        .pre_connect
+        .push(move |connect: ConnectFlow| login_at_connect(connect, at_connect.clone()));
     server
         .flows()
         .pre_api_call

@@ -35,6 +35,9 @@ pub mod codes {
     pub const WS_NOT_OPEN: &str = "WS_NOT_OPEN";
     /// The call was aborted with `abort`, `abort_by_key` or `abort_all` (client side).
     pub const ABORTED: &str = "ABORTED";
+    /// A `pre_connect` node refused a WebSocket upgrade as unauthenticated:
+    /// answered 401 (see `ConnectFlow::unauthorized`).
+    pub const UNAUTHORIZED: &str = "UNAUTHORIZED";
 }
 
 /// Which side of the exchange an error comes from: TSRPC's `TsrpcErrorType`.

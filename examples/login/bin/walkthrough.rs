@@ -1,7 +1,9 @@
 //! Login with per-connection state and a `pre_api_call` flow: calls from
 //! anonymous connections are refused with `NEED_LOGIN`; over HTTP a token
-//! header does the same job. The example starts the server, walks through
-//! both transports, prints each step and exits.
+//! header does the same job, and a WebSocket that brings the token on its
+//! handshake is logged in at connect (a wrong one is refused with 401).
+//! The example starts the server, walks through both transports, prints
+//! each step and exits.
 //!
 //! ```text
 //! cargo run --example login
@@ -68,6 +70,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &http.call_api_with(ReqGetSecret {}, with_token).await,
     );
 
+    // A WebSocket that brings the token is logged in before it opens.
+    println!();
+    let with_token = WsClient::builder(format!("ws://{addr}/?token={token}"))
+        .json(true)
+        .build();
+    with_token.connect().await?;
+    show(
+        "WebSocket with ?token=: GetSecret",
+        &with_token.call_api(ReqGetSecret {}).await,
+    );
+    let wrong_token = WsClient::builder(format!("ws://{addr}"))
+        .header("authorization", "Bearer not-a-token")
+        .build();
+    show(
+        "WebSocket with a wrong token: connect",
+        &wrong_token.connect().await,
+    );
+
+    with_token.disconnect().await;
     ws.disconnect().await;
     server.stop().await;
     Ok(())

@@ -149,6 +149,8 @@ struct Settings {
     reconnect: Option<ReconnectPolicy>,
     max_message_size: usize,
     send_queue_size: usize,
+    /// Headers of the WebSocket handshake (checked when connecting).
+    headers: Vec<(String, String)>,
     /// The roots `wss://` trusts; webpki's when not set.
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::ClientTls>,
@@ -256,6 +258,15 @@ impl WsClientBuilder {
         self
     }
 
+    /// A header sent with the WebSocket handshake (a token, say, for the
+    /// server's `pre_connect` flow); a query string goes in the URL
+    /// (`ws://host:3000/?token=..`). An invalid name or value makes
+    /// [`connect`](WsClient::connect) fail.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.settings.headers.push((name.into(), value.into()));
+        self
+    }
+
     /// The servers a `wss://` connection trusts: the Mozilla roots by
     /// default; [`ClientTls::with_root_pem`](crate::tls::ClientTls::with_root_pem)
     /// for a private CA or a self-signed certificate.
@@ -320,6 +331,7 @@ impl WsClient {
                 reconnect: None,
                 max_message_size: crate::transport::DEFAULT_MAX_MESSAGE_SIZE,
                 send_queue_size: crate::transport::DEFAULT_SEND_QUEUE_SIZE,
+                headers: Vec::new(),
                 #[cfg(feature = "tls")]
                 tls: None,
             },
@@ -393,6 +405,19 @@ impl WsClient {
             http::header::SEC_WEBSOCKET_PROTOCOL,
             HeaderValue::from_static(protocol),
         );
+        for (name, value) in &settings.headers {
+            let parsed = (
+                http::HeaderName::try_from(name.as_str()),
+                HeaderValue::try_from(value.as_str()),
+            );
+            let (Ok(name), Ok(value)) = parsed else {
+                self.inner.status.send_replace(WsStatus::Closed);
+                return Err(TsrpcError::client(format!(
+                    "invalid handshake header {name:?}: {value:?}"
+                )));
+            };
+            request.headers_mut().append(name, value);
+        }
         let config = ws::config(settings.max_message_size);
         let connecting = async {
             let uri = request.uri();
@@ -432,7 +457,21 @@ impl WsClient {
             )
             .await
             .map(|(socket, _)| socket)
-            .map_err(|e| e.to_string())
+            .map_err(|e| match e {
+                // A refused upgrade: its status and the server's reason.
+                tokio_tungstenite::tungstenite::Error::Http(res) => {
+                    let reason = res
+                        .body()
+                        .as_deref()
+                        .map(String::from_utf8_lossy)
+                        .unwrap_or_default();
+                    format!(
+                        "the server refused the connection: {} {reason}",
+                        res.status()
+                    )
+                }
+                e => e.to_string(),
+            })
         };
         let socket = match tokio::time::timeout(settings.connect_timeout, connecting).await {
             Ok(Ok(socket)) => socket,

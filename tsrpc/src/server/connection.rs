@@ -54,8 +54,10 @@ struct ConnectionInner {
     peer: Option<Peer>,
     /// 0: not known yet, 1: JSON, 2: binary.
     encoding: AtomicU8,
-    /// The request headers of an HTTP call.
+    /// The request headers of an HTTP call, or of a WebSocket's upgrade.
     headers: Option<http::HeaderMap>,
+    /// The URI of a WebSocket's upgrade request.
+    uri: Option<http::Uri>,
     extensions: Mutex<http::Extensions>,
     flows: Option<Arc<ServerFlows>>,
 }
@@ -76,26 +78,75 @@ fn same_bytes(a: &WireFrame, b: &WireFrame) -> bool {
         && x.len() == y.len()
 }
 
+/// What a connection starts with, beside its id and transport.
+#[derive(Default)]
+struct Setup {
+    remote_addr: Option<SocketAddr>,
+    peer: Option<Peer>,
+    encoding: Option<Encoding>,
+    headers: Option<http::HeaderMap>,
+    uri: Option<http::Uri>,
+    extensions: http::Extensions,
+    flows: Option<Arc<ServerFlows>>,
+}
+
+/// What a WebSocket connection keeps of its upgrade request.
+pub(crate) struct Upgrade {
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) uri: http::Uri,
+    pub(crate) remote_addr: Option<SocketAddr>,
+    pub(crate) extensions: http::Extensions,
+}
+
+/// A cookie's value in `Cookie` headers (`a=1; b=2`).
+pub(crate) fn cookie<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            (key == name).then_some(value)
+        })
+}
+
+/// A parameter's value in a query string (`a=1&b=2`), as sent.
+pub(crate) fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+    query
+        .split('&')
+        .find_map(|pair| match pair.split_once('=') {
+            Some((key, value)) => (key == name).then_some(value),
+            None => (pair == name).then_some(""),
+        })
+}
+
 impl Connection {
     pub(crate) fn in_process() -> Self {
-        Self::build(0, None, Transport::InProcess, None, None, None, None)
+        Self::build(0, Transport::InProcess, Setup::default())
     }
 
+    /// A WebSocket connection, with what its upgrade request carried
+    /// (headers, URI) and the values `pre_connect` put on it.
     pub(crate) fn websocket(
         id: u64,
-        remote_addr: Option<SocketAddr>,
+        upgrade: Upgrade,
         peer: Peer,
         encoding: Option<Encoding>,
         flows: Arc<ServerFlows>,
     ) -> Self {
         Self::build(
             id,
-            remote_addr,
             Transport::WebSocket,
-            Some(peer),
-            encoding,
-            None,
-            Some(flows),
+            Setup {
+                remote_addr: upgrade.remote_addr,
+                peer: Some(peer),
+                encoding,
+                headers: Some(upgrade.headers),
+                uri: Some(upgrade.uri),
+                extensions: upgrade.extensions,
+                flows: Some(flows),
+            },
         )
     }
 
@@ -107,34 +158,28 @@ impl Connection {
     ) -> Self {
         Self::build(
             id,
-            remote_addr,
             Transport::Http,
-            None,
-            Some(encoding),
-            Some(headers),
-            None,
+            Setup {
+                remote_addr,
+                encoding: Some(encoding),
+                headers: Some(headers),
+                ..Setup::default()
+            },
         )
     }
 
-    fn build(
-        id: u64,
-        remote_addr: Option<SocketAddr>,
-        transport: Transport,
-        peer: Option<Peer>,
-        encoding: Option<Encoding>,
-        headers: Option<http::HeaderMap>,
-        flows: Option<Arc<ServerFlows>>,
-    ) -> Self {
+    fn build(id: u64, transport: Transport, setup: Setup) -> Self {
         Connection {
             inner: Arc::new(ConnectionInner {
                 id,
-                remote_addr,
+                remote_addr: setup.remote_addr,
                 transport,
-                peer,
-                encoding: AtomicU8::new(encoding.map_or(0, encoding_code)),
-                headers,
-                extensions: Mutex::new(http::Extensions::new()),
-                flows,
+                peer: setup.peer,
+                encoding: AtomicU8::new(setup.encoding.map_or(0, encoding_code)),
+                headers: setup.headers,
+                uri: setup.uri,
+                extensions: Mutex::new(setup.extensions),
+                flows: setup.flows,
             }),
         }
     }
@@ -156,7 +201,7 @@ impl Connection {
         self.inner.transport
     }
 
-    /// The request headers, for a call made over HTTP.
+    /// The request headers: an HTTP call's, or a WebSocket's upgrade request's.
     pub fn headers(&self) -> Option<&http::HeaderMap> {
         self.inner.headers.as_ref()
     }
@@ -165,6 +210,24 @@ impl Connection {
     /// `call.conn.header("authorization")`.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers()?.get(name)?.to_str().ok()
+    }
+
+    /// A cookie's value, from the request's `Cookie` headers (an HTTP
+    /// call's, or a WebSocket's upgrade request's).
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        cookie(self.headers()?, name)
+    }
+
+    /// The query string of a WebSocket's upgrade request, without the `?`
+    /// (`ws://host/?token=..`).
+    pub fn query(&self) -> Option<&str> {
+        self.inner.uri.as_ref()?.query()
+    }
+
+    /// A query parameter of a WebSocket's upgrade request, as sent (not
+    /// percent-decoded).
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        query_param(self.query()?, name)
     }
 
     /// Attaches a value to the connection (one per type); returns the

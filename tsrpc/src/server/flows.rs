@@ -13,7 +13,7 @@ use super::Connection;
 use std::any::Any;
 
 use crate::codec::{self, ServerFrame, WireFrame};
-use crate::error::TsrpcError;
+use crate::error::{TsrpcError, codes};
 use crate::flow::Flow;
 use crate::proto::{AnyValue, Api, Message, ServiceInfo};
 
@@ -47,7 +47,10 @@ use crate::proto::{AnyValue, Api, Message, ServiceInfo};
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct ServerFlows {
-    /// After a WebSocket connection is accepted.
+    /// Before a WebSocket upgrade is accepted: may refuse it (401/403) or
+    /// put values on the connection to be.
+    pub pre_connect: Flow<ConnectFlow>,
+    /// After a WebSocket connection opened (TSRPC's `postConnectFlow`).
     pub post_connect: Flow<Connection>,
     /// After a WebSocket connection ended, for any reason.
     pub post_disconnect: Flow<ConnDisconnect>,
@@ -96,6 +99,7 @@ impl ServerFlows {
     pub(crate) fn new() -> Self {
         let in_use = Arc::new(AtomicU32::new(0));
         ServerFlows {
+            pre_connect: Flow::named("pre_connect"),
             post_connect: Flow::named("post_connect"),
             post_disconnect: Flow::named("post_disconnect"),
             pre_recv_data: Flow::watched("pre_recv_data", &in_use, PRE_RECV_DATA),
@@ -147,6 +151,79 @@ impl ServerFlows {
     /// True when no flow sees messages sent, so a broadcast queues directly.
     pub(crate) fn none_see_sent_msgs(&self) -> bool {
         !self.in_use(PRE_SEND_MSG | PRE_SEND_DATA | POST_SEND_MSG)
+    }
+}
+
+/// A WebSocket upgrade request, before the socket opens: what
+/// `pre_connect` nodes receive. A node reads the request (headers,
+/// cookies, query string, the peer's address), refuses it with an error
+/// (403, or 401 with [`ConnectFlow::unauthorized`]; the error's message is
+/// the response's body), or accepts it, putting values on the connection
+/// to be (`extensions`, read with
+/// [`Connection::extension`](super::Connection::extension)).
+///
+/// ```
+/// # let server = tsrpc::Server::builder().build()?;
+/// use tsrpc::server::flows::ConnectFlow;
+///
+/// #[derive(Clone)]
+/// struct User(String);
+///
+/// server.flows().pre_connect.push(|mut connect: ConnectFlow| async move {
+///     let token = connect
+///         .query_param("token")
+///         .or_else(|| connect.cookie("session"))
+///         .map(str::to_owned);
+///     match token.as_deref() {
+///         Some("secret-token") => {
+///             connect.extensions.insert(User("ann".into()));
+///             Ok(connect)
+///         }
+///         Some(_) => Err(ConnectFlow::unauthorized("Invalid token")),
+///         None => Err(ConnectFlow::unauthorized("Log in first")),
+///     }
+/// });
+/// # Ok::<(), tsrpc::SetupError>(())
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ConnectFlow {
+    /// The upgrade request's headers.
+    pub headers: http::HeaderMap,
+    /// The upgrade request's URI (path and query string).
+    pub uri: http::Uri,
+    /// The peer's address, when known.
+    pub remote_addr: Option<std::net::SocketAddr>,
+    /// Values for the connection, read with `conn.extension::<T>()`
+    /// (values must be `Clone` to be read there).
+    pub extensions: http::Extensions,
+}
+
+impl ConnectFlow {
+    /// A header's value, when it is text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)?.to_str().ok()
+    }
+
+    /// A cookie's value, from the `Cookie` headers.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        super::connection::cookie(&self.headers, name)
+    }
+
+    /// The query string, without the `?`.
+    pub fn query(&self) -> Option<&str> {
+        self.uri.query()
+    }
+
+    /// A query parameter's value as sent (not percent-decoded).
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        super::connection::query_param(self.uri.query()?, name)
+    }
+
+    /// The error that refuses the upgrade with 401 Unauthorized (any other
+    /// error refuses it with 403 Forbidden), `reason` as the body.
+    pub fn unauthorized(reason: impl Into<String>) -> TsrpcError {
+        TsrpcError::api(reason).with_code(codes::UNAUTHORIZED)
     }
 }
 

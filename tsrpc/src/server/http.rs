@@ -13,7 +13,9 @@ use futures_util::future::Either;
 use http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use super::connection::Upgrade;
 use super::dispatch::{self, Answer, AnswerShape, Input, Outcome};
+use super::flows::ConnectFlow;
 use super::flows::DataFlow;
 use super::{Connection, Server, ServerInner};
 use crate::codec::{
@@ -26,7 +28,7 @@ use crate::proto::{ServiceInfo, ServiceKind};
 use crate::task::{self, BoxFuture, with_context};
 use crate::transport::http::{HttpCall, HttpReply, service_name};
 use crate::transport::service::HttpService;
-use crate::transport::{App, ServerSocket};
+use crate::transport::{App, Refused, ServerSocket, UpgradeHead};
 
 pub(crate) use crate::transport::admission::Caps;
 pub use crate::transport::http::ResponseBody;
@@ -62,6 +64,54 @@ fn empty() -> HttpReply {
 }
 
 impl App for ServerInner {
+    type Admitted = Upgrade;
+
+    fn admit_websocket(
+        self: &Arc<Self>,
+        head: UpgradeHead,
+    ) -> impl Future<Output = Result<Upgrade, Refused>> + Send {
+        let flows = self.flows.clone();
+        async move {
+            let connect = ConnectFlow {
+                headers: head.headers,
+                uri: head.uri,
+                remote_addr: head.remote,
+                extensions: http::Extensions::new(),
+            };
+            let connect = if flows.pre_connect.is_empty() {
+                connect
+            } else {
+                match Box::pin(flows.pre_connect.exec(connect)).await {
+                    FlowStep::Continue(connect) => connect,
+                    FlowStep::Stop => {
+                        return Err(Refused {
+                            status: StatusCode::FORBIDDEN,
+                            reason: "Connection refused".into(),
+                        });
+                    }
+                    FlowStep::Fail(err) => {
+                        let status = if err.has_code(codes::UNAUTHORIZED) {
+                            StatusCode::UNAUTHORIZED
+                        } else {
+                            StatusCode::FORBIDDEN
+                        };
+                        tracing::debug!(remote = ?head.remote, %status, "upgrade refused: {}", err.message);
+                        return Err(Refused {
+                            status,
+                            reason: err.message,
+                        });
+                    }
+                }
+            };
+            Ok(Upgrade {
+                headers: connect.headers,
+                uri: connect.uri,
+                remote_addr: connect.remote_addr,
+                extensions: connect.extensions,
+            })
+        }
+    }
+
     fn accepting(&self) -> bool {
         !self.is_stopping()
     }
@@ -73,10 +123,10 @@ impl App for ServerInner {
     fn serve_websocket(
         self: Arc<Self>,
         socket: ServerSocket,
-        remote: Option<SocketAddr>,
+        upgrade: Upgrade,
         encoding: Option<Encoding>,
     ) -> BoxFuture<()> {
-        super::ws::serve(self, socket, remote, encoding)
+        super::ws::serve(self, socket, upgrade, encoding)
     }
 
     fn http_settings(&self) -> &HttpSettings {

@@ -4,7 +4,6 @@
 //! [`dispatch`](super::dispatch) and writes answers; it owns the hello, the
 //! heartbeat and the close codes.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Context;
@@ -12,6 +11,7 @@ use std::task::Context;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tracing::Instrument;
 
+use super::connection::Upgrade;
 use super::dispatch::{self, Answer, AnswerShape, CallSlots, Input, Outcome};
 use super::flows::{ConnDisconnect, DataFlow};
 use super::{Connection, Server, ServerInner};
@@ -84,31 +84,31 @@ impl Peer {
 pub(crate) fn serve(
     inner: Arc<ServerInner>,
     socket: ServerSocket,
-    remote: Option<SocketAddr>,
+    upgrade: Upgrade,
     encoding: Option<Encoding>,
 ) -> BoxFuture<()> {
     let id = inner.next_conn_id();
     let span = tracing::info_span!(
         "conn",
         id,
-        remote = remote.map(tracing::field::display),
+        remote = upgrade.remote_addr.map(tracing::field::display),
         transport = "ws",
         encoding = ?encoding,
     );
-    Box::pin(session(Server { inner }, id, socket, remote, encoding).instrument(span))
+    Box::pin(session(Server { inner }, id, socket, upgrade, encoding).instrument(span))
 }
 
 async fn session(
     server: Server,
     id: u64,
     socket: ServerSocket,
-    remote: Option<SocketAddr>,
+    upgrade: Upgrade,
     encoding: Option<Encoding>,
 ) {
     let settings = server.settings();
     let (outbound, rx) = outbound::channel(settings.send_queue_size);
     let flows = server.inner.flows.clone();
-    let conn = Connection::websocket(id, remote, Peer(outbound.clone()), encoding, flows.clone());
+    let conn = Connection::websocket(id, upgrade, Peer(outbound.clone()), encoding, flows.clone());
     server.add_connection(&conn);
     tracing::debug!("connected");
     if !flows.post_connect.is_empty() {

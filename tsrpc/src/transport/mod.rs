@@ -50,8 +50,30 @@ impl From<Received> for WireFrame {
 /// An upgraded WebSocket connection.
 pub(crate) type ServerSocket = WebSocketStream<ws::Metered<TokioIo<hyper::upgrade::Upgraded>>>;
 
+/// A WebSocket upgrade request, as the app sees it before the socket opens.
+#[derive(Debug)]
+pub(crate) struct UpgradeHead {
+    pub(crate) headers: ::http::HeaderMap,
+    pub(crate) uri: ::http::Uri,
+    pub(crate) remote: Option<SocketAddr>,
+}
+
+/// An upgrade the app refused: the status and the reason sent back.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub(crate) status: ::http::StatusCode,
+    pub(crate) reason: String,
+}
+
 /// What the listener serves.
 pub(crate) trait App: Send + Sync + 'static {
+    /// What an accepted upgrade carries into its connection.
+    type Admitted: Send + 'static;
+    /// Decides on a WebSocket upgrade before the socket opens.
+    fn admit_websocket(
+        self: &Arc<Self>,
+        head: UpgradeHead,
+    ) -> impl Future<Output = Result<Self::Admitted, Refused>> + Send;
     /// False while stopping: new WebSocket connections are refused with 503.
     fn accepting(&self) -> bool;
     /// The WebSocket configuration for new connections.
@@ -61,7 +83,7 @@ pub(crate) trait App: Send + Sync + 'static {
     fn serve_websocket(
         self: Arc<Self>,
         ws: ServerSocket,
-        remote: Option<SocketAddr>,
+        admitted: Self::Admitted,
         encoding: Option<Encoding>,
     ) -> BoxFuture<()>;
     /// HTTP settings: limits, origins, static files.

@@ -168,6 +168,23 @@ pub(crate) async fn handle<A: App, B: RequestBody>(
         return Ok(super::http::origin_refused());
     }
     let accept = derive_accept_key(key.as_bytes());
+    let head = super::UpgradeHead {
+        headers: req.headers().clone(),
+        uri: req.uri().clone(),
+        remote,
+    };
+    let admitted = match app.admit_websocket(head).await {
+        Ok(admitted) => admitted,
+        Err(refused) => {
+            let mut res = Response::new(ResponseBody::full(Bytes::from(refused.reason)));
+            *res.status_mut() = refused.status;
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            return Ok(res);
+        }
+    };
     let (protocol, encoding) = choose_protocol(&req);
     let on_upgrade = hyper::upgrade::on(&mut req);
     let config = app.ws_config();
@@ -187,7 +204,7 @@ pub(crate) async fn handle<A: App, B: RequestBody>(
                     Some(config),
                 )
                 .await;
-                app.serve_websocket(ws, remote, encoding).await;
+                app.serve_websocket(ws, admitted, encoding).await;
             }
             Err(e) => tracing::debug!(?remote, "WebSocket upgrade failed: {e}"),
         }
