@@ -110,6 +110,38 @@ fn choose_protocol<B>(req: &Request<B>) -> (Option<HeaderValue>, Option<Encoding
     )
 }
 
+/// A copy of `headers` that holds none of the request's bytes. hyper's
+/// header values are slices of the connection's read buffer (8 KiB and
+/// more): a connection that kept them would keep that whole buffer for its
+/// lifetime.
+/// The handshake's own headers, which say nothing to the app, are left out.
+fn detached_headers(headers: &http::HeaderMap) -> http::HeaderMap {
+    let handshake = [
+        header::CONNECTION,
+        header::UPGRADE,
+        header::SEC_WEBSOCKET_KEY,
+        header::SEC_WEBSOCKET_VERSION,
+        header::SEC_WEBSOCKET_EXTENSIONS,
+    ];
+    let kept = || headers.iter().filter(|(name, _)| !handshake.contains(name));
+    let mut copy = http::HeaderMap::with_capacity(kept().count());
+    for (name, value) in kept() {
+        let name = http::HeaderName::from_bytes(name.as_str().as_bytes());
+        let copied = HeaderValue::from_bytes(value.as_bytes());
+        if let (Ok(name), Ok(mut copied)) = (name, copied) {
+            copied.set_sensitive(value.is_sensitive());
+            copy.append(name, copied);
+        }
+    }
+    copy
+}
+
+/// A copy of `uri` that holds none of the request's bytes (see
+/// [`detached_headers`]).
+fn detached_uri(uri: &http::Uri) -> http::Uri {
+    uri.to_string().parse().unwrap_or_default()
+}
+
 /// Answers one request, whichever host received it: an HTTP call or
 /// message, a static file, or a WebSocket upgrade. `active` is the
 /// listener's note of the request; none when mounted in another server.
@@ -169,8 +201,8 @@ pub(crate) async fn handle<A: App, B: RequestBody>(
     }
     let accept = derive_accept_key(key.as_bytes());
     let head = super::UpgradeHead {
-        headers: req.headers().clone(),
-        uri: req.uri().clone(),
+        headers: detached_headers(req.headers()),
+        uri: detached_uri(req.uri()),
         remote,
     };
     let admitted = match app.admit_websocket(head).await {
