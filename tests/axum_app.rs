@@ -96,6 +96,11 @@ async fn rust_clients_call_and_chat_through_the_mounted_paths() {
     .await
     .expect("both clients get the three chats");
 
+    // The app's metrics route shows the chatroom's stats.
+    let metrics = raw_http(addr, "GET /metrics HTTP/1.1", "").await;
+    assert_eq!(metrics.json()["websockets"], 2, "{}", metrics.body);
+    assert_eq!(metrics.json()["websockets_binary"], 1, "{}", metrics.body);
+
     // The connections see the peer's address, from axum's connect info.
     let conns = chat.connections();
     assert_eq!(conns.len(), 2);

@@ -716,6 +716,7 @@ async fn pre_connect_reads_the_handshake_and_refuses_or_admits() {
         .push(|mut connect: ConnectFlow| async move {
             assert!(connect.remote_addr.is_some());
             match connect.cookie("visitor").map(str::to_owned) {
+                Some(name) if name == "crash" => Err(TsrpcError::server("the database is down")),
                 Some(name) if name != "mallory" => {
                     connect.extensions.insert(Visitor(name));
                     Ok(connect)
@@ -745,6 +746,17 @@ async fn pre_connect_reads_the_handshake_and_refuses_or_admits() {
     )
     .await;
     assert_eq!((res.status, res.body.as_str()), (403, "Not you"));
+    // A node's server error is the server's: 500, its text kept inside.
+    let res = raw_http(
+        addr.parse().unwrap(),
+        upgrade("Cookie: visitor=crash").trim_end(),
+        "",
+    )
+    .await;
+    assert_eq!(
+        (res.status, res.body.as_str()),
+        (500, "Internal Server Error")
+    );
 
     let client = WsClient::builder(format!("{url}/?room=7"))
         .header("cookie", "a=1; visitor=ann")

@@ -148,6 +148,9 @@ async fn peers_that_do_not_speak_tls_are_refused_and_the_others_go_on() {
     let mut silent = TcpStream::connect(addr).await.unwrap();
     closed_by_server(&mut silent).await;
 
+    // Each is counted among the refusals.
+    assert!(server.stats().refused.tls >= 4, "{:?}", server.stats());
+
     // The connected client went on all along.
     client
         .call_api(ReqSend {

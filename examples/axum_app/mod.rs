@@ -1,5 +1,6 @@
 //! The chatroom mounted in an axum app: the app keeps its own routes
-//! (`/health`, its page at `/`) and tsrpc answers the chatroom's WebSocket
+//! (`/health`, `/metrics` with the chatroom's stats, its page at `/`) and
+//! tsrpc answers the chatroom's WebSocket
 //! at `/ws` and its HTTP API under `/api` (`POST /api/Send`), on one port.
 //!
 //! All the tsrpc code there is: build the server as usual, and hand
@@ -9,6 +10,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
+use axum::Json;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::response::Html;
@@ -23,9 +25,12 @@ pub fn router(chat: &tsrpc::Server) -> Router {
     let service = chat
         .service()
         .remote_addr(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|info| info.0));
+    let stats = chat.clone();
     Router::new()
         .route("/", get(page))
         .route("/health", get(|| async { "ok" }))
+        // The chatroom's numbers on the app's own metrics route.
+        .route("/metrics", get(move || async move { Json(stats.stats()) }))
         .route_service("/ws", service.clone())
         .nest_service("/api", service)
 }

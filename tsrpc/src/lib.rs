@@ -95,6 +95,7 @@ mod listeners;
 pub mod proto;
 pub mod schema;
 pub mod server;
+mod stats;
 /// TLS (`wss://`, `https://`) with rustls: the server's certificate
 /// ([`ServerBuilder::tls`]) and the roots clients trust (the `tls`
 /// feature, on by default).

@@ -179,8 +179,11 @@ impl HttpClientBuilder {
         let connector = {
             connector.enforce_http(false);
             let tls = self.settings.tls.clone().unwrap_or_default();
+            // hyper-rustls sets ALPN itself (and refuses a config with some).
+            let mut config = (*tls.config()).clone();
+            config.alpn_protocols.clear();
             hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config((*tls.config()).clone())
+                .with_tls_config(config)
                 .https_or_http()
                 .enable_http1()
                 .wrap_connector(connector)

@@ -281,6 +281,11 @@ impl Connection {
         self.encoding().unwrap_or(Encoding::Json)
     }
 
+    /// Bytes waiting in its outbound queue (WebSocket only).
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.inner.peer.as_ref().map_or(0, Peer::queued)
+    }
+
     /// True while the connection is open and not closing.
     pub fn is_connected(&self) -> bool {
         self.inner.peer.as_ref().is_some_and(|p| !p.is_closing())

@@ -89,7 +89,10 @@ impl App for ServerInner {
                             reason: "Connection refused".into(),
                         });
                     }
-                    FlowStep::Fail(err) => {
+                    // A business error refuses with its reason; any other
+                    // (a node that panicked, a failing database) is the
+                    // server's, and its text stays in the server's log.
+                    FlowStep::Fail(err) if err.is_api() => {
                         let status = if err.has_code(codes::UNAUTHORIZED) {
                             StatusCode::UNAUTHORIZED
                         } else {
@@ -99,6 +102,13 @@ impl App for ServerInner {
                         return Err(Refused {
                             status,
                             reason: err.message,
+                        });
+                    }
+                    FlowStep::Fail(err) => {
+                        tracing::error!(remote = ?head.remote, "pre_connect failed: {}", err.message);
+                        return Err(Refused {
+                            status: StatusCode::INTERNAL_SERVER_ERROR,
+                            reason: "Internal Server Error".into(),
                         });
                     }
                 }
@@ -114,6 +124,10 @@ impl App for ServerInner {
 
     fn accepting(&self) -> bool {
         !self.is_stopping()
+    }
+
+    fn refusals(&self) -> &crate::stats::Refusals {
+        &self.refusals
     }
 
     fn ws_config(&self) -> WebSocketConfig {

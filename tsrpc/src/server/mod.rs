@@ -50,6 +50,7 @@ use std::time::Duration;
 use regex::Regex;
 use tokio::sync::Notify;
 
+pub use crate::stats::{RefusedStats, ServerStats};
 pub use builder::{
     DEFAULT_API_TIMEOUT, DEFAULT_KEEPALIVE, DEFAULT_MAX_PENDING_CALLS, ServerBuilder, SetupError,
 };
@@ -101,6 +102,8 @@ struct ServerInner {
     connections_changed: Notify,
     /// Woken when the server stops: [`Server::serve`] ends then.
     stopped: Notify,
+    /// What its hosts refused, for [`Server::stats`].
+    refusals: crate::stats::Refusals,
     stopping: AtomicBool,
     in_flight: AtomicUsize,
     calls_done: Notify,
@@ -223,6 +226,7 @@ impl Server {
                 connections: Mutex::new(HashMap::new()),
                 connections_changed: Notify::new(),
                 stopped: Notify::new(),
+                refusals: crate::stats::Refusals::default(),
                 stopping: AtomicBool::new(false),
                 in_flight: AtomicUsize::new(0),
                 calls_done: Notify::new(),
@@ -390,6 +394,27 @@ impl Server {
 
     pub(crate) fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// A snapshot for an app's metrics: WebSocket connections by
+    /// encoding, calls in flight, bytes queued, refusals by reason. See
+    /// [`ServerStats`].
+    pub fn stats(&self) -> ServerStats {
+        let mut stats = ServerStats {
+            calls_in_flight: self.inner.in_flight.load(Ordering::Relaxed),
+            refused: self.inner.refusals.snapshot(),
+            ..ServerStats::default()
+        };
+        for conn in lock(&self.inner.connections).values() {
+            stats.websockets += 1;
+            match conn.encoding() {
+                Some(Encoding::Json) => stats.websockets_json += 1,
+                Some(Encoding::Binary) => stats.websockets_binary += 1,
+                None => {}
+            }
+            stats.bytes_queued += conn.queued_bytes();
+        }
+        stats
     }
 
     /// The open connections.

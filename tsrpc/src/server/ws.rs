@@ -77,6 +77,11 @@ impl Peer {
     pub(crate) fn is_closing(&self) -> bool {
         self.0.is_closing()
     }
+
+    /// Bytes waiting to be sent.
+    pub(crate) fn queued(&self) -> usize {
+        self.0.queued()
+    }
 }
 
 /// Runs one accepted WebSocket connection, from `post_connect` to

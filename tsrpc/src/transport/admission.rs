@@ -292,6 +292,35 @@ impl Slot {
         self.stopped.load(Ordering::Acquire)
     }
 
+    /// Keeps the connection task's waker (once), for the watch to wake it
+    /// when it stops the connection; a stop made before is not missed.
+    fn keep_waker(&self, cx: &mut Context<'_>) {
+        if !self.has_waker.load(Ordering::Relaxed)
+            && !self.upgraded.load(Ordering::Acquire)
+            && !self.has_waker.swap(true, Ordering::AcqRel)
+        {
+            self.waker.register(cx.waker());
+            if self.stopped() != Stop::None as u8 {
+                cx.waker().wake_by_ref();
+            }
+        }
+    }
+
+    /// Completes once the watch stops the connection (evicted to make
+    /// room, idle too long), for a wait that does not go through the
+    /// watched socket: the first byte of a TLS connection, peeked.
+    #[cfg(feature = "tls")]
+    pub(crate) async fn until_stopped(&self) {
+        std::future::poll_fn(|cx| {
+            if self.stopped() != Stop::None as u8 {
+                return Poll::Ready(());
+            }
+            self.keep_waker(cx);
+            Poll::Pending
+        })
+        .await;
+    }
+
     /// Wraps the connection's socket so that the watch can stop it.
     pub(crate) fn watch_io<IO>(self: &Arc<Self>, io: IO) -> Watched<IO> {
         Watched {
@@ -460,16 +489,7 @@ impl<IO> Watched<IO> {
     /// stop made before the waker was kept is not missed: the task is
     /// woken at once to see it.
     fn pending<T>(&self, cx: &mut Context<'_>) -> Poll<T> {
-        let slot = &self.slot;
-        if !slot.has_waker.load(Ordering::Relaxed)
-            && !slot.upgraded.load(Ordering::Acquire)
-            && !slot.has_waker.swap(true, Ordering::AcqRel)
-        {
-            slot.waker.register(cx.waker());
-            if slot.stopped() != Stop::None as u8 {
-                cx.waker().wake_by_ref();
-            }
-        }
+        self.slot.keep_waker(cx);
         Poll::Pending
     }
 }

@@ -276,7 +276,10 @@ pub(crate) async fn serve<A: App, B: RequestBody>(
     let settings = held.http_settings();
     let allow = match settings.origins.check(req.headers()) {
         OriginCheck::Allowed(allow) => allow,
-        OriginCheck::Refused => return origin_refused(),
+        OriginCheck::Refused => {
+            super::Refusals::count(&app.refusals().origin);
+            return origin_refused();
+        }
     };
     // Taken apart: a request body need not be `Sync` (axum's is not), so
     // no borrow of the whole request may live across an await.
@@ -370,6 +373,7 @@ async fn post<A: App, B: RequestBody>(
     active: Option<&Active>,
 ) -> Response<ResponseBody> {
     if !app.accepting() {
+        super::Refusals::count(&app.refusals().stopping);
         let err = TsrpcError::server("The server is stopping").with_code(codes::SERVER_STOPPING);
         return reply_response(HttpReply::json_error(StatusCode::SERVICE_UNAVAILABLE, &err));
     }

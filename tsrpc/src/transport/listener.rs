@@ -13,8 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use super::App;
 use super::admission::{Admission, Refusal, Slot};
+use super::{App, Refusals};
 
 /// HTTP/2 streams one connection may have open at once.
 const MAX_CONCURRENT_STREAMS: u32 = 128;
@@ -98,6 +98,11 @@ async fn accept_loop<A: App>(tcp: TcpListener, app: Arc<A>, mut stopped: watch::
             Ok(slot) => slot,
             Err(refusal) => {
                 tracing::debug!(%remote, ?refusal, "connection refused");
+                let refusals = app.refusals();
+                Refusals::count(match refusal {
+                    Refusal::Full(_) => &refusals.connection_limit,
+                    Refusal::PerIp(_) => &refusals.per_ip_limit,
+                });
                 if answering.fetch_add(1, Ordering::AcqRel) < MAX_ANSWERED_REFUSALS {
                     let answering = answering.clone();
                     tokio::spawn(async move {
@@ -121,12 +126,17 @@ async fn accept_loop<A: App>(tcp: TcpListener, app: Arc<A>, mut stopped: watch::
     }
 }
 
-/// Writes a refusal's plain HTTP answer and closes the socket, reading
-/// (and dropping) what the client sent so that the close does not reset
-/// the connection before the answer is read.
-async fn refuse(mut stream: TcpStream, refusal: Refusal) {
+/// Writes a refusal's plain HTTP answer and closes the socket.
+async fn refuse(stream: TcpStream, refusal: Refusal) {
+    answer_and_close(stream, refusal.response()).await;
+}
+
+/// Writes a plain HTTP answer and closes the socket, reading (and
+/// dropping) what the client sent so that the close does not reset the
+/// connection before the answer is read.
+async fn answer_and_close(mut stream: TcpStream, answer_text: String) {
     let answer = async {
-        stream.write_all(refusal.response().as_bytes()).await?;
+        stream.write_all(answer_text.as_bytes()).await?;
         stream.shutdown().await?;
         let mut sink = [0u8; 4096];
         let mut left: usize = 64 << 10;
@@ -165,14 +175,23 @@ async fn serve_connection<A: App>(
         };
         // A peer that stalls mid-handshake has the header read timeout
         // to finish it, like one that trickles its request.
+        // Stopped by the listener, or by the watch (evicted to make room:
+        // the peek does not go through the watched socket).
         let accepted = tokio::select! {
             accepted = tokio::time::timeout(idle, handshake) => accepted,
             () = until_stopped(&mut stopped) => return,
+            () = slot.until_stopped() => return,
         };
         match accepted {
             Ok(Ok(tls)) => serve_http(app, TokioIo::new(tls), remote, slot, stopped).await,
-            Ok(Err(e)) => tracing::debug!(%remote, "{e}"),
-            Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+            Ok(Err(e)) => {
+                Refusals::count(&app.refusals().tls);
+                tracing::debug!(%remote, "{e}");
+            }
+            Err(_) => {
+                Refusals::count(&app.refusals().tls);
+                tracing::debug!(%remote, "TLS handshake timed out");
+            }
         }
         return;
     }
@@ -184,7 +203,7 @@ async fn serve_connection<A: App>(
 /// with a handshake record (22). Plain HTTP sent to the TLS port gets a
 /// plain answer saying so, rather than a handshake error it cannot read.
 #[cfg(feature = "tls")]
-async fn expect_tls(mut stream: TcpStream) -> Result<TcpStream, String> {
+async fn expect_tls(stream: TcpStream) -> Result<TcpStream, String> {
     const HANDSHAKE: u8 = 22;
     let mut first = [0u8; 1];
     let n = stream
@@ -201,8 +220,7 @@ async fn expect_tls(mut stream: TcpStream) -> Result<TcpStream, String> {
              Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
-        let _ = stream.write_all(answer.as_bytes()).await;
-        let _ = stream.shutdown().await;
+        answer_and_close(stream, answer).await;
         return Err("plain text on the TLS port: answered 400".into());
     }
     Ok(stream)

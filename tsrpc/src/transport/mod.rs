@@ -65,8 +65,12 @@ pub(crate) struct Refused {
     pub(crate) reason: String,
 }
 
+pub(crate) use crate::stats::Refusals;
+
 /// What the listener serves.
 pub(crate) trait App: Send + Sync + 'static {
+    /// Where the hosts count what they refuse.
+    fn refusals(&self) -> &Refusals;
     /// What an accepted upgrade carries into its connection.
     type Admitted: Send + 'static;
     /// Decides on a WebSocket upgrade before the socket opens.

@@ -18,9 +18,9 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-use super::App;
 use super::admission::Active;
 use super::http::{OriginCheck, RequestBody, ResponseBody};
+use super::{App, Refusals};
 use crate::codec::Encoding;
 use crate::task::BoxFuture;
 
@@ -123,9 +123,19 @@ fn detached_headers(headers: &http::HeaderMap) -> http::HeaderMap {
         header::SEC_WEBSOCKET_VERSION,
         header::SEC_WEBSOCKET_EXTENSIONS,
     ];
+    // hyper lets a request carry hundreds of KiB of headers; a connection
+    // keeps at most this much of them for its whole life.
+    const KEPT: usize = 16 << 10;
+    let mut budget = KEPT;
     let kept = || headers.iter().filter(|(name, _)| !handshake.contains(name));
     let mut copy = http::HeaderMap::with_capacity(kept().count());
     for (name, value) in kept() {
+        let size = name.as_str().len() + value.len();
+        if size > budget {
+            tracing::debug!("upgrade headers past {KEPT} bytes are not kept");
+            break;
+        }
+        budget -= size;
         let name = http::HeaderName::from_bytes(name.as_str().as_bytes());
         let copied = HeaderValue::from_bytes(value.as_bytes());
         if let (Ok(name), Ok(mut copied)) = (name, copied) {
@@ -189,6 +199,7 @@ pub(crate) async fn handle<A: App, B: RequestBody>(
         return Ok(plain(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key"));
     };
     if !app.accepting() {
+        Refusals::count(&app.refusals().stopping);
         return Ok(plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is stopping",
@@ -197,6 +208,7 @@ pub(crate) async fn handle<A: App, B: RequestBody>(
     // Cross-site WebSocket hijacking: a page of another site must not use
     // a visitor's cookies to open a socket.
     if app.http_settings().origins.check(req.headers()) == OriginCheck::Refused {
+        Refusals::count(&app.refusals().origin);
         return Ok(super::http::origin_refused());
     }
     let accept = derive_accept_key(key.as_bytes());
@@ -208,15 +220,28 @@ pub(crate) async fn handle<A: App, B: RequestBody>(
     let admitted = match app.admit_websocket(head).await {
         Ok(admitted) => admitted,
         Err(refused) => {
+            Refusals::count(&app.refusals().pre_connect);
             let mut res = Response::new(ResponseBody::full(Bytes::from(refused.reason)));
             *res.status_mut() = refused.status;
-            res.headers_mut().insert(
+            let headers = res.headers_mut();
+            headers.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; charset=utf-8"),
             );
+            if refused.status == StatusCode::UNAUTHORIZED {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
             return Ok(res);
         }
     };
+    // The server may have begun to stop while `pre_connect` ran.
+    if !app.accepting() {
+        Refusals::count(&app.refusals().stopping);
+        return Ok(plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is stopping",
+        ));
+    }
     let (protocol, encoding) = choose_protocol(&req);
     let on_upgrade = hyper::upgrade::on(&mut req);
     let config = app.ws_config();

@@ -182,7 +182,10 @@ impl ClientTls {
     pub(crate) async fn connect(&self, host: &str, tcp: TcpStream) -> io::Result<ClientStream> {
         let name = ServerName::try_from(host.to_owned())
             .map_err(|e| invalid(format!("{host:?} is not a server name: {e}")))?;
-        let connector = tokio_rustls::TlsConnector::from(self.config.clone());
+        // A WebSocket upgrade is HTTP/1.1's: offer nothing else.
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         let stream = connector.connect(name, tcp).await?;
         Ok(ClientStream::Tls(Box::new(stream)))
     }
