@@ -5,42 +5,39 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use support::{PATIENCE, raw_http};
+use support::{eventually, raw_http};
 use tsrpc::server::Transport;
-use tsrpc::{HttpClient, Server, WsClient};
-use tsrpc_examples::axum_app;
+use tsrpc::{HttpClient, WsClient};
 use tsrpc_examples::chatroom::{self, MsgChat, ReqSend};
 
-/// The app on a free port; stopping it is sending on the returned channel.
-async fn start() -> (
-    Server,
-    SocketAddr,
+/// The axum example app, serving `chat` on a free port until the returned
+/// sender is used.
+async fn start_axum_app(
+    chat: &tsrpc::Server,
+) -> (
+    std::net::SocketAddr,
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
-    let chat = chatroom::server("127.0.0.1:0".parse().unwrap()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = tokio::spawn({
-        let chat = chat.clone();
-        async move {
-            axum_app::serve(listener, &chat, async {
-                let _ = stopped.await;
-            })
-            .await
-        }
+    let chat = chat.clone();
+    let app = tokio::spawn(async move {
+        tsrpc_examples::axum_app::serve(listener, &chat, async {
+            let _ = stopped.await;
+        })
+        .await
     });
-    (chat, addr, stop, app)
+    (addr, stop, app)
 }
 
 #[tokio::test]
 async fn rust_clients_call_and_chat_through_the_mounted_paths() {
-    let (chat, addr, stop, app) = start().await;
+    let chat = chatroom::server("127.0.0.1:0".parse().unwrap()).unwrap();
+    let (addr, stop, app) = start_axum_app(&chat).await;
 
     // The app's own routes.
     let health = raw_http(addr, "GET /health HTTP/1.1", "").await;
@@ -88,13 +85,10 @@ async fn rust_clients_call_and_chat_through_the_mounted_paths() {
             .unwrap_err();
         assert_eq!(err.message, "Content is empty");
     }
-    tokio::time::timeout(PATIENCE, async {
-        while inbox.lock().unwrap().len() < 6 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+    eventually("both clients get the three chats", || {
+        inbox.lock().unwrap().len() == 6
     })
-    .await
-    .expect("both clients get the three chats");
+    .await;
 
     // The app's metrics route shows the chatroom's stats.
     let metrics = raw_http(addr, "GET /metrics HTTP/1.1", "").await;

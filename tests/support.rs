@@ -216,3 +216,15 @@ impl Drop for TestCert {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Waits until `done()` holds, checking every few milliseconds; panics
+/// with `what` if it does not within [`PATIENCE`].
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    tokio::time::timeout(PATIENCE, async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what} did not happen in time"));
+}

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{PATIENCE, TestCert, raw_http};
+use support::{PATIENCE, TestCert, eventually, raw_http};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tsrpc::tls::{ClientTls, ServerTls};
@@ -66,13 +66,10 @@ async fn rust_clients_speak_wss_and_https() {
         .await
         .unwrap();
     }
-    tokio::time::timeout(PATIENCE, async {
-        while inbox.lock().unwrap().len() < 6 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+    eventually("both clients get the three chats", || {
+        inbox.lock().unwrap().len() == 6
     })
-    .await
-    .expect("both clients get the three chats");
+    .await;
 
     // The public roots do not vouch for a self-signed certificate.
     let untrusting = WsClient::builder(format!("wss://localhost:{port}")).build();
