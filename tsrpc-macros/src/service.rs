@@ -175,12 +175,18 @@ pub(crate) fn expand(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenS
     let descriptor = descriptor(kind, ident);
     let span = ident.span();
     let trait_impl = match res {
-        Some(res) => quote_spanned! {span=>
-            impl ::tsrpc::Api for #ident {
-                const NAME: &'static str = #name;
-                type Res = #res;
+        Some(res) => {
+            // Spanned at the response type where the user wrote it
+            // (`res = ResXxx`): an error about it points there.
+            let res_span = syn::spanned::Spanned::span(&res);
+            let res_item = quote_spanned! {res_span=> type Res = #res; };
+            quote_spanned! {span=>
+                impl ::tsrpc::Api for #ident {
+                    const NAME: &'static str = #name;
+                    #res_item
+                }
             }
-        },
+        }
         None => quote_spanned! {span=>
             impl ::tsrpc::Message for #ident {
                 const NAME: &'static str = #name;
