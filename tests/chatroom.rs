@@ -173,13 +173,10 @@ async fn the_chatroom_is_reachable_over_http_too() {
             .unwrap_err();
         assert_eq!(err.message, "Content is empty");
     }
-    tokio::time::timeout(PATIENCE, async {
-        while inbox.lock().unwrap().len() < 2 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+    eventually("the two HTTP chats arrive", || {
+        inbox.lock().unwrap().len() == 2
     })
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         *inbox.lock().unwrap(),
         vec!["over HTTP true", "over HTTP false"]

@@ -48,19 +48,8 @@ pub(crate) fn server_tls() -> tsrpc::tls::ServerTls {
 
 /// The load generator's client configuration, trusting that certificate.
 pub(crate) fn client_config() -> Arc<rustls::ClientConfig> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
     let (cert, _) = cert();
-    let mut roots = rustls::RootCertStore::empty();
-    for der in CertificateDer::pem_slice_iter(cert.as_bytes()) {
-        roots.add(der.expect("a PEM certificate")).expect("a root");
-    }
-    #[allow(deprecated)] // ring, as tsrpc itself
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("TLS 1.2 and 1.3")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Arc::new(config)
+    tsrpc::tls::ClientTls::with_root_pem(cert.as_bytes())
+        .expect("a PEM certificate")
+        .rustls_config()
 }

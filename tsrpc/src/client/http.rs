@@ -180,7 +180,7 @@ impl HttpClientBuilder {
             connector.enforce_http(false);
             let tls = self.settings.tls.clone().unwrap_or_default();
             // hyper-rustls sets ALPN itself (and refuses a config with some).
-            let mut config = (*tls.config()).clone();
+            let mut config = (*tls.rustls_config()).clone();
             config.alpn_protocols.clear();
             hyper_rustls::HttpsConnectorBuilder::new()
                 .with_tls_config(config)

@@ -185,7 +185,6 @@ impl ServerFlows {
 /// });
 /// # Ok::<(), tsrpc::SetupError>(())
 /// ```
-#[derive(Debug)]
 #[non_exhaustive]
 pub struct ConnectFlow {
     /// The upgrade request's headers.
@@ -197,6 +196,17 @@ pub struct ConnectFlow {
     /// Values for the connection, read with `conn.extension::<T>()`
     /// (values must be `Clone` to be read there).
     pub extensions: http::Extensions,
+}
+
+/// Header names only: the values (cookies, tokens) stay out of logs.
+impl fmt::Debug for ConnectFlow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectFlow")
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("path", &self.uri.path())
+            .field("remote_addr", &self.remote_addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ConnectFlow {

@@ -174,7 +174,9 @@ impl ClientTls {
         }
     }
 
-    pub(crate) fn config(&self) -> Arc<rustls::ClientConfig> {
+    /// The rustls configuration, for other TLS clients of the same
+    /// servers (a load generator's WebSocket connector, say).
+    pub fn rustls_config(&self) -> Arc<rustls::ClientConfig> {
         self.config.clone()
     }
 
