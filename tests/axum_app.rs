@@ -130,3 +130,68 @@ async fn rust_clients_call_and_chat_through_the_mounted_paths() {
     let _ = stop.send(());
     app.await.unwrap().unwrap();
 }
+
+/// A WebSocket upgrade, sent by hand to read the refusal's status.
+const UPGRADE: &str = "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                       Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
+
+/// The caps on connections count the WebSockets a mounted service opens
+/// (the host's HTTP connections are the host's): per address where the
+/// host says it, in all otherwise.
+#[tokio::test]
+async fn connection_caps_count_the_mounted_websockets() {
+    let unbound = "127.0.0.1:0".parse().unwrap();
+    let chat = chatroom::builder(unbound)
+        .max_connections_per_ip(Some(2))
+        .build()
+        .unwrap();
+    let (addr, stop, app) = start_axum_app(&chat).await;
+    let url = format!("ws://{addr}/ws");
+    let clients: Vec<WsClient> = (0..3).map(|_| WsClient::builder(&url).build()).collect();
+    clients[0].connect().await.unwrap();
+    clients[1].connect().await.unwrap();
+    let refused = raw_http(addr, UPGRADE, "").await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert!(refused.body.contains("the limit is 2"), "{}", refused.body);
+    assert!(clients[2].connect().await.is_err());
+    assert_eq!(chat.stats().refused.per_ip_limit, 2);
+    // HTTP calls through the mounted service are not WebSockets.
+    let http = HttpClient::builder(format!("http://{addr}/api"))
+        .build()
+        .unwrap();
+    http.call_api(ReqSend {
+        content: "over HTTP".into(),
+    })
+    .await
+    .unwrap();
+    // A closed WebSocket makes room.
+    clients[0].disconnect().await;
+    eventually("the first socket is closed", || {
+        chat.stats().websockets == 1
+    })
+    .await;
+    clients[2].connect().await.unwrap();
+    let _ = stop.send(());
+    app.await.unwrap().unwrap();
+
+    // Without the peer's address, the total cap still applies.
+    let chat = chatroom::builder(unbound)
+        .max_connections(Some(1))
+        .max_connections_per_ip(Some(1))
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = axum::Router::new().route_service("/ws", chat.service());
+    let app = tokio::spawn(async move { axum::serve(listener, router).await });
+    let url = format!("ws://{addr}/ws");
+    let first = WsClient::builder(&url).build();
+    first.connect().await.unwrap();
+    let refused = raw_http(addr, UPGRADE, "").await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(chat.stats().refused.connection_limit, 1);
+    first.disconnect().await;
+    eventually("the socket is closed", || chat.stats().websockets == 0).await;
+    WsClient::builder(&url).build().connect().await.unwrap();
+    app.abort();
+}

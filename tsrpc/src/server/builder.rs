@@ -312,6 +312,13 @@ impl ServerBuilder {
     /// none, the new one is answered 503 and closed. Should the process run
     /// out of descriptors all the same, the oldest such connection is closed
     /// to free one.
+    ///
+    /// When the server is mounted in another one ([`Server::service`]),
+    /// that host owns the connections and limits its own (with tower's
+    /// `ConcurrencyLimitLayer`, say): the cap then counts the WebSockets
+    /// the service opened, and an upgrade past it is answered 503.
+    ///
+    /// [`Server::service`]: crate::Server::service
     pub fn max_connections(mut self, max: Option<usize>) -> Self {
         self.settings.http.caps.total = max;
         self
@@ -320,7 +327,11 @@ impl ServerBuilder {
     /// How many connections one remote IP address may hold at once (no
     /// limit by default: behind a proxy every client has its address).
     /// Past it, as for [`max_connections`](Self::max_connections), but the
-    /// refusal is 429.
+    /// refusal is 429. A mounted service counts its WebSockets by the
+    /// address its host gives it ([`TsrpcService::remote_addr`]); without
+    /// one, only `max_connections` applies.
+    ///
+    /// [`TsrpcService::remote_addr`]: crate::server::TsrpcService::remote_addr
     pub fn max_connections_per_ip(mut self, max: Option<usize>) -> Self {
         self.settings.http.caps.per_ip = max;
         self

@@ -30,7 +30,7 @@ use crate::transport::http::{HttpCall, HttpReply, service_name};
 use crate::transport::service::HttpService;
 use crate::transport::{App, Refused, ServerSocket, UpgradeHead};
 
-pub(crate) use crate::transport::admission::Caps;
+pub(crate) use crate::transport::admission::{Admission, Caps};
 pub use crate::transport::http::ResponseBody;
 pub(crate) use crate::transport::http::{
     DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, HttpSettings, Origins,
@@ -128,6 +128,10 @@ impl App for ServerInner {
 
     fn refusals(&self) -> &crate::stats::Refusals {
         &self.refusals
+    }
+
+    fn mounted(&self) -> &Arc<Admission> {
+        &self.mounted
     }
 
     fn ws_config(&self) -> WebSocketConfig {

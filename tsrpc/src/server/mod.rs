@@ -104,6 +104,8 @@ struct ServerInner {
     stopped: Notify,
     /// What its hosts refused, for [`Server::stats`].
     refusals: crate::stats::Refusals,
+    /// The WebSockets opened through [`Server::service`], under the caps.
+    mounted: Arc<http::Admission>,
     stopping: AtomicBool,
     in_flight: AtomicUsize,
     calls_done: Notify,
@@ -219,6 +221,7 @@ impl Server {
                 fingerprint: table.fingerprint().to_string(),
                 api_fns,
                 handlers: RwLock::new(handlers),
+                mounted: http::Admission::new(settings.http.caps),
                 settings,
                 next_conn_id: AtomicU64::new(1),
                 in_process: Connection::in_process(),

@@ -66,18 +66,23 @@ pub(crate) enum Refusal {
 }
 
 impl Refusal {
-    /// The HTTP answer written to the refused socket before closing it.
-    pub(crate) fn response(self) -> String {
-        let (status, text) = match self {
+    /// The refusal's HTTP status and text.
+    pub(crate) fn answer(self) -> (http::StatusCode, String) {
+        match self {
             Refusal::Full(cap) => (
-                "503 Service Unavailable",
+                http::StatusCode::SERVICE_UNAVAILABLE,
                 format!("too many connections: the server holds its limit of {cap}\n"),
             ),
             Refusal::PerIp(cap) => (
-                "429 Too Many Requests",
+                http::StatusCode::TOO_MANY_REQUESTS,
                 format!("too many connections from your address (the limit is {cap})\n"),
             ),
-        };
+        }
+    }
+
+    /// The HTTP answer written to the refused socket before closing it.
+    pub(crate) fn response(self) -> String {
+        let (status, text) = self.answer();
         format!(
             "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{text}",
             text.len()
@@ -94,11 +99,12 @@ pub(crate) struct Admission {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Every counted connection, by sequence number.
-    open: HashMap<u64, (IpAddr, Weak<Slot>)>,
+    /// Every counted connection, by sequence number, with its remote
+    /// address where known.
+    open: HashMap<u64, (Option<IpAddr>, Weak<Slot>)>,
     per_ip: HashMap<IpAddr, usize>,
     /// Unused connections, oldest first.
-    unused: BTreeMap<u64, IpAddr>,
+    unused: BTreeMap<u64, Option<IpAddr>>,
     next: u64,
 }
 
@@ -106,7 +112,9 @@ impl State {
     /// Stops counting a connection; nothing if it was not counted.
     fn forget(&mut self, seq: u64) -> Option<Weak<Slot>> {
         let (ip, slot) = self.open.remove(&seq)?;
-        if let Some(n) = self.per_ip.get_mut(&ip) {
+        if let Some(ip) = ip
+            && let Some(n) = self.per_ip.get_mut(&ip)
+        {
             *n -= 1;
             if *n == 0 {
                 self.per_ip.remove(&ip);
@@ -123,7 +131,7 @@ impl State {
         let oldest = self
             .unused
             .iter()
-            .find(|(_, from)| ip.is_none_or(|ip| ip == **from))
+            .find(|(_, from)| ip.is_none_or(|ip| Some(ip) == **from))
             .map(|(&seq, _)| seq)?;
         self.forget(oldest).map(Evicted)
     }
@@ -152,8 +160,24 @@ impl Admission {
     /// Admits a new connection from `ip`, making way for it by closing the
     /// oldest unused connection when a cap is reached.
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Arc<Slot>, Refusal> {
+        self.admit_from(Some(ip), false)
+    }
+
+    /// Admits a connection that is in use from the start and never made
+    /// to make way: a WebSocket opened through a mounted service, whose
+    /// host owns (and watches) the underlying connections. Without its
+    /// remote address, only the total cap applies.
+    pub(crate) fn admit_in_use(self: &Arc<Self>, ip: Option<IpAddr>) -> Result<Arc<Slot>, Refusal> {
+        self.admit_from(ip, true)
+    }
+
+    fn admit_from(
+        self: &Arc<Self>,
+        ip: Option<IpAddr>,
+        in_use: bool,
+    ) -> Result<Arc<Slot>, Refusal> {
         let mut evicted = Vec::new();
-        let admitted = self.admit_locked(&mut lock(&self.state), ip, &mut evicted);
+        let admitted = self.admit_locked(&mut lock(&self.state), ip, in_use, &mut evicted);
         for connection in evicted {
             connection.stop();
         }
@@ -163,10 +187,11 @@ impl Admission {
     fn admit_locked(
         self: &Arc<Self>,
         state: &mut State,
-        ip: IpAddr,
+        ip: Option<IpAddr>,
+        in_use: bool,
         evicted: &mut Vec<Evicted>,
     ) -> Result<Arc<Slot>, Refusal> {
-        if let Some(cap) = self.caps.per_ip
+        if let (Some(cap), Some(ip)) = (self.caps.per_ip, ip)
             && state.per_ip.get(&ip).copied().unwrap_or(0) >= cap
         {
             evicted.push(state.evict(Some(ip)).ok_or(Refusal::PerIp(cap))?);
@@ -178,11 +203,13 @@ impl Admission {
         }
         let seq = state.next;
         state.next += 1;
-        *state.per_ip.entry(ip).or_default() += 1;
+        if let Some(ip) = ip {
+            *state.per_ip.entry(ip).or_default() += 1;
+        }
         let slot = Arc::new(Slot {
             seq,
             admission: self.clone(),
-            used: AtomicBool::new(false),
+            used: AtomicBool::new(in_use),
             upgraded: AtomicBool::new(false),
             stopped: AtomicU8::new(Stop::None as u8),
             waker: AtomicWaker::new(),
@@ -198,7 +225,9 @@ impl Admission {
             }),
         });
         state.open.insert(seq, (ip, Arc::downgrade(&slot)));
-        state.unused.insert(seq, ip);
+        if !in_use {
+            state.unused.insert(seq, ip);
+        }
         Ok(slot)
     }
 
@@ -622,6 +651,30 @@ mod tests {
         let _busy = b.begin_request();
         assert_eq!(admission.admit(B).unwrap_err(), Refusal::PerIp(1));
         assert!(Refusal::PerIp(1).response().starts_with("HTTP/1.1 429"));
+    }
+
+    #[test]
+    fn connections_in_use_from_the_start_never_make_way() {
+        let admission = Admission::new(Caps {
+            total: Some(2),
+            per_ip: Some(1),
+        });
+        let a = admission.admit_in_use(Some(A)).expect("room");
+        assert_eq!(
+            admission.admit_in_use(Some(A)).unwrap_err(),
+            Refusal::PerIp(1)
+        );
+        // Without an address, only the total counts.
+        let unknown = admission.admit_in_use(None).expect("room");
+        assert_eq!(admission.admit_in_use(None).unwrap_err(), Refusal::Full(2));
+        assert_eq!(admission.admit(B).unwrap_err(), Refusal::Full(2));
+        assert_eq!(a.stopped(), Stop::None as u8);
+        drop(unknown);
+        let _b = admission.admit_in_use(Some(B)).expect("room again");
+        drop(a);
+        let _a = admission
+            .admit_in_use(Some(A))
+            .expect("A's socket was closed");
     }
 
     #[test]

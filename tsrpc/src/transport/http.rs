@@ -209,12 +209,8 @@ fn respond(
     res
 }
 
-pub(crate) fn text(status: StatusCode, body: &'static str) -> Response<ResponseBody> {
-    respond(
-        status,
-        Some("text/plain; charset=utf-8"),
-        Bytes::from_static(body.as_bytes()),
-    )
+pub(crate) fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
+    respond(status, Some("text/plain; charset=utf-8"), body.into())
 }
 
 fn reply_response(reply: HttpReply) -> Response<ResponseBody> {

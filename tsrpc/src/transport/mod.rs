@@ -71,6 +71,9 @@ pub(crate) use crate::stats::Refusals;
 pub(crate) trait App: Send + Sync + 'static {
     /// Where the hosts count what they refuse.
     fn refusals(&self) -> &Refusals;
+    /// The WebSockets opened through a mounted service, under the same
+    /// caps as the listener's connections (whose host counts its own).
+    fn mounted(&self) -> &Arc<admission::Admission>;
     /// What an accepted upgrade carries into its connection.
     type Admitted: Send + 'static;
     /// Decides on a WebSocket upgrade before the socket opens.

@@ -18,8 +18,8 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-use super::admission::Active;
-use super::http::{OriginCheck, RequestBody, ResponseBody};
+use super::admission::{Active, Refusal};
+use super::http::{OriginCheck, RequestBody, ResponseBody, text as plain};
 use super::{App, Refusals};
 use crate::codec::Encoding;
 use crate::task::BoxFuture;
@@ -165,7 +165,6 @@ pub(crate) async fn handle<A: App, B: RequestBody>(
     if !wants_upgrade {
         return Ok(super::http::serve(app, req, remote, active).await);
     }
-    let plain = super::http::text;
     // RFC 6455's upgrade is HTTP/1.1's (HTTP/2's extended CONNECT is not spoken).
     if req.version() != http::Version::HTTP_11 {
         return Ok(plain(
@@ -211,6 +210,27 @@ pub(crate) async fn handle<A: App, B: RequestBody>(
         Refusals::count(&app.refusals().origin);
         return Ok(super::http::origin_refused());
     }
+    // The listener counted this connection when it accepted it; a
+    // mounted service counts the WebSockets it opens, for as long as
+    // they are open, under the same caps.
+    let mounted = match &active {
+        Some(_) => None,
+        None => match app.mounted().admit_in_use(remote.map(|r| r.ip())) {
+            Ok(slot) => Some(slot),
+            Err(refusal) => {
+                let refusals = app.refusals();
+                Refusals::count(match refusal {
+                    Refusal::Full(_) => &refusals.connection_limit,
+                    Refusal::PerIp(_) => &refusals.per_ip_limit,
+                });
+                let (status, text) = refusal.answer();
+                let mut res = plain(status, text);
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return Ok(res);
+            }
+        },
+    };
     let accept = derive_accept_key(key.as_bytes());
     let head = super::UpgradeHead {
         headers: detached_headers(req.headers()),
@@ -221,15 +241,10 @@ pub(crate) async fn handle<A: App, B: RequestBody>(
         Ok(admitted) => admitted,
         Err(refused) => {
             Refusals::count(&app.refusals().pre_connect);
-            let mut res = Response::new(ResponseBody::full(Bytes::from(refused.reason)));
-            *res.status_mut() = refused.status;
-            let headers = res.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            );
+            let mut res = plain(refused.status, refused.reason);
             if refused.status == StatusCode::UNAUTHORIZED {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                res.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             return Ok(res);
         }
@@ -252,7 +267,7 @@ pub(crate) async fn handle<A: App, B: RequestBody>(
         if let Some(active) = &active {
             active.slot().upgraded();
         }
-        let _active = active;
+        let _held = (active, mounted);
         match on_upgrade.await {
             Ok(upgraded) => {
                 let ws = WebSocketStream::from_raw_socket(
