@@ -1,6 +1,12 @@
 //! The login example: per-connection state, a pre_api_call flow that
 //! refuses anonymous calls with NEED_LOGIN, and a token header over HTTP.
 
+mod support;
+
+use std::time::Duration;
+
+use support::eventually;
+use tsrpc::client::ReconnectPolicy;
 use tsrpc::{CallOptions, HttpClient, WsClient};
 use tsrpc_examples::login::{self, ReqGetSecret, ReqLogin, ReqLogout};
 
@@ -154,6 +160,8 @@ async fn websockets_log_in_at_connect_with_a_token() {
         "{}",
         err.message
     );
+    assert!(err.has_code(tsrpc::codes::UNAUTHORIZED), "{err:?}");
+    assert_eq!(err.data["status"], 401);
     assert_eq!(server.connections().len(), before);
     // Without a token: anonymous, to log in with Login.
     let anonymous = WsClient::builder(format!("ws://{addr}")).build();
@@ -165,5 +173,42 @@ async fn websockets_log_in_at_connect_with_a_token() {
         .header("bad header", "x")
         .build();
     assert!(!bad.connect().await.unwrap_err().is_network());
+    server.stop().await;
+}
+
+/// A client that reconnects by itself stops when the server refuses who
+/// it is (401): its token was revoked, and retrying will not change that.
+#[tokio::test]
+async fn reconnecting_stops_when_the_token_is_refused() {
+    let server = login::server("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = server.start().await.unwrap();
+    let http = HttpClient::builder(format!("http://{addr}"))
+        .build()
+        .unwrap();
+    let token = http.call_api(ann()).await.unwrap().token;
+    let retry = Duration::from_millis(10);
+    let client = WsClient::builder(format!("ws://{addr}"))
+        .header("authorization", format!("Bearer {token}"))
+        .reconnect(ReconnectPolicy {
+            initial_delay: retry,
+            max_delay: retry,
+            max_attempts: None,
+        })
+        .build();
+    client.connect().await.unwrap();
+    client.call_api(ReqLogout {}).await.unwrap();
+    // The server drops the connection; the client tries again, with the
+    // revoked token.
+    for conn in server.connections() {
+        conn.close("logged out");
+    }
+    eventually("the reconnect is refused", || {
+        server.stats().refused.pre_connect == 1
+    })
+    .await;
+    // Ten times the retry delay, and no other attempt.
+    tokio::time::sleep(retry * 10).await;
+    assert_eq!(server.stats().refused.pre_connect, 1);
+    assert!(!client.is_connected());
     server.stop().await;
 }

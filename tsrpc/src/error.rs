@@ -38,6 +38,9 @@ pub mod codes {
     /// A `pre_connect` node refused a WebSocket upgrade as unauthenticated:
     /// answered 401 (see `ConnectFlow::unauthorized`).
     pub const UNAUTHORIZED: &str = "UNAUTHORIZED";
+    /// A WebSocket upgrade was refused with 403 Forbidden (by a server's
+    /// `pre_connect` node, say); the client's connect error carries it.
+    pub const FORBIDDEN: &str = "FORBIDDEN";
 }
 
 /// Which side of the exchange an error comes from: TSRPC's `TsrpcErrorType`.

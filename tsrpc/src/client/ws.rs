@@ -65,6 +65,10 @@ pub struct HeartbeatConfig {
 /// Automatic reconnection after a disconnect that `disconnect()` did not
 /// ask for: the first attempt after `initial_delay`, then each delay is
 /// doubled up to `max_delay`; `max_attempts` (`None`: no limit) in a row.
+/// An attempt the server refuses as unauthorized or forbidden (its connect
+/// error has the code [`UNAUTHORIZED`](crate::codes::UNAUTHORIZED) or
+/// [`FORBIDDEN`](crate::codes::FORBIDDEN)) ends them: retrying with the
+/// same credentials would not change the answer.
 ///
 /// ```
 /// use std::time::Duration;
@@ -425,8 +429,8 @@ impl WsClient {
             let secure = match uri.scheme_str() {
                 Some("ws") => false,
                 Some("wss") if cfg!(feature = "tls") => true,
-                Some("wss") => return Err("wss:// needs tsrpc's `tls` feature".to_owned()),
-                _ => return Err("expected a ws:// or wss:// URL".to_owned()),
+                Some("wss") => return Err(("wss:// needs tsrpc's `tls` feature".to_owned(), None)),
+                _ => return Err(("expected a ws:// or wss:// URL".to_owned(), None)),
             };
             let host = uri.host().unwrap_or_default();
             let host = host
@@ -436,7 +440,7 @@ impl WsClient {
             let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
             let tcp = TcpStream::connect((host.as_str(), port))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| (e.to_string(), None))?;
             let _ = tcp.set_nodelay(true);
             let stream = if secure {
                 #[cfg(feature = "tls")]
@@ -444,7 +448,7 @@ impl WsClient {
                     let tls = settings.tls.clone().unwrap_or_default();
                     tls.connect(&host, tcp)
                         .await
-                        .map_err(|e| format!("TLS: {e}"))?
+                        .map_err(|e| (format!("TLS: {e}"), None))?
                 }
                 #[cfg(not(feature = "tls"))]
                 unreachable!("refused above")
@@ -466,22 +470,32 @@ impl WsClient {
                         .as_deref()
                         .map(String::from_utf8_lossy)
                         .unwrap_or_default();
-                    format!(
+                    let text = format!(
                         "the server refused the connection: {} {reason}",
                         res.status()
-                    )
+                    );
+                    (text, Some(res.status()))
                 }
-                e => e.to_string(),
+                e => (e.to_string(), None),
             })
         };
         let socket = match tokio::time::timeout(settings.connect_timeout, connecting).await {
             Ok(Ok(socket)) => socket,
-            Ok(Err(e)) => {
+            Ok(Err((e, status))) => {
                 self.inner.status.send_replace(WsStatus::Closed);
-                return Err(TsrpcError::network(format!(
-                    "failed to connect to {}: {e}",
-                    settings.url
-                )));
+                let mut err =
+                    TsrpcError::network(format!("failed to connect to {}: {e}", settings.url));
+                // A refusal of who the client is (a server's `pre_connect`)
+                // says so in its code; retrying will not change it.
+                if let Some(status) = status {
+                    err = err.with_data("status", status.as_u16());
+                    match status {
+                        http::StatusCode::UNAUTHORIZED => err = err.with_code(codes::UNAUTHORIZED),
+                        http::StatusCode::FORBIDDEN => err = err.with_code(codes::FORBIDDEN),
+                        _ => {}
+                    }
+                }
+                return Err(err);
             }
             Err(_) => {
                 self.inner.status.send_replace(WsStatus::Closed);
@@ -842,6 +856,10 @@ async fn reconnect(client: std::sync::Weak<ClientInner>, policy: ReconnectPolicy
         attempts += 1;
         match client.connect().await {
             Ok(()) => return,
+            Err(e) if e.has_code(codes::UNAUTHORIZED) || e.has_code(codes::FORBIDDEN) => {
+                tracing::warn!("reconnecting stopped, the server refuses the client: {e}");
+                return;
+            }
             Err(e) => tracing::debug!(attempts, "reconnect failed: {e}"),
         }
         if policy.max_attempts.is_some_and(|max| attempts >= max) {

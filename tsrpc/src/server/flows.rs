@@ -231,7 +231,9 @@ impl ConnectFlow {
     }
 
     /// The error that refuses the upgrade with 401 Unauthorized (any other
-    /// error refuses it with 403 Forbidden), `reason` as the body.
+    /// error refuses it with 403 Forbidden), `reason` as the body. A Rust
+    /// `WsClient`'s connect error then has the code `UNAUTHORIZED` (or
+    /// `FORBIDDEN`), and its reconnecting stops.
     pub fn unauthorized(reason: impl Into<String>) -> TsrpcError {
         TsrpcError::api(reason).with_code(codes::UNAUTHORIZED)
     }
