@@ -172,3 +172,43 @@ fn bad_certificates_and_keys_are_clear_errors() {
     assert!(err.to_string().contains("missing.pem"), "{err}");
     assert!(ClientTls::with_root_pem(b"").is_err());
 }
+
+/// A server that accepts TCP and never answers the TLS handshake fails
+/// the clients' connect within their connect timeout, not their (much
+/// longer) call timeout.
+#[tokio::test]
+async fn a_stalled_tls_handshake_is_a_connect_timeout() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            sockets.push(socket);
+        }
+    });
+    let http = HttpClient::builder(format!("https://{addr}"))
+        .connect_timeout(Duration::from_millis(200))
+        .timeout(PATIENCE * 10)
+        .build()
+        .unwrap();
+    let err = tokio::time::timeout(
+        PATIENCE,
+        http.call_api(ReqSend {
+            content: "hi".into(),
+        }),
+    )
+    .await
+    .expect("the connect timeout ends the call")
+    .unwrap_err();
+    assert!(err.is_network(), "{err:?}");
+    assert!(err.message.contains("connect timeout 200 ms"), "{err}");
+    let ws = WsClient::builder(format!("wss://{addr}"))
+        .connect_timeout(Duration::from_millis(200))
+        .build();
+    let err = tokio::time::timeout(PATIENCE, ws.connect())
+        .await
+        .expect("the connect timeout ends the connect")
+        .unwrap_err();
+    assert!(err.message.contains("no answer within 200 ms"), "{err}");
+    held.abort();
+}

@@ -37,9 +37,51 @@ struct Settings {
 
 /// How the client opens connections: plain, or TLS too (`https://`).
 #[cfg(feature = "tls")]
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+type Connector = Timed<hyper_rustls::HttpsConnector<HttpConnector>>;
 #[cfg(not(feature = "tls"))]
-type Connector = HttpConnector;
+type Connector = Timed<HttpConnector>;
+
+/// A connector whose connections must be set up, TLS handshake included,
+/// within the connect timeout: a server that accepts TCP and then stalls
+/// fails the call as one that never accepts does.
+#[derive(Clone, Debug)]
+struct Timed<C> {
+    connector: C,
+    timeout: Duration,
+}
+
+impl<C> tower_service::Service<http::Uri> for Timed<C>
+where
+    C: tower_service::Service<http::Uri>,
+    C::Future: Send + 'static,
+    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = C::Response;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = crate::task::BoxFuture<Result<C::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.connector.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let connecting = self.connector.call(uri);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connecting).await {
+                Ok(connected) => connected.map_err(Into::into),
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the connection was not set up in time",
+                )
+                .into()),
+            }
+        })
+    }
+}
 
 struct HttpInner {
     settings: Settings,
@@ -110,9 +152,10 @@ impl HttpClientBuilder {
         self
     }
 
-    /// How long to wait for the server to accept a TCP connection (10 s by
-    /// default); the call then fails with a `NetworkError`. The call
-    /// timeout bounds the whole call as well.
+    /// How long to wait for a new connection to be set up: the server to
+    /// accept it and, for `https://`, the TLS handshake (10 s by default);
+    /// the call then fails with a `NetworkError`. The call timeout bounds
+    /// the whole call as well.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.settings.connect_timeout = timeout;
         self
@@ -173,8 +216,8 @@ impl HttpClientBuilder {
             )));
         }
         let table = ServiceTable::global().map_err(|e| TsrpcError::client(e.to_string()));
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
         let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(self.settings.connect_timeout));
         #[cfg(feature = "tls")]
         let connector = {
             connector.enforce_http(false);
@@ -187,6 +230,10 @@ impl HttpClientBuilder {
                 .https_or_http()
                 .enable_http1()
                 .wrap_connector(connector)
+        };
+        let connector = Timed {
+            connector,
+            timeout: self.settings.connect_timeout,
         };
         Ok(HttpClient {
             inner: Arc::new(HttpInner {
