@@ -715,7 +715,7 @@ async fn pre_connect_reads_the_handshake_and_refuses_or_admits() {
         .pre_connect
         .push(|mut connect: ConnectFlow| async move {
             assert!(connect.remote_addr.is_some());
-            match connect.cookie("visitor").map(str::to_owned) {
+            match connect.cookie("visitor").map(|v| v.into_owned()) {
                 Some(name) if name == "crash" => Err(TsrpcError::server("the database is down")),
                 Some(name) if name != "mallory" => {
                     connect.extensions.insert(Visitor(name));
@@ -758,15 +758,20 @@ async fn pre_connect_reads_the_handshake_and_refuses_or_admits() {
         (500, "Internal Server Error")
     );
 
-    let client = WsClient::builder(format!("{url}/?room=7"))
-        .header("cookie", "a=1; visitor=ann")
+    let client = WsClient::builder(format!("{url}/?room=7&who=J%C3%B6rg+K"))
+        .header("cookie", "a=1; visitor=ann; nick=%E2%9C%93; city=Zürich")
         .build();
     client.connect().await.unwrap();
     let conns = server.connections();
     assert_eq!(conns.len(), 1);
     assert_eq!(conns[0].extension::<Visitor>(), Some(Visitor("ann".into())));
-    assert_eq!(conns[0].cookie("a"), Some("1"));
-    assert_eq!(conns[0].query(), Some("room=7"));
-    assert_eq!(conns[0].query_param("room"), Some("7"));
+    assert_eq!(conns[0].cookie("a").as_deref(), Some("1"));
+    assert_eq!(conns[0].query(), Some("room=7&who=J%C3%B6rg+K"));
+    assert_eq!(conns[0].query_param("room").as_deref(), Some("7"));
+    // Decoded as the browser's URLSearchParams and Express's cookie-parser
+    // decode them; a header in UTF-8 is read too.
+    assert_eq!(conns[0].query_param("who").as_deref(), Some("Jörg K"));
+    assert_eq!(conns[0].cookie("nick").as_deref(), Some("✓"));
+    assert_eq!(conns[0].cookie("city").as_deref(), Some("Zürich"));
     server.stop().await;
 }

@@ -145,7 +145,7 @@ async fn websockets_log_in_at_connect_with_a_token() {
     assert!(
         conns
             .iter()
-            .any(|c| c.query_param("token") == Some(token.as_str())),
+            .any(|c| c.query_param("token").as_deref() == Some(token.as_str())),
         "{conns:?}"
     );
     assert!(conns.iter().any(|c| c.header("authorization").is_some()));

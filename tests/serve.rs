@@ -30,6 +30,9 @@ async fn listening(server: &Server) -> std::net::SocketAddr {
 
 #[tokio::test]
 async fn a_signal_stops_gracefully_after_the_running_calls() {
+    // A second signal would stop it at once (see below).
+    #[cfg(unix)]
+    let _turn = SIGNALS.lock().await;
     let server = server();
     let (signal, signalled) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn({
@@ -84,9 +87,15 @@ async fn serve_ends_when_the_server_is_stopped() {
     taken.stop().await;
 }
 
+/// The process's signals reach every test's `shutdown_signal`: the
+/// tests that send them take turns.
+#[cfg(unix)]
+static SIGNALS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[cfg(unix)]
 #[tokio::test]
 async fn sigterm_is_a_shutdown_signal() {
+    let _turn = SIGNALS.lock().await;
     let server = server();
     let serving = tokio::spawn({
         let server = server.clone();
@@ -109,5 +118,68 @@ async fn sigterm_is_a_shutdown_signal() {
         .expect("SIGTERM stops the server")
         .unwrap()
         .unwrap();
+    assert_eq!(server.local_addr(), None);
+}
+
+/// While the server stops gracefully, a second signal stops it at once:
+/// the signal no longer ends the process by itself once
+/// `shutdown_signal` has taken it over.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_second_sigterm_stops_at_once() {
+    let _turn = SIGNALS.lock().await;
+    let server = server();
+    let serving = tokio::spawn({
+        let server = server.clone();
+        async move {
+            server
+                .serve()
+                .with_graceful_shutdown(tsrpc::server::shutdown_signal())
+                .await
+        }
+    });
+    let addr = listening(&server).await;
+    let client = WsClient::builder(format!("ws://{addr}")).build();
+    client.connect().await.unwrap();
+    // A call the graceful stop would wait for (20 s).
+    let running = tokio::spawn({
+        let client = client.clone();
+        async move { client.call_api(ReqSleep { ms: 20_000 }).await }
+    });
+    let term = || {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &std::process::id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while server.stats().calls_in_flight == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the call runs");
+    term();
+    // Stopping: new connections are refused.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while server.stats().refused.stopping == 0 {
+            let _ = WsClient::builder(format!("ws://{addr}"))
+                .build()
+                .connect()
+                .await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the first signal begins a graceful stop");
+    assert!(!serving.is_finished());
+    term();
+    tokio::time::timeout(Duration::from_secs(10), serving)
+        .await
+        .expect("the second SIGTERM stops the server at once")
+        .unwrap()
+        .unwrap();
+    assert!(running.await.unwrap().is_err());
     assert_eq!(server.local_addr(), None);
 }

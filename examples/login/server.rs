@@ -119,15 +119,17 @@ pub async fn login_at_connect(
     mut connect: ConnectFlow,
     tokens: State<Tokens>,
 ) -> Result<ConnectFlow, TsrpcError> {
-    let token = connect.query_param("token").or_else(|| {
-        connect
-            .header("authorization")
-            .and_then(|v| v.strip_prefix("Bearer "))
-    });
+    let token = connect
+        .query_param("token")
+        .map(|t| t.into_owned())
+        .or_else(|| {
+            let header = connect.header("authorization")?;
+            header.strip_prefix("Bearer ").map(str::to_owned)
+        });
     let Some(token) = token else {
         return Ok(connect);
     };
-    let user = tokens.lock().get(token).cloned();
+    let user = tokens.lock().get(&token).cloned();
     match user {
         Some(user) => {
             connect.extensions.insert(user);

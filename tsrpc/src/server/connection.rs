@@ -1,5 +1,6 @@
 //! [`Connection`]: the server's handle on one peer.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -98,27 +99,50 @@ pub(crate) struct Upgrade {
     pub(crate) extensions: http::Extensions,
 }
 
-/// A cookie's value in `Cookie` headers (`a=1; b=2`).
-pub(crate) fn cookie<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
+/// A cookie's value in `Cookie` headers (`a=1; b=2`), percent-decoded
+/// as Express's `cookie-parser` does (a value that does not decode to
+/// UTF-8 is kept as sent; quotes around it are dropped). Headers in UTF-8
+/// count, not only ASCII ones.
+pub(crate) fn cookie<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<Cow<'h, str>> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
         .flat_map(|v| v.split(';'))
         .find_map(|pair| {
             let (key, value) = pair.trim().split_once('=')?;
-            (key == name).then_some(value)
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
+            (key.trim() == name).then(|| percent_decoded(value))
         })
 }
 
-/// A parameter's value in a query string (`a=1&b=2`), as sent.
-pub(crate) fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
-    query
-        .split('&')
-        .find_map(|pair| match pair.split_once('=') {
-            Some((key, value)) => (key == name).then_some(value),
-            None => (pair == name).then_some(""),
-        })
+/// A parameter's value in a query string (`a=1&b=2`), decoded as
+/// JavaScript's `URLSearchParams` decodes it: `+` is a space, then
+/// percent-decoding, names included.
+pub(crate) fn query_param<'q>(query: &'q str, name: &str) -> Option<Cow<'q, str>> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (form_decoded(key) == name).then(|| form_decoded(value))
+    })
+}
+
+fn form_decoded(text: &str) -> Cow<'_, str> {
+    if text.contains('+') {
+        Cow::Owned(percent_decoded(&text.replace('+', " ")).into_owned())
+    } else {
+        percent_decoded(text)
+    }
+}
+
+/// `text` percent-decoded, or as it is where that is not UTF-8.
+fn percent_decoded(text: &str) -> Cow<'_, str> {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .unwrap_or(Cow::Borrowed(text))
 }
 
 impl Connection {
@@ -212,9 +236,9 @@ impl Connection {
         self.headers()?.get(name)?.to_str().ok()
     }
 
-    /// A cookie's value, from the request's `Cookie` headers (an HTTP
+    /// A cookie's value, percent-decoded, from the request's `Cookie` headers (an HTTP
     /// call's, or a WebSocket's upgrade request's).
-    pub fn cookie(&self, name: &str) -> Option<&str> {
+    pub fn cookie(&self, name: &str) -> Option<Cow<'_, str>> {
         cookie(self.headers()?, name)
     }
 
@@ -224,9 +248,10 @@ impl Connection {
         self.inner.uri.as_ref()?.query()
     }
 
-    /// A query parameter of a WebSocket's upgrade request, as sent (not
-    /// percent-decoded).
-    pub fn query_param(&self, name: &str) -> Option<&str> {
+    /// A query parameter of a WebSocket's upgrade request, decoded as
+    /// JavaScript's `URLSearchParams` decodes it (`+` is a space, then
+    /// percent-decoding); the first one of that name.
+    pub fn query_param(&self, name: &str) -> Option<Cow<'_, str>> {
         query_param(self.query()?, name)
     }
 
@@ -453,3 +478,38 @@ impl PartialEq for Connection {
 }
 
 impl Eq for Connection {}
+
+#[cfg(test)]
+mod tests {
+    use super::{cookie, query_param};
+
+    #[test]
+    fn query_params_decode_as_url_search_params() {
+        let query = "a=1&b=x+y%2B%20z&c&%64=4&bad=%ZZ%&raw=%FF&a=2";
+        assert_eq!(query_param(query, "a").as_deref(), Some("1"));
+        assert_eq!(query_param(query, "b").as_deref(), Some("x y+ z"));
+        assert_eq!(query_param(query, "c").as_deref(), Some(""));
+        assert_eq!(query_param(query, "d").as_deref(), Some("4"));
+        assert_eq!(query_param(query, "bad").as_deref(), Some("%ZZ%"));
+        // Not UTF-8 once decoded: kept as sent.
+        assert_eq!(query_param(query, "raw").as_deref(), Some("%FF"));
+        assert_eq!(query_param(query, "e"), None);
+    }
+
+    #[test]
+    fn cookies_decode_their_values() {
+        let mut headers = http::HeaderMap::new();
+        headers.append("cookie", "a=1; b=%E2%9C%93".parse().unwrap());
+        headers.append(
+            "cookie",
+            http::HeaderValue::from_bytes("c=\"q\"; d=Zürich; e=a+b".as_bytes()).unwrap(),
+        );
+        assert_eq!(cookie(&headers, "a").as_deref(), Some("1"));
+        assert_eq!(cookie(&headers, "b").as_deref(), Some("✓"));
+        assert_eq!(cookie(&headers, "c").as_deref(), Some("q"));
+        assert_eq!(cookie(&headers, "d").as_deref(), Some("Zürich"));
+        // `+` is no space in a cookie.
+        assert_eq!(cookie(&headers, "e").as_deref(), Some("a+b"));
+        assert_eq!(cookie(&headers, "f"), None);
+    }
+}

@@ -5,6 +5,7 @@
 //! Messages on their way out stay encoded: a node decodes one only when it
 //! looks at it, so a broadcast is still encoded once.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -173,7 +174,7 @@ impl ServerFlows {
 ///     let token = connect
 ///         .query_param("token")
 ///         .or_else(|| connect.cookie("session"))
-///         .map(str::to_owned);
+///         .map(|token| token.into_owned());
 ///     match token.as_deref() {
 ///         Some("secret-token") => {
 ///             connect.extensions.insert(User("ann".into()));
@@ -215,8 +216,8 @@ impl ConnectFlow {
         self.headers.get(name)?.to_str().ok()
     }
 
-    /// A cookie's value, from the `Cookie` headers.
-    pub fn cookie(&self, name: &str) -> Option<&str> {
+    /// A cookie's value, from the `Cookie` headers, percent-decoded.
+    pub fn cookie(&self, name: &str) -> Option<Cow<'_, str>> {
         super::connection::cookie(&self.headers, name)
     }
 
@@ -225,8 +226,10 @@ impl ConnectFlow {
         self.uri.query()
     }
 
-    /// A query parameter's value as sent (not percent-decoded).
-    pub fn query_param(&self, name: &str) -> Option<&str> {
+    /// A query parameter's value, decoded as JavaScript's
+    /// `URLSearchParams` decodes it (`+` is a space, then
+    /// percent-decoding).
+    pub fn query_param(&self, name: &str) -> Option<Cow<'_, str>> {
         super::connection::query_param(self.uri.query()?, name)
     }
 

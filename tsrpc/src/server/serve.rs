@@ -2,6 +2,7 @@
 //! `server.serve().with_graceful_shutdown(signal).await`.
 
 use std::future::{Future, IntoFuture};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::Server;
@@ -95,7 +96,22 @@ where
                     tracing::info!("shutdown signal: stopping gracefully");
                     // Calls cannot run past the API timeout: wait no longer.
                     let wait = server.settings().api_timeout.unwrap_or(Duration::MAX);
-                    server.graceful_stop(wait).await;
+                    // Once `shutdown_signal` has taken over Ctrl-C, a second
+                    // one no longer ends the process: it stops at once.
+                    let again = async {
+                        if SIGNALS_TAKEN.load(Ordering::Acquire) {
+                            shutdown_signal().await;
+                        } else {
+                            std::future::pending::<()>().await;
+                        }
+                    };
+                    tokio::select! {
+                        () = server.graceful_stop(wait) => {}
+                        () = again => {
+                            tracing::warn!("second shutdown signal: stopping at once");
+                            server.stop().await;
+                        }
+                    }
                     Ok(())
                 }
                 served = serving => served,
@@ -104,9 +120,14 @@ where
     }
 }
 
+/// True once [`shutdown_signal`] has set up its handlers: from then on,
+/// the signals no longer end the process by themselves.
+static SIGNALS_TAKEN: AtomicBool = AtomicBool::new(false);
+
 /// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `docker stop`
 /// and Kubernetes send): the usual signal for
-/// [`Serve::with_graceful_shutdown`].
+/// [`Serve::with_graceful_shutdown`]. While the server then stops
+/// gracefully, a second Ctrl-C or SIGTERM stops it at once.
 ///
 /// ```no_run
 /// # async fn run(server: tsrpc::Server) -> std::io::Result<()> {
@@ -135,6 +156,8 @@ pub async fn shutdown_signal() {
     };
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
+    // The handlers are set up when the branches are first polled, below.
+    SIGNALS_TAKEN.store(true, Ordering::Release);
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
