@@ -75,6 +75,13 @@ impl WireFrame {
         }
     }
 
+    /// The frame's bytes, shared (no copy).
+    pub(crate) fn shared_bytes(&self) -> Bytes {
+        match self {
+            WireFrame::Text(b) | WireFrame::Binary(b) => b.clone(),
+        }
+    }
+
     /// The frame's bytes, owned.
     pub fn into_bytes(self) -> Bytes {
         match self {

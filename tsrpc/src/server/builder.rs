@@ -3,9 +3,10 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use super::cluster::ClusterAdapter;
 use super::handler::{ErasedApiFn, HandlerDescriptor, HandlerInfo};
 use super::http::{
     Caps, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, HttpSettings, Origins,
@@ -87,12 +88,14 @@ pub(crate) struct Settings {
 pub struct ServerBuilder {
     filter: Option<HandlerFilter>,
     settings: Settings,
+    cluster: Option<Arc<dyn ClusterAdapter>>,
 }
 
 impl fmt::Debug for ServerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerBuilder")
             .field("select_handlers", &self.filter.is_some())
+            .field("cluster", &self.cluster.is_some())
             .field("settings", &self.settings)
             .finish()
     }
@@ -104,6 +107,7 @@ impl ServerBuilder {
     pub(super) fn new() -> ServerBuilder {
         ServerBuilder {
             filter: None,
+            cluster: None,
             settings: Settings {
                 addr: SocketAddr::from(([0, 0, 0, 0], 3000)),
                 api_timeout: Some(DEFAULT_API_TIMEOUT),
@@ -337,6 +341,19 @@ impl ServerBuilder {
         self
     }
 
+    /// Joins this server to a cluster through `adapter` (the `tsrpc-redis`
+    /// crate's `RedisAdapter`, say): broadcasts ([`Server::broadcast_msg`],
+    /// [`Server::to`]) then reach the clients of every node, and what other
+    /// nodes broadcast reaches this one's. Without it the server is a
+    /// single process.
+    ///
+    /// [`Server::broadcast_msg`]: crate::Server::broadcast_msg
+    /// [`Server::to`]: crate::Server::to
+    pub fn cluster(mut self, adapter: impl ClusterAdapter) -> Self {
+        self.cluster = Some(Arc::new(adapter));
+        self
+    }
+
     /// How many bytes may wait to be sent on one connection (8 MiB by
     /// default; each frame counts its length and 64 bytes more). A frame
     /// that would go past it closes the connection (1008), so a peer that
@@ -426,6 +443,12 @@ impl ServerBuilder {
             problems.sort();
             return Err(SetupError { problems });
         }
-        Ok(Server::new(table, api_fns, handlers, self.settings))
+        Ok(Server::new(
+            table,
+            api_fns,
+            handlers,
+            self.settings,
+            self.cluster,
+        ))
     }
 }

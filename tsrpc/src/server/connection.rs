@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::flows::{DataFlow, SendMsgFlow, ServerFlows};
+use super::rooms::{Joined, Rooms};
 use super::ws::{Close, Peer, Prepared, Unsent};
 use crate::codec::{self, Encoding, WireFrame};
 use crate::error::TsrpcError;
@@ -61,6 +62,10 @@ struct ConnectionInner {
     uri: Option<http::Uri>,
     extensions: Mutex<http::Extensions>,
     flows: Option<Arc<ServerFlows>>,
+    /// The server's rooms (WebSocket connections only) and this
+    /// connection's.
+    rooms: Option<Arc<Rooms>>,
+    joined: Mutex<Joined>,
 }
 
 fn encoding_code(encoding: Encoding) -> u8 {
@@ -89,6 +94,7 @@ struct Setup {
     uri: Option<http::Uri>,
     extensions: http::Extensions,
     flows: Option<Arc<ServerFlows>>,
+    rooms: Option<Arc<Rooms>>,
 }
 
 /// What a WebSocket connection keeps of its upgrade request.
@@ -158,6 +164,7 @@ impl Connection {
         peer: Peer,
         encoding: Option<Encoding>,
         flows: Arc<ServerFlows>,
+        rooms: Arc<Rooms>,
     ) -> Self {
         Self::build(
             id,
@@ -170,6 +177,7 @@ impl Connection {
                 uri: Some(upgrade.uri),
                 extensions: upgrade.extensions,
                 flows: Some(flows),
+                rooms: Some(rooms),
             },
         )
     }
@@ -204,6 +212,8 @@ impl Connection {
                 uri: setup.uri,
                 extensions: Mutex::new(setup.extensions),
                 flows: setup.flows,
+                rooms: setup.rooms,
+                joined: Mutex::default(),
             }),
         }
     }
@@ -253,6 +263,55 @@ impl Connection {
     /// percent-decoding); the first one of that name.
     pub fn query_param(&self, name: &str) -> Option<Cow<'_, str>> {
         query_param(self.query()?, name)
+    }
+
+    /// Puts this WebSocket connection in `room`, to receive what is
+    /// broadcast to it ([`Server::to`](crate::Server::to)) until it
+    /// [`leave`](Self::leave)s or closes. Rooms need no creating: a room
+    /// is its members. Nothing for HTTP and in-process calls, which
+    /// receive no messages, and for a connection that has closed.
+    ///
+    /// ```no_run
+    /// # async fn f(conn: tsrpc::Connection) {
+    /// conn.join("room:lobby");
+    /// conn.join(format!("user:{}", "ann")); // to reach all of ann's connections
+    /// assert!(conn.in_room("room:lobby"));
+    /// conn.leave("room:lobby");
+    /// # }
+    /// ```
+    pub fn join(&self, room: impl AsRef<str>) {
+        if let Some(rooms) = &self.inner.rooms {
+            rooms.join(self, room.as_ref());
+        }
+    }
+
+    /// Takes this connection out of `room`.
+    pub fn leave(&self, room: &str) {
+        if let Some(rooms) = &self.inner.rooms {
+            rooms.leave(self, room);
+        }
+    }
+
+    /// The rooms this connection is in (after it closed, the rooms it
+    /// was in: `post_disconnect` flows can still read them).
+    pub fn rooms(&self) -> Vec<String> {
+        task::lock(&self.inner.joined).rooms()
+    }
+
+    /// True when this connection is in `room`.
+    pub fn in_room(&self, room: &str) -> bool {
+        task::lock(&self.inner.joined).contains(room)
+    }
+
+    pub(crate) fn joined(&self) -> &Mutex<Joined> {
+        &self.inner.joined
+    }
+
+    /// Takes the closed connection out of its rooms, for good.
+    pub(crate) fn leave_rooms(&self) {
+        if let Some(rooms) = &self.inner.rooms {
+            rooms.close(self);
+        }
     }
 
     /// Attaches a value to the connection (one per type); returns the

@@ -17,9 +17,11 @@
 //!   every call takes (WebSocket, HTTP, in-process), with its answer
 //!   (`answer.rs`), received messages (`messages.rs`) and the per-connection
 //!   call slots (`slots.rs`);
-//! - **how a broadcast works**: [`Server::broadcast_msg_to`] here: the
-//!   message is encoded once per encoding and queued on each connection's
-//!   bounded queue (`Connection::send`), which never blocks the broadcast;
+//! - **how a broadcast works**: `broadcast.rs`: the message is encoded
+//!   once per encoding and queued on each connection's bounded queue
+//!   (`Connection::send`), which never blocks the broadcast; to everyone,
+//!   to rooms (`rooms.rs`, a local index), and through a cluster adapter
+//!   to other processes (`cluster.rs`, the seam);
 //! - the two transport adapters, the only files that know their wire:
 //!   `ws.rs` (one session per WebSocket connection: hello, heartbeat,
 //!   close codes) and `http.rs` (statuses, bodies, the listener's glue);
@@ -27,14 +29,17 @@
 //!   `handler.rs` (type-erased handlers), `connection.rs`, `call.rs`,
 //!   `flows.rs`.
 
+mod broadcast;
 mod builder;
 mod call;
+pub mod cluster;
 mod connection;
 mod dispatch;
 pub mod flows;
 mod handler;
 mod http;
 mod registry;
+mod rooms;
 mod serve;
 mod state;
 mod ws;
@@ -51,10 +56,12 @@ use regex::Regex;
 use tokio::sync::Notify;
 
 pub use crate::stats::{RefusedStats, ServerStats};
+pub use broadcast::Broadcast;
 pub use builder::{
     DEFAULT_API_TIMEOUT, DEFAULT_KEEPALIVE, DEFAULT_MAX_PENDING_CALLS, ServerBuilder, SetupError,
 };
 pub use call::{AnyMsgCall, ApiCall, MsgCall};
+pub use cluster::{ClusterStats, NodeId};
 pub use connection::{Connection, Transport};
 pub use handler::HandlerInfo;
 #[doc(hidden)]
@@ -76,9 +83,9 @@ use dispatch::{Input, Outcome};
 use flows::ServerFlows;
 use handler::ErasedApiFn;
 use registry::{ApiFns, ErasedAnyMsgFn, Registry, TypedMsgFn, manual_info};
-use ws::{Close, Prepared};
+use ws::Close;
 
-use crate::codec::{self, Encoding};
+use crate::codec::Encoding;
 use crate::error::TsrpcError;
 use crate::proto::{Api, Message, ServiceInfo, ServiceKind, ServiceTable};
 use crate::task::{self, lock, with_context};
@@ -104,6 +111,10 @@ struct ServerInner {
     stopped: Notify,
     /// What its hosts refused, for [`Server::stats`].
     refusals: crate::stats::Refusals,
+    /// This server among the nodes of a cluster.
+    node_id: NodeId,
+    rooms: Arc<rooms::Rooms>,
+    cluster: Option<Arc<dyn cluster::ClusterAdapter>>,
     /// The WebSockets opened through [`Server::service`], under the caps.
     mounted: Arc<http::Admission>,
     stopping: AtomicBool,
@@ -214,8 +225,9 @@ impl Server {
         api_fns: ApiFns,
         handlers: Registry,
         settings: Settings,
+        cluster: Option<Arc<dyn cluster::ClusterAdapter>>,
     ) -> Self {
-        Server {
+        let server = Server {
             inner: Arc::new(ServerInner {
                 table,
                 fingerprint: table.fingerprint().to_string(),
@@ -230,12 +242,20 @@ impl Server {
                 connections_changed: Notify::new(),
                 stopped: Notify::new(),
                 refusals: crate::stats::Refusals::default(),
+                node_id: NodeId::random(),
+                rooms: Arc::default(),
+                cluster,
                 stopping: AtomicBool::new(false),
                 in_flight: AtomicUsize::new(0),
                 calls_done: Notify::new(),
                 flows: Arc::new(ServerFlows::new()),
             }),
+        };
+        if let Some(adapter) = &server.inner.cluster {
+            server.inner.rooms.set_adapter(adapter.clone());
+            adapter.attach(cluster::ClusterNode::new(&server));
         }
+        server
     }
 
     /// The server's flows: add nodes with `server.flows().pre_api_call.push(..)`.
@@ -332,7 +352,8 @@ impl Server {
     }
 
     /// Stops at once: stops listening and closes every connection (code
-    /// 1001, reason "Server stopped"); returns when they are closed.
+    /// 1001, reason "Server stopped"); returns when they are closed. A
+    /// cluster adapter tells the other nodes.
     pub async fn stop(&self) {
         self.inner.stopping.store(true, Ordering::Release);
         if let Some(listener) = lock(&self.inner.listener).take() {
@@ -353,6 +374,9 @@ impl Server {
             }
         })
         .await;
+        if let Some(adapter) = &self.inner.cluster {
+            adapter.stopping().await;
+        }
     }
 
     /// Stops gracefully: refuses new WebSocket connections and HTTP
@@ -432,54 +456,8 @@ impl Server {
 
     fn remove_connection(&self, conn: &Connection) {
         lock(&self.inner.connections).remove(&conn.id());
+        conn.leave_rooms();
         self.inner.connections_changed.notify_waiters();
-    }
-
-    /// Sends a message to every connection. It is encoded once per encoding
-    /// in use, whatever the number of receivers (send flows run per
-    /// receiver on the same bytes); connections that are gone or not
-    /// reading are skipped.
-    pub async fn broadcast_msg<M: Message>(&self, msg: &M) -> Result<(), TsrpcError> {
-        self.broadcast_msg_to(msg, &self.connections()).await
-    }
-
-    /// Sends a message to the given connections, encoded once per encoding.
-    pub async fn broadcast_msg_to<M: Message>(
-        &self,
-        msg: &M,
-        conns: &[Connection],
-    ) -> Result<(), TsrpcError> {
-        let service = self.inner.table.msg(M::NAME).ok_or_else(|| {
-            TsrpcError::client(format!(
-                "message {:?} is not registered with #[tsrpc::msg]",
-                M::NAME
-            ))
-        })?;
-        let mut encoded: [Option<(codec::WireFrame, Prepared)>; 2] = [None, None];
-        for conn in conns {
-            let encoding = conn.send_encoding();
-            let slot = &mut encoded[usize::from(encoding == Encoding::Binary)];
-            let (frame, prepared) = match slot {
-                Some(ready) => ready,
-                None => {
-                    let frame = codec::encode_message(encoding, service.id(), M::NAME, msg)
-                        .map_err(|e| {
-                            TsrpcError::client(format!("cannot encode message {}: {e}", M::NAME))
-                        })?;
-                    let prepared = Prepared::from(frame.clone());
-                    slot.insert((frame, prepared))
-                }
-            };
-            // One failed receiver does not stop the others.
-            if conn.sends_without_flows() {
-                let _ = conn.send(prepared.clone());
-            } else {
-                let _ = conn
-                    .send_msg_frame(service, frame.clone(), Some(prepared))
-                    .await;
-            }
-        }
-        Ok(())
     }
 
     /// Implements API `R` with a closure or function, at any time.

@@ -113,7 +113,14 @@ async fn session(
     let settings = server.settings();
     let (outbound, rx) = outbound::channel(settings.send_queue_size);
     let flows = server.inner.flows.clone();
-    let conn = Connection::websocket(id, upgrade, Peer(outbound.clone()), encoding, flows.clone());
+    let conn = Connection::websocket(
+        id,
+        upgrade,
+        Peer(outbound.clone()),
+        encoding,
+        flows.clone(),
+        server.inner.rooms.clone(),
+    );
     server.add_connection(&conn);
     tracing::debug!("connected");
     if !flows.post_connect.is_empty() {
