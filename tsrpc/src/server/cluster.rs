@@ -13,7 +13,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::{Server, ServerInner};
-use crate::task::BoxFuture;
+use crate::codec::{self, Encoding, Payload};
+/// The future [`ClusterAdapter::stopping`] returns.
+pub use crate::task::BoxFuture;
 
 /// A server process in a cluster: random, drawn when the server is built.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -108,6 +110,29 @@ pub struct ClusterMsg {
     pub json: Bytes,
     /// The binary-mode frame.
     pub binary: Bytes,
+}
+
+impl ClusterMsg {
+    /// The message as bytes, for an adapter to send: tsrpc's binary
+    /// encoding, which [`from_bytes`](Self::from_bytes) reads.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.json.len() + self.binary.len() + 128);
+        // Plain data: encoding it cannot fail.
+        if let Err(e) = codec::write_payload(Encoding::Binary, self, &mut out) {
+            tracing::error!("a cluster message did not encode: {e}");
+            out.clear();
+        }
+        out
+    }
+
+    /// Reads what [`to_bytes`](Self::to_bytes) wrote. Bytes that are not
+    /// such a message are an error, never a panic nor an allocation much
+    /// larger than they are.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Undeliverable> {
+        Payload::new(Encoding::Binary, Bytes::copy_from_slice(bytes))
+            .decode()
+            .map_err(|e| Undeliverable(format!("not a cluster message: {e}")))
+    }
 }
 
 /// What an adapter says of the cluster: [`Server::cluster_stats`].
