@@ -166,6 +166,7 @@ impl RedisAdapterBuilder {
             peers: Mutex::default(),
             listening: AtomicBool::new(false),
             publishing: AtomicBool::new(true),
+            outages: AtomicU64::new(0),
             published: AtomicU64::new(0),
             received: AtomicU64::new(0),
             lost: AtomicU64::new(0),
@@ -274,6 +275,10 @@ struct Shared {
     peers: Mutex<HashMap<NodeId, (u64, Instant)>>,
     listening: AtomicBool,
     publishing: AtomicBool,
+    /// Times the listening connection was lost: the publishing one, made
+    /// before, is then likely dead too, and is made again before it is
+    /// used (rather than losing a broadcast to find out).
+    outages: AtomicU64,
     published: AtomicU64,
     received: AtomicU64,
     lost: AtomicU64,
@@ -473,22 +478,32 @@ async fn publish(
     connection: MultiplexedConnection,
 ) {
     let mut connection = Some(connection);
+    let mut outages_seen = shared.outages.load(Ordering::Acquire);
     let mut retry_at = Instant::now();
     let mut backoff = MIN_BACKOFF;
     let mut lost_before_outage = 0;
     let mut batch = Vec::with_capacity(BATCH);
     while queued.recv_many(&mut batch, BATCH).await > 0 {
+        let outages = shared.outages.load(Ordering::Acquire);
+        if outages != outages_seen && connection.is_some() {
+            connection = None;
+            retry_at = Instant::now();
+            lost_before_outage = shared.lost.load(Ordering::Relaxed);
+        }
         if connection.is_none() && Instant::now() >= retry_at {
             match publisher_connection(&shared.client, shared.connect_timeout).await {
                 Ok(connected) => {
                     connection = Some(connected);
+                    outages_seen = outages;
                     backoff = MIN_BACKOFF;
                     shared.publishing.store(true, Ordering::Relaxed);
                     let lost = shared.lost.load(Ordering::Relaxed) - lost_before_outage;
-                    tracing::warn!(
-                        addr = %shared.addr,
-                        "publishing to Redis again; {lost} broadcasts were lost for the other nodes meanwhile"
-                    );
+                    if lost > 0 {
+                        tracing::warn!(
+                            addr = %shared.addr,
+                            "publishing to Redis again; {lost} broadcasts were lost for the other nodes meanwhile"
+                        );
+                    }
                 }
                 Err(e) => {
                     retry_at = Instant::now() + backoff;
@@ -609,6 +624,7 @@ async fn listen(
                     }
                 }
                 shared.listening.store(false, Ordering::Relaxed);
+                shared.outages.fetch_add(1, Ordering::AcqRel);
                 tracing::warn!(addr = %shared.addr, "lost the Redis connection; reconnecting");
             }
         }
