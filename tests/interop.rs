@@ -589,6 +589,82 @@ async fn typescript_clients_chat_through_the_axum_app() {
     app.await.unwrap().unwrap();
 }
 
+/// Two chatroom servers sharing one chat through a real Redis, as
+/// `chatroom-server --redis URL` runs them: TSRPC's clients on each get
+/// every chat once, each sender's in order, before and after a Redis
+/// restart, over the same connections.
+#[tokio::test]
+async fn typescript_clients_chat_across_chatrooms_joined_by_redis() {
+    prepared();
+    let mut redis = support::RedisServer::start().await;
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let adapter = tsrpc_redis::RedisAdapter::connect(redis.url())
+            .await
+            .unwrap();
+        let server = chatroom::builder("127.0.0.1:0".parse().unwrap())
+            .cluster(adapter)
+            .build()
+            .unwrap();
+        let addr = server.start().await.unwrap();
+        nodes.push((server, format!("ws://{addr}")));
+    }
+    let mut child = Command::new("node")
+        .arg(script("cluster"))
+        .args([&nodes[0].1, &nodes[1].1])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start node: {e}"));
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    let first = tokio::time::timeout(SCRIPT_LIMIT, lines.next_line())
+        .await
+        .expect("phase one ends in time")
+        .unwrap();
+    if first.as_deref() != Some("phase one ok") {
+        let output = child.wait_with_output().await.unwrap();
+        panic!(
+            "phase one failed: {first:?}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    redis.restart().await;
+    wait_until("both servers listen to Redis again", || {
+        nodes
+            .iter()
+            .all(|(server, _)| server.cluster_stats().unwrap().reconnects >= 1)
+    })
+    .await;
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, b"go\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(SCRIPT_LIMIT, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push(line);
+        }
+        child.wait_with_output().await
+    })
+    .await
+    .expect("phase two ends in time")
+    .unwrap();
+    assert!(
+        ended.status.success() && rest.iter().any(|l| l == "ok cluster"),
+        "phase two failed ({}): {rest:?}\n{}",
+        ended.status,
+        String::from_utf8_lossy(&ended.stderr)
+    );
+    for (server, _) in &nodes {
+        let stats = server.cluster_stats().unwrap();
+        assert_eq!((stats.lost, stats.dropped), (0, 0), "{stats:?}");
+        server.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn typescript_clients_use_every_field_type_errors_and_messages() {
     prepared();

@@ -38,7 +38,7 @@
 //!   the room's broadcasts once its subscription is made, a moment later.
 //! - Faults: an unreachable Redis at [`connect`](RedisAdapter::connect) is
 //!   an error. Later, the adapter reconnects by itself (backing off from
-//!   100 ms to 5 s) and subscribes again; local broadcasts go on
+//!   100 ms to 1 s) and subscribes again; local broadcasts go on
 //!   meanwhile. A payload that does not decode, or comes from a node with
 //!   another protocol, is logged and dropped. A slow node is Redis's to
 //!   cut off (its pub/sub output limit); it then reconnects.
@@ -68,7 +68,7 @@ pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// Broadcasts sent to Redis in one round trip, at most.
 const BATCH: usize = 256;
 
@@ -149,15 +149,25 @@ impl RedisAdapterBuilder {
         let publisher = publisher_connection(&client, self.connect_timeout)
             .await
             .map_err(unreachable)?;
-        let subscriber = subscriber_connection(&client, self.connect_timeout)
+        let mut subscriber = subscriber_connection(&client, self.connect_timeout)
             .await
             .map_err(unreachable)?;
+        // Broadcasts to everyone are heard from the moment the server
+        // starts (its own channel and rooms follow once it is attached).
+        let channels = Channels {
+            prefix: self.prefix,
+        };
+        let everyone = [channels.all(), channels.nodes()];
+        subscriber
+            .subscribe(&everyone)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
         let (queue, queued) = mpsc::channel(self.queue_size);
         let (shutdown, _) = watch::channel(());
         let shared = Arc::new(Shared {
             client,
             addr,
-            prefix: self.prefix,
+            channels,
             heartbeat_interval: self.heartbeat_interval,
             connect_timeout: self.connect_timeout,
             node: OnceLock::new(),
@@ -201,7 +211,7 @@ impl fmt::Debug for RedisAdapter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisAdapter")
             .field("addr", &self.handle.shared.addr)
-            .field("prefix", &self.handle.shared.prefix)
+            .field("prefix", &self.handle.shared.channels.prefix)
             .finish_non_exhaustive()
     }
 }
@@ -264,7 +274,7 @@ struct Handle {
 struct Shared {
     client: redis::Client,
     addr: String,
-    prefix: String,
+    channels: Channels,
     heartbeat_interval: Duration,
     connect_timeout: Duration,
     node: OnceLock<ClusterNode>,
@@ -303,27 +313,31 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The channels' names, under the prefix.
+#[derive(Clone, Debug)]
+struct Channels {
+    prefix: String,
+}
+
+impl Channels {
+    fn all(&self) -> String {
+        format!("{}:all", self.prefix)
+    }
+
+    fn nodes(&self) -> String {
+        format!("{}:nodes", self.prefix)
+    }
+
+    fn node(&self, node: NodeId) -> String {
+        format!("{}:node:{node}", self.prefix)
+    }
+
+    fn room(&self, room: &str) -> String {
+        format!("{}:room:{room}", self.prefix)
+    }
+}
+
 impl Shared {
-    fn channel(&self, what: fmt::Arguments<'_>) -> String {
-        format!("{}:{what}", self.prefix)
-    }
-
-    fn all_channel(&self) -> String {
-        self.channel(format_args!("all"))
-    }
-
-    fn nodes_channel(&self) -> String {
-        self.channel(format_args!("nodes"))
-    }
-
-    fn node_channel(&self, node: NodeId) -> String {
-        self.channel(format_args!("node:{node}"))
-    }
-
-    fn room_channel(&self, room: &str) -> String {
-        self.channel(format_args!("room:{room}"))
-    }
-
     /// Other nodes heard from lately; forgets the others.
     fn peers(&self) -> Vec<NodeStats> {
         let mut peers = lock(&self.peers);
@@ -402,9 +416,9 @@ impl ClusterAdapter for RedisAdapter {
     fn publish(&self, msg: ClusterMsg) {
         let shared = &self.handle.shared;
         let channel = match &msg.target {
-            Target::Rooms { rooms, .. } if rooms.len() == 1 => shared.room_channel(&rooms[0]),
-            Target::Connection { node, .. } => shared.node_channel(*node),
-            _ => shared.all_channel(),
+            Target::Rooms { rooms, .. } if rooms.len() == 1 => shared.channels.room(&rooms[0]),
+            Target::Connection { node, .. } => shared.channels.node(*node),
+            _ => shared.channels.all(),
         };
         self.enqueue(channel, &Envelope::Broadcast(msg), true);
     }
@@ -448,7 +462,7 @@ impl ClusterAdapter for RedisAdapter {
                 return;
             };
             let leaving = Envelope::Leaving { node: node.id() };
-            adapter.enqueue(shared.nodes_channel(), &leaving, false);
+            adapter.enqueue(shared.channels.nodes(), &leaving, false);
             let (flushed, done) = oneshot::channel();
             if adapter
                 .handle
@@ -576,9 +590,9 @@ async fn listen(
             let (mut sink, mut stream) = pubsub.split();
             let mut subscribed = HashSet::new();
             let base = [
-                shared.all_channel(),
-                shared.nodes_channel(),
-                shared.node_channel(node.id()),
+                shared.channels.all(),
+                shared.channels.nodes(),
+                shared.channels.node(node.id()),
             ];
             let ready = sink.subscribe(&base).await.is_ok()
                 && sync_rooms(&shared, &mut sink, &mut subscribed).await;
@@ -651,11 +665,11 @@ async fn sync_rooms(
     let wanted = lock(&shared.rooms).clone();
     let join: Vec<String> = wanted
         .difference(subscribed)
-        .map(|room| shared.room_channel(room))
+        .map(|room| shared.channels.room(room))
         .collect();
     let leave: Vec<String> = subscribed
         .difference(&wanted)
-        .map(|room| shared.room_channel(room))
+        .map(|room| shared.channels.room(room))
         .collect();
     if !join.is_empty() && sink.subscribe(&join).await.is_err() {
         return false;
@@ -729,7 +743,7 @@ async fn heartbeat(adapter: std::sync::Weak<Handle>, mut shutdown: watch::Receiv
             node: node.id(),
             connections: node.connections() as u64,
         };
-        adapter.enqueue(shared.nodes_channel(), &beat, false);
+        adapter.enqueue(shared.channels.nodes(), &beat, false);
     }
 }
 
