@@ -5,11 +5,7 @@
 //
 // It prints "STEP stop-server" and waits for "stopped" on stdin, then
 // "STEP start-server" and waits for "started", and "DONE" at the end.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { inChromium, panes, step } from './e2e-lib.mjs';
 
 const [url, screenshot] = process.argv.slice(2);
 if (!url || !screenshot) {
@@ -17,33 +13,8 @@ if (!url || !screenshot) {
     process.exit(2);
 }
 
-const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-async function step(name, answer) {
-    console.log(`STEP ${name}`);
-    const { value, done } = await lines.next();
-    if (done || value.trim() !== answer) throw new Error(`expected "${answer}" after ${name}, got ${value}`);
-}
-
-const userDataDir = mkdtempSync(join(tmpdir(), 'tsrpc-e2e-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: [
-        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-    viewport: { width: 1100, height: 700 },
-});
-let failed = false;
-try {
-    const page = context.pages()[0] ?? await context.newPage();
-    page.on('pageerror', e => console.error(`page error: ${e.message}`));
-    const pane = n => page.locator(`section.pane[data-pane="Client #${n}"]`);
-    const status = n => pane(n).locator('.status');
-    const messages = n => pane(n).locator('.messages li');
-    const expectStatus = async (n, text, timeout = 10000) =>
-        page.waitForFunction(([n, text]) =>
-            document.querySelector(`section.pane[data-pane="Client #${n}"] .status`)?.textContent === text, [n, text], { timeout });
+await inChromium(async page => {
+    const { pane, status, messages, expectStatus } = panes(page);
 
     await page.goto(url);
     await expectStatus(1, 'connected');
@@ -83,12 +54,4 @@ try {
     for (const n of [1, 2]) await messages(n).filter({ hasText: 'Back again' }).waitFor({ timeout: 10000 });
     await page.screenshot({ path: screenshot, fullPage: true });
     console.log(`screenshot: ${screenshot}`);
-    console.log('DONE');
-} catch (e) {
-    failed = true;
-    console.error(`e2e failed: ${e?.stack ?? e}`);
-} finally {
-    await context.close();
-    rmSync(userDataDir, { recursive: true, force: true });
-}
-process.exit(failed ? 1 : 0);
+});

@@ -1,6 +1,11 @@
 // The chatroom front end: two panes, each with its own tsrpc-browser
 // WsClient in JSON mode, using the serviceProto exported from the Rust
 // protocol definitions (src/shared/protocols, written by build.sh).
+//
+// Both panes connect to the server that served the page, unless the page's
+// URL names theirs: `?servers=ws://127.0.0.1:4001,ws://127.0.0.1:4002`
+// puts a pane on each of two chatroom servers that share one chat through
+// Redis (`chatroom-server --redis URL`).
 import { WsClient } from 'tsrpc-browser';
 import { serviceProto, ServiceType } from './shared/protocols/serviceProto';
 
@@ -28,11 +33,11 @@ class ChatPane {
     private readonly error = element('div', 'error');
     private readonly input = element('input');
 
-    constructor(title: string, container: HTMLElement) {
+    constructor(title: string, server: string, container: HTMLElement) {
         const pane = element('section', 'pane');
         pane.dataset.pane = title;
         const header = element('header');
-        header.append(element('h2', undefined, title), this.status);
+        header.append(element('h2', undefined, title), element('small', 'server', server), this.status);
         const form = element('form');
         this.input.placeholder = 'Say something...';
         this.input.setAttribute('aria-label', `Message from ${title}`);
@@ -47,7 +52,7 @@ class ChatPane {
         container.append(pane);
 
         this.client = new WsClient(serviceProto, {
-            server: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`,
+            server,
             json: true,
             // The server closes connections silent for a minute.
             heartbeat: { interval: 20000, timeout: 10000 },
@@ -97,7 +102,9 @@ class ChatPane {
     }
 }
 
+const here = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`;
+const named = (new URLSearchParams(location.search).get('servers') ?? '').split(',').filter(s => s !== '');
 const panes = document.getElementById('panes')!;
-for (const title of ['Client #1', 'Client #2']) {
-    void new ChatPane(title, panes).connect();
+for (const [i, title] of ['Client #1', 'Client #2'].entries()) {
+    void new ChatPane(title, named[i] ?? named[0] ?? here, panes).connect();
 }
