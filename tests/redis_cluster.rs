@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use support::{PATIENCE, RedisServer, eventually, free_port};
+use support::{PATIENCE, RedisServer, eventually};
 use tsrpc::server::cluster::ClusterMsg;
 use tsrpc::{Connection, Server, WsClient};
 use tsrpc_redis::{Error, RedisAdapter};
@@ -286,7 +286,7 @@ async fn what_does_not_decode_is_dropped() {
         &payload[..payload.len() / 2],
         &forged,
     ] {
-        redis.publish("tsrpc:all", garbage).await;
+        redis.publish("tsrpc:all", garbage).await.unwrap();
     }
     eventually("b drops the seven", || {
         b.cluster_stats().unwrap().dropped == 7
@@ -304,7 +304,11 @@ async fn what_does_not_decode_is_dropped() {
 
 #[tokio::test]
 async fn an_unreachable_redis_is_a_clear_error() {
-    let port = free_port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let err = RedisAdapter::connect(format!("redis://:hunter2@127.0.0.1:{port}"))
         .await
         .unwrap_err();

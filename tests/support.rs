@@ -1,7 +1,6 @@
 //! Helpers to start servers and talk to them with raw sockets; included
 //! by the test files that need them (`mod support;`).
 #![allow(dead_code, unreachable_pub)]
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -11,6 +10,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tsrpc::{Server, ServerBuilder};
+pub use tsrpc_redis::testing::RedisServer;
 
 /// A raw client socket.
 pub type Raw = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -228,123 +228,4 @@ pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     })
     .await
     .unwrap_or_else(|_| panic!("{what} did not happen in time"));
-}
-
-/// A real Redis: Debian's `redis-server` (installed by
-/// `tsrpc-redis/setup.sh`), started on a free port, stopped when dropped.
-pub struct RedisServer {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl RedisServer {
-    /// Starts one on a free port, and waits until it answers.
-    pub async fn start() -> RedisServer {
-        for _ in 0..5 {
-            let port = free_port();
-            let mut server = RedisServer { child: None, port };
-            if server.spawn().await {
-                return server;
-            }
-        }
-        panic!("redis-server did not start");
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Stops it (as a crash would: SIGKILL).
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Starts it again on the same port (empty).
-    pub async fn restart(&mut self) {
-        self.kill();
-        for _ in 0..50 {
-            if self.spawn().await {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("redis-server did not start again on port {}", self.port);
-    }
-
-    async fn spawn(&mut self) -> bool {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .args(["--dir", &std::env::temp_dir().to_string_lossy()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let mut child = match child {
-            Ok(child) => child,
-            Err(e) => {
-                panic!("cannot run redis-server ({e}): run `bash tsrpc-redis/setup.sh` first")
-            }
-        };
-        for _ in 0..100 {
-            if let Ok(Some(_)) = child.try_wait() {
-                return false; // the port was taken, say
-            }
-            if self.answers().await {
-                self.child = Some(child);
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        false
-    }
-
-    async fn answers(&self) -> bool {
-        let Ok(client) = redis::Client::open(self.url()) else {
-            return false;
-        };
-        let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-            return false;
-        };
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .is_ok()
-    }
-
-    /// Publishes raw bytes on a channel, as any Redis client could.
-    pub async fn publish(&self, channel: &str, payload: &[u8]) {
-        let client = redis::Client::open(self.url()).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-        redis::cmd("PUBLISH")
-            .arg(channel)
-            .arg(payload)
-            .query_async::<i64>(&mut conn)
-            .await
-            .unwrap();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// A port nothing listens on now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }

@@ -44,6 +44,8 @@
 //!   cut off (its pub/sub output limit); it then reconnects.
 
 mod envelope;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
