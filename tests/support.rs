@@ -10,6 +10,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tsrpc::{Server, ServerBuilder};
+#[allow(unused_imports)] // Not every test file starts a Redis.
 pub use tsrpc_redis::testing::RedisServer;
 
 /// A raw client socket.
