@@ -323,3 +323,42 @@ async fn an_unreachable_redis_is_a_clear_error() {
     // A cluster without an adapter's stats: a single process.
     assert_eq!(Server::builder().build().unwrap().cluster_stats(), None);
 }
+
+/// Past the publishing queue's bytes, a broadcast is lost for the other
+/// nodes, and counted; this node's clients still get it.
+#[tokio::test]
+async fn a_full_publishing_queue_loses_for_other_nodes_only() {
+    let redis = RedisServer::start().await;
+    let adapter = RedisAdapter::builder(redis.url())
+        .queue_bytes(1)
+        .connect()
+        .await
+        .unwrap();
+    let a = Server::builder()
+        .bind("127.0.0.1:0".parse().unwrap())
+        .cluster(adapter)
+        .build()
+        .unwrap();
+    let a_url = format!("ws://{}", a.start().await.unwrap());
+    let (b, b_url) = node(&redis).await;
+    let a_peer = client(&a, &a_url, true).await;
+    let b_peer = client(&b, &b_url, true).await;
+    for n in 0..3 {
+        a.broadcast_msg(&note(n)).await.unwrap();
+    }
+    eventually("a's client gets them", || {
+        a_peer.inbox.lock().unwrap().len() == 3
+    })
+    .await;
+    let stats = a.cluster_stats().unwrap();
+    assert_eq!((stats.lost, stats.published), (3, 0), "{stats:?}");
+    // b's broadcasts still reach a.
+    b.broadcast_msg(&note(9)).await.unwrap();
+    eventually("a's client gets b's", || {
+        a_peer.inbox.lock().unwrap().last() == Some(&9)
+    })
+    .await;
+    assert!(b_peer.inbox.lock().unwrap().iter().all(|&n| n == 9));
+    a.stop().await;
+    b.stop().await;
+}

@@ -11,7 +11,10 @@ scenarios:
   http-small  HTTP keep-alive calls, small payload (JSON and binary)
   broadcast   one message to 1,000 and 10,000 clients (also measures idle memory)
   idle        server memory per idle WebSocket connection (10,000 connections)
-  all         all of the above
+  cluster     a broadcast to 1,000 and 10,000 clients spread over three nodes
+              joined by Redis, beside one node; broadcasts/s through Redis;
+              Redis alone as the floor (needs redis-server: tsrpc-redis/setup.sh)
+  all         all of the above but cluster
   smoke       every scenario and server with tiny sizes, checking every answer
 
 for profiling one server:
@@ -60,6 +63,7 @@ pub(crate) enum Scenario {
     HttpSmall,
     Broadcast,
     Idle,
+    Cluster,
 }
 
 impl Options {
@@ -90,6 +94,7 @@ impl Options {
             "http-small" => vec![HttpSmall],
             "broadcast" => vec![Broadcast],
             "idle" => vec![Idle],
+            "cluster" => vec![Cluster],
             // The 10,000-client broadcast measures idle memory on the way.
             "all" => vec![WsSmall, WsBig, HttpSmall, Broadcast],
             "smoke" => {
@@ -104,7 +109,7 @@ impl Options {
                 o.fan_rounds = 1;
                 o.broadcasts = 2;
                 o.idle_clients = 20;
-                vec![WsSmall, WsBig, HttpSmall, Broadcast]
+                vec![WsSmall, WsBig, HttpSmall, Broadcast, Cluster]
             }
             "help" | "--help" | "-h" => return Err("tsrpc benchmarks".into()),
             other => return Err(format!("unknown scenario {other:?}")),

@@ -45,7 +45,10 @@ use sys::Pinning;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("serve") {
-        return serve::serve(args.get(1).map_or("", String::as_str));
+        return serve::serve(
+            args.get(1).map_or("", String::as_str),
+            args.get(2).map(String::as_str),
+        );
     }
     if args.first().map(String::as_str) == Some("load") {
         return profile::load_only(&args[1..]);
@@ -105,6 +108,7 @@ async fn bench(options: Options, pinning: Pinning, limit: u64, machine: String) 
             Scenario::HttpSmall => scenarios::http_small(&mut b).await,
             Scenario::Broadcast => scenarios::fan(&mut b, &options.fan_sizes.clone(), true).await,
             Scenario::Idle => scenarios::fan(&mut b, &[options.idle_clients], false).await,
+            Scenario::Cluster => scenarios::cluster(&mut b).await,
         }
     }
     if !b.targets.is_empty() && !b.options.smoke {

@@ -131,15 +131,16 @@ async fn broadcast(call: ApiCall<ReqBroadcast>) -> Result<ResBroadcast, TsrpcErr
     let conns = server.connections();
     let before = Counted::encodes();
     let ReqBroadcast { seq, text } = call.req;
-    server
-        .broadcast_msg_to(
-            &MsgTick {
-                seq,
-                text: Counted(text),
-            },
-            &conns,
-        )
-        .await?;
+    let tick = MsgTick {
+        seq,
+        text: Counted(text),
+    };
+    if server.cluster_stats().is_some() {
+        // A node of a cluster: every node's connections.
+        server.broadcast_msg(&tick).await?;
+    } else {
+        server.broadcast_msg_to(&tick, &conns).await?;
+    }
     let encodes = Counted::encodes() - before;
     Ok(ResBroadcast {
         encodes: u32::try_from(encodes).unwrap_or(u32::MAX),

@@ -17,6 +17,17 @@ pub(crate) fn median(values: &[f64]) -> Option<f64> {
     })
 }
 
+/// The `p`th percentile (0–100) of some numbers, by nearest rank.
+pub(crate) fn percentile(values: &[f64], p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    Some(v[rank.clamp(1, v.len()) - 1])
+}
+
 /// A Markdown table.
 #[derive(Debug, Default)]
 pub(crate) struct Table {

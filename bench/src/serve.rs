@@ -8,8 +8,10 @@ use tracing_subscriber::filter::LevelFilter;
 
 use crate::raw;
 
-/// The `serve <kind>` mode: one server, until standard input closes.
-pub(crate) fn serve(kind: &str) -> ExitCode {
+/// The `serve <kind> [redis URL]` mode: one server, until standard input
+/// closes. `tsrpc-cluster` is a node of a cluster through the Redis at
+/// the URL.
+pub(crate) fn serve(kind: &str, redis: Option<&str>) -> ExitCode {
     // What a deployed server typically runs with: tracing's `fmt`
     // subscriber (formatting every event and span it is interested in,
     // written to a sink here so that the terminal costs nothing).
@@ -31,10 +33,20 @@ pub(crate) fn serve(kind: &str) -> ExitCode {
     runtime.block_on(async {
         let local = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let port = match kind {
-            "tsrpc" | "tsrpc-info" | "tsrpc-debug" | "tsrpc-tls" => {
+            "tsrpc" | "tsrpc-info" | "tsrpc-debug" | "tsrpc-tls" | "tsrpc-cluster" => {
                 let mut builder = tsrpc::Server::builder().bind(local);
                 if kind == "tsrpc-tls" {
                     builder = builder.tls(crate::tls::server_tls());
+                }
+                if kind == "tsrpc-cluster" {
+                    let url = redis.unwrap_or("redis://127.0.0.1:6379");
+                    match tsrpc_redis::RedisAdapter::connect(url).await {
+                        Ok(adapter) => builder = builder.cluster(adapter),
+                        Err(e) => {
+                            eprintln!("tsrpc-cluster: {e}");
+                            return ExitCode::FAILURE;
+                        }
+                    }
                 }
                 let server = builder.build().expect("the benchmark's server is valid");
                 let addr = server.start().await.expect("binding 127.0.0.1");
@@ -56,7 +68,7 @@ pub(crate) fn serve(kind: &str) -> ExitCode {
             }
             _ => {
                 eprintln!(
-                    "usage: tsrpc-bench serve tsrpc|tsrpc-info|tsrpc-debug|tsrpc-tls|raw-ws|raw-http"
+                    "usage: tsrpc-bench serve tsrpc|tsrpc-info|tsrpc-debug|tsrpc-tls|raw-ws|raw-http\n       tsrpc-bench serve tsrpc-cluster redis://host:port"
                 );
                 return ExitCode::from(2);
             }

@@ -49,7 +49,7 @@ pub mod testing;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -62,8 +62,8 @@ use tsrpc::server::cluster::{
 
 use envelope::Envelope;
 
-/// Broadcasts waiting to be published, by default.
-pub const DEFAULT_QUEUE_SIZE: usize = 10_000;
+/// Bytes of broadcasts that may wait to be published, by default: 64 MiB.
+pub const DEFAULT_QUEUE_BYTES: usize = 64 << 20;
 /// How often a node says it is alive, by default.
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 /// How long connecting to Redis may take, by default.
@@ -102,7 +102,7 @@ pub struct RedisAdapterBuilder {
     url: String,
     prefix: String,
     heartbeat_interval: Duration,
-    queue_size: usize,
+    queue_bytes: usize,
     connect_timeout: Duration,
 }
 
@@ -121,11 +121,12 @@ impl RedisAdapterBuilder {
         self
     }
 
-    /// How many broadcasts may wait to be published (10,000 by default);
-    /// past it, a broadcast is counted lost for the other nodes (this
-    /// node's clients still get it).
-    pub fn queue_size(mut self, size: usize) -> Self {
-        self.queue_size = size.max(1);
+    /// How many bytes of broadcasts may wait to be published (64 MiB by
+    /// default; a broadcast counts its frames in both encodings): a burst
+    /// that Redis cannot take as fast waits there. Past it, a broadcast is
+    /// counted lost for the other nodes (this node's clients still get it).
+    pub fn queue_bytes(mut self, bytes: usize) -> Self {
+        self.queue_bytes = bytes.max(1);
         self
     }
 
@@ -164,7 +165,7 @@ impl RedisAdapterBuilder {
             .subscribe(&everyone)
             .await
             .map_err(|e| unreachable(e.to_string()))?;
-        let (queue, queued) = mpsc::channel(self.queue_size);
+        let (queue, queued) = mpsc::unbounded_channel();
         let (shutdown, _) = watch::channel(());
         let shared = Arc::new(Shared {
             client,
@@ -173,6 +174,8 @@ impl RedisAdapterBuilder {
             heartbeat_interval: self.heartbeat_interval,
             connect_timeout: self.connect_timeout,
             node: OnceLock::new(),
+            queued_bytes: AtomicUsize::new(0),
+            queue_bytes: self.queue_bytes,
             rooms: Mutex::default(),
             rooms_changed: Notify::new(),
             peers: Mutex::default(),
@@ -230,23 +233,29 @@ impl RedisAdapter {
             url: url.into(),
             prefix: "tsrpc".into(),
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
-            queue_size: DEFAULT_QUEUE_SIZE,
+            queue_bytes: DEFAULT_QUEUE_BYTES,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
 
+    /// Queues a payload for the publishing task, within the queue's bytes.
     fn enqueue(&self, channel: String, envelope: &Envelope, counted: bool) {
         let shared = &self.handle.shared;
+        let payload = envelope.encode();
+        let size = payload.len() + channel.len();
+        let queued = shared.queued_bytes.fetch_add(size, Ordering::AcqRel);
         let outgoing = Outgoing::Publish {
             channel,
-            payload: envelope.encode(),
+            payload,
             counted,
         };
-        if let Err(e) = self.handle.queue.try_send(outgoing) {
+        let full = queued + size > shared.queue_bytes;
+        if full || self.handle.queue.send(outgoing).is_err() {
+            shared.queued_bytes.fetch_sub(size, Ordering::AcqRel);
             if counted {
                 shared.lost.fetch_add(1, Ordering::Relaxed);
             }
-            if let mpsc::error::TrySendError::Full(_) = e {
+            if full {
                 tracing::warn!(
                     "the Redis publish queue is full: a broadcast is lost for the other nodes"
                 );
@@ -257,7 +266,7 @@ impl RedisAdapter {
 
 /// What the adapter's tasks start with, taken when it is attached.
 struct Start {
-    queued: mpsc::Receiver<Outgoing>,
+    queued: mpsc::UnboundedReceiver<Outgoing>,
     publisher: MultiplexedConnection,
     subscriber: PubSub,
 }
@@ -265,7 +274,8 @@ struct Start {
 /// The adapter, shared by its clones; its tasks end when it is dropped.
 struct Handle {
     shared: Arc<Shared>,
-    queue: mpsc::Sender<Outgoing>,
+    /// Bounded by bytes: `Shared::queued_bytes`.
+    queue: mpsc::UnboundedSender<Outgoing>,
     runtime: tokio::runtime::Handle,
     start: Mutex<Option<Start>>,
     /// Dropped with the adapter: its tasks then end.
@@ -280,6 +290,9 @@ struct Shared {
     heartbeat_interval: Duration,
     connect_timeout: Duration,
     node: OnceLock<ClusterNode>,
+    /// Bytes waiting in the publishing queue, and their bound.
+    queued_bytes: AtomicUsize,
+    queue_bytes: usize,
     /// Rooms with members on this node: the channels to listen to.
     rooms: Mutex<HashSet<String>>,
     rooms_changed: Notify,
@@ -466,12 +479,7 @@ impl ClusterAdapter for RedisAdapter {
             let leaving = Envelope::Leaving { node: node.id() };
             adapter.enqueue(shared.channels.nodes(), &leaving, false);
             let (flushed, done) = oneshot::channel();
-            if adapter
-                .handle
-                .queue
-                .try_send(Outgoing::Flush(flushed))
-                .is_ok()
-            {
+            if adapter.handle.queue.send(Outgoing::Flush(flushed)).is_ok() {
                 let _ = tokio::time::timeout(shared.connect_timeout, done).await;
             }
         })
@@ -490,7 +498,7 @@ impl RedisAdapter {
 /// retried: at most once); connecting again is tried with a backoff.
 async fn publish(
     shared: Arc<Shared>,
-    mut queued: mpsc::Receiver<Outgoing>,
+    mut queued: mpsc::UnboundedReceiver<Outgoing>,
     connection: MultiplexedConnection,
 ) {
     let mut connection = Some(connection);
@@ -564,8 +572,16 @@ async fn publish(
         };
         counter.fetch_add(counted, Ordering::Relaxed);
         for outgoing in batch.drain(..) {
-            if let Outgoing::Flush(flushed) = outgoing {
-                let _ = flushed.send(());
+            match outgoing {
+                Outgoing::Publish {
+                    channel, payload, ..
+                } => {
+                    let size = payload.len() + channel.len();
+                    shared.queued_bytes.fetch_sub(size, Ordering::AcqRel);
+                }
+                Outgoing::Flush(flushed) => {
+                    let _ = flushed.send(());
+                }
             }
         }
     }

@@ -107,28 +107,41 @@ pub(crate) struct FanSample {
     pub(crate) cpu_per_broadcast: Option<Duration>,
 }
 
-/// Connects `clients` idle JSON WebSockets to `addr` and measures the
-/// server's memory per connection; then, `broadcasts` times, asks the
-/// server (over one more connection) to broadcast a message and times how
-/// long it takes until every client has it.
+/// Connects `clients` idle JSON WebSockets, spread evenly over `addrs`
+/// (the nodes of a cluster, or one server), and measures the memory per
+/// connection of the first server (process `pid`); then, `broadcasts`
+/// times, asks the first server (over one more connection) to broadcast a
+/// message and times how long it takes until every client has it.
 pub(crate) async fn fanout(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     clients: usize,
     broadcasts: usize,
     pid: u32,
 ) -> Result<FanSample, String> {
-    let target = WsTarget { addr, tls: false };
-    let mut control = connect_ws(target, "text", 16 << 10).await?;
+    let first = WsTarget {
+        addr: *addrs.first().ok_or("no server to connect to")?,
+        tls: false,
+    };
+    let mut control = connect_ws(first, "text", 16 << 10).await?;
     // Let the server settle after its first connection.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_before = sys::rss_of(pid);
-    let sockets = connect_many(target, "text", clients, 4 << 10).await?;
+    let mut sockets = Vec::with_capacity(clients);
+    let mut on_first = 0;
+    for (i, &addr) in addrs.iter().enumerate() {
+        let share = clients / addrs.len() + usize::from(i < clients % addrs.len());
+        if i == 0 {
+            on_first = share;
+        }
+        let target = WsTarget { addr, tls: false };
+        sockets.extend(connect_many(target, "text", share, 4 << 10).await?);
+    }
     // Give the server time to finish setting up the last connections.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let rss_after = sys::rss_of(pid);
     let rss_per_conn = rss_before
         .zip(rss_after)
-        .map(|(b, a)| (a as f64 - b as f64) / clients as f64);
+        .map(|(b, a)| (a as f64 - b as f64) / on_first.max(1) as f64);
     let fan = Arc::new(Fan {
         seq: AtomicU32::new(0),
         got: AtomicUsize::new(0),
@@ -172,11 +185,13 @@ pub(crate) async fn fanout(
             let reply = tokio::time::timeout(STALL, broadcast_reply(&mut control, seq))
                 .await
                 .map_err(|_| "no answer to Broadcast".to_owned())??;
-            if reply.receivers as usize != clients + 1 {
+            // Its own clients and the control connection (a cluster's other
+            // nodes have the rest).
+            if reply.receivers as usize != on_first + 1 {
                 return Err(format!(
                     "the server broadcast to {} connections, not {}",
                     reply.receivers,
-                    clients + 1
+                    on_first + 1
                 ));
             }
             sample.encodes.push(reply.encodes);
@@ -247,4 +262,95 @@ async fn broadcast_reply(control: &mut Ws, seq: u32) -> Result<ResBroadcast, Str
         }
     }
     Err("the control connection ended".into())
+}
+
+/// What a flood measured: broadcasts made on one node of a cluster, heard
+/// by a client of another.
+#[derive(Clone, Debug)]
+pub(crate) struct FloodSample {
+    /// Broadcasts per second, from the first request to the last one heard.
+    pub(crate) per_sec: f64,
+}
+
+/// Sends `count` Broadcast requests to the server at `from` at once
+/// (pipelined on one connection) and times until an idle client of the
+/// server at `to` has heard every broadcast.
+pub(crate) async fn flood(
+    from: SocketAddr,
+    to: SocketAddr,
+    count: u32,
+) -> Result<FloodSample, String> {
+    let mut listener = connect_ws(
+        WsTarget {
+            addr: to,
+            tls: false,
+        },
+        "text",
+        64 << 10,
+    )
+    .await?;
+    let control = connect_ws(
+        WsTarget {
+            addr: from,
+            tls: false,
+        },
+        "text",
+        64 << 10,
+    )
+    .await?;
+    let (mut sink, mut replies) = control.split();
+    // The control connection gets the answers and the broadcasts too.
+    let drain = tokio::spawn(async move { while let Some(Ok(_)) = replies.next().await {} });
+    let start = Instant::now();
+    let send = async {
+        for seq in 1..=count {
+            let request = ReqBroadcast {
+                seq,
+                text: "Hello, World!".into(),
+            };
+            let frame = codec::encode_api_request(Encoding::Json, 0, "Broadcast", seq, &request)
+                .map_err(|e| e.to_string())?;
+            let text = frame
+                .into_bytes()
+                .try_into()
+                .map_err(|_| "JSON is UTF-8".to_owned())?;
+            sink.feed(Message::Text(text))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        sink.flush().await.map_err(|e| e.to_string())
+    };
+    let heard = AtomicU32::new(0);
+    let hear = async {
+        while heard.load(Ordering::Relaxed) < count {
+            match listener.next().await {
+                Some(Ok(Message::Text(text))) if tick_seq(text.as_bytes()).is_some() => {
+                    heard.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.to_string()),
+                None => return Err("the listening client's connection ended".into()),
+            }
+        }
+        Ok(())
+    };
+    let outcome = tokio::time::timeout(STALL * 3, async {
+        let (sent, heard) = tokio::join!(send, hear);
+        sent.and(heard)
+    })
+    .await
+    .map_err(|_| {
+        format!(
+            "{} of {count} broadcasts heard within {:?}",
+            heard.load(Ordering::Relaxed),
+            STALL * 3
+        )
+    })
+    .and_then(|r| r);
+    let elapsed = start.elapsed();
+    drain.abort();
+    let _ = tokio::time::timeout(Duration::from_secs(1), listener.close(None)).await;
+    outcome.map(|()| FloodSample {
+        per_sec: f64::from(count) / elapsed.as_secs_f64(),
+    })
 }

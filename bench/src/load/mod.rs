@@ -7,6 +7,7 @@
 
 mod fanout;
 mod http;
+mod redis;
 mod ws;
 
 use std::net::SocketAddr;
@@ -28,8 +29,9 @@ use tsrpc::{Encoding, WireFrame};
 
 use crate::sys;
 
-pub(crate) use fanout::{FanSample, fanout};
+pub(crate) use fanout::{FanSample, fanout, flood};
 pub(crate) use http::http_calls;
+pub(crate) use redis::redis_floor;
 pub(crate) use ws::ws_calls;
 
 /// A client WebSocket.

@@ -42,7 +42,7 @@ pub(crate) async fn fan(b: &mut Bench, sizes: &[usize], broadcast: bool) {
                 let outcome = match server.start(&b.pinning).await {
                     Ok(process) => {
                         let r =
-                            load::fanout(process.addr, clients, broadcasts, process.pid()).await;
+                            load::fanout(&[process.addr], clients, broadcasts, process.pid()).await;
                         process.stop().await;
                         r
                     }
