@@ -29,7 +29,7 @@ if [ -n "${RUNS:-}" ]; then
 fi
 mkdir -p logs
 export CARGO_TARGET_DIR="target/${SANITIZER:-address}"
-for target in ${TARGETS:-client_frame server_frame payload http_body}; do
+for target in ${TARGETS:-client_frame server_frame payload http_body cluster_msg}; do
     mkdir -p "corpus/$target"
     if [ -n "${RUNS:-}" ]; then
         echo "== fuzz $target ($RUNS runs, sanitizer ${SANITIZER:-address})"

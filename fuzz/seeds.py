@@ -139,3 +139,24 @@ write("http_body", "json-return", f'{{"isSucc":true,"res":{json_zoo}}}')
 write("http_body", "json-error", '{"isSucc":false,"err":{"message":"no","type":"ServerError","code":"INPUT_DATA_ERR","path":"a.b"}}')
 write("http_body", "binary-request", binary_frame(1, [3, 1], binary_zoo))
 write("http_body", "json-deep", deep_json)
+
+# What one server node hears from another through a cluster adapter
+# (`ClusterMsg::to_bytes`): origin, protocol fingerprint, target (0: all
+# but rooms, 1: rooms but rooms, 2: one connection of a node), message
+# name, the JSON frame and the binary frame.
+def cluster_msg(target):
+    json_frame = '["Chat",{"content":"hi"}]'.encode()
+    binary_frame_bytes = bytes([4, 3]) + string("hi")
+    return b"".join([
+        uvar(0x1234),
+        string("0123456789abcdef"),
+        target,
+        string("Chat"),
+        uvar(len(json_frame)) + json_frame,
+        uvar(len(binary_frame_bytes)) + binary_frame_bytes,
+    ])
+
+
+write("cluster_msg", "all", cluster_msg(uvar(0) + uvar(1) + string("muted")))
+write("cluster_msg", "rooms", cluster_msg(uvar(1) + uvar(2) + string("a") + string("b") + uvar(0)))
+write("cluster_msg", "connection", cluster_msg(uvar(2) + uvar(0x1234) + uvar(7)))

@@ -12,9 +12,13 @@ use crate::scenarios::small_req;
 
 /// The `load <port> json|binary [seconds] [http|wss]` mode: small WebSocket (or HTTP) calls
 /// against a server started elsewhere (for profiling one, e.g. under
-/// `valgrind --tool=callgrind tsrpc-bench serve tsrpc`).
+/// `valgrind --tool=callgrind tsrpc-bench serve tsrpc`); and
+/// `load <port> fan <clients> <broadcasts>`: broadcasts to idle clients.
 pub(crate) fn load_only(args: &[String]) -> ExitCode {
-    let usage = "usage: tsrpc-bench load <port> json|binary [seconds] [http|wss]";
+    let usage = "usage: tsrpc-bench load <port> json|binary [seconds] [http|wss]\n       tsrpc-bench load <port> fan <clients> <broadcasts>";
+    if args.get(1).map(String::as_str) == Some("fan") {
+        return fan_only(args, usage);
+    }
     let (Some(port), Some(encoding)) = (
         args.first().and_then(|p| p.parse::<u16>().ok()),
         args.get(1),
@@ -59,6 +63,39 @@ pub(crate) fn load_only(args: &[String]) -> ExitCode {
                 sample.rate,
                 sample.p50_us / 1000.0,
                 sample.p99_us / 1000.0
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `load <port> fan <clients> <broadcasts>`.
+fn fan_only(args: &[String], usage: &str) -> ExitCode {
+    let number = |i: usize| args.get(i).and_then(|n| n.parse::<usize>().ok());
+    let (Some(port), Some(clients), Some(broadcasts)) = (number(0), number(2), number(3)) else {
+        eprintln!("{usage}");
+        return ExitCode::from(2);
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], u16::try_from(port).unwrap_or(0)));
+    match runtime.block_on(load::fanout(&[addr], clients, broadcasts, 0)) {
+        Ok(sample) => {
+            let ms: Vec<f64> = sample
+                .times
+                .iter()
+                .map(|t| t.as_secs_f64() * 1000.0)
+                .collect();
+            println!(
+                "{} broadcasts to {clients}, median {:.2} ms",
+                ms.len(),
+                crate::report::median(&ms).unwrap_or(0.0)
             );
             ExitCode::SUCCESS
         }

@@ -320,3 +320,65 @@ impl fmt::Display for Undeliverable {
 }
 
 impl std::error::Error for Undeliverable {}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::{ClusterMsg, NodeId, Target};
+
+    fn sample() -> ClusterMsg {
+        ClusterMsg {
+            origin: NodeId(0x1234),
+            protocol: "0123456789abcdef".into(),
+            target: Target::All {
+                except: vec!["muted".into()],
+            },
+            name: "Chat".into(),
+            json: Bytes::from_static(br#"["Chat",{"content":"hi"}]"#),
+            binary: Bytes::from_static(&[4, 3, 2, b'h', b'i']),
+        }
+    }
+
+    #[test]
+    fn cluster_messages_round_trip_and_refuse_the_rest() {
+        let msg = sample();
+        let bytes = msg.to_bytes();
+        assert_eq!(ClusterMsg::from_bytes(&bytes).unwrap(), msg);
+        for cut in 0..bytes.len() {
+            assert!(ClusterMsg::from_bytes(&bytes[..cut]).is_err(), "{cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(ClusterMsg::from_bytes(&longer).is_err());
+        // A forged length of 2^62 bytes for the protocol's text.
+        let forged = [0x00, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0x40];
+        assert!(ClusterMsg::from_bytes(&forged).is_err());
+    }
+
+    /// `fuzz/seeds.py` writes the fuzzer's seeds by hand: they must stay
+    /// what `to_bytes` writes.
+    #[test]
+    fn the_fuzz_seeds_are_cluster_messages() {
+        let seeds =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/cluster_msg");
+        let read = |name: &str| std::fs::read(seeds.join(name)).unwrap();
+        assert_eq!(ClusterMsg::from_bytes(&read("all")).unwrap(), sample());
+        let rooms = ClusterMsg::from_bytes(&read("rooms")).unwrap();
+        assert_eq!(
+            rooms.target,
+            Target::Rooms {
+                rooms: vec!["a".into(), "b".into()],
+                except: vec![],
+            }
+        );
+        let one = ClusterMsg::from_bytes(&read("connection")).unwrap();
+        assert_eq!(
+            one.target,
+            Target::Connection {
+                node: NodeId(0x1234),
+                id: 7
+            }
+        );
+    }
+}

@@ -98,6 +98,13 @@ impl Rooms {
     /// `except`.
     pub(crate) fn members(&self, rooms: &[String], except: &[String]) -> Vec<Connection> {
         let members = lock(&self.members);
+        if let ([room], []) = (rooms, except) {
+            // One room: its members are each there once.
+            let found = members.get(room.as_str());
+            return found
+                .map(|m| m.values().cloned().collect())
+                .unwrap_or_default();
+        }
         let excluded = |conn: &Connection| {
             except.iter().any(|room| {
                 members
