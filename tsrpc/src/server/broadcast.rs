@@ -34,6 +34,9 @@ impl<'a> Frames<'a> {
         }
     }
 
+    // Inlined: once per receiver, and the frame is there but for the
+    // first receiver of each encoding.
+    #[inline(always)]
     fn get(&mut self, encoding: Encoding) -> Result<&(WireFrame, Prepared), TsrpcError> {
         let slot = &mut self.ready[usize::from(encoding == Encoding::Binary)];
         Ok(match slot {

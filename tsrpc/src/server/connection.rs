@@ -62,9 +62,14 @@ struct ConnectionInner {
     uri: Option<http::Uri>,
     extensions: Mutex<http::Extensions>,
     flows: Option<Arc<ServerFlows>>,
-    /// The server's rooms (WebSocket connections only) and this
-    /// connection's.
-    rooms: Option<Arc<Rooms>>,
+    /// The server's rooms and this connection's: WebSocket connections
+    /// only (an HTTP call's connection, made per request, pays nothing).
+    rooms: Option<Membership>,
+}
+
+/// A WebSocket connection's side of the rooms.
+struct Membership {
+    rooms: Arc<Rooms>,
     joined: Mutex<Joined>,
 }
 
@@ -212,8 +217,10 @@ impl Connection {
                 uri: setup.uri,
                 extensions: Mutex::new(setup.extensions),
                 flows: setup.flows,
-                rooms: setup.rooms,
-                joined: Mutex::default(),
+                rooms: setup.rooms.map(|rooms| Membership {
+                    rooms,
+                    joined: Mutex::default(),
+                }),
             }),
         }
     }
@@ -280,37 +287,40 @@ impl Connection {
     /// # }
     /// ```
     pub fn join(&self, room: impl AsRef<str>) {
-        if let Some(rooms) = &self.inner.rooms {
-            rooms.join(self, room.as_ref());
+        if let Some(m) = &self.inner.rooms {
+            m.rooms.join(self, &m.joined, room.as_ref());
         }
     }
 
     /// Takes this connection out of `room`.
     pub fn leave(&self, room: &str) {
-        if let Some(rooms) = &self.inner.rooms {
-            rooms.leave(self, room);
+        if let Some(m) = &self.inner.rooms {
+            m.rooms.leave(self, &m.joined, room);
         }
     }
 
     /// The rooms this connection is in (after it closed, the rooms it
     /// was in: `post_disconnect` flows can still read them).
     pub fn rooms(&self) -> Vec<String> {
-        task::lock(&self.inner.joined).rooms()
+        self.inner
+            .rooms
+            .as_ref()
+            .map(|m| task::lock(&m.joined).rooms())
+            .unwrap_or_default()
     }
 
     /// True when this connection is in `room`.
     pub fn in_room(&self, room: &str) -> bool {
-        task::lock(&self.inner.joined).contains(room)
-    }
-
-    pub(crate) fn joined(&self) -> &Mutex<Joined> {
-        &self.inner.joined
+        self.inner
+            .rooms
+            .as_ref()
+            .is_some_and(|m| task::lock(&m.joined).contains(room))
     }
 
     /// Takes the closed connection out of its rooms, for good.
     pub(crate) fn leave_rooms(&self) {
-        if let Some(rooms) = &self.inner.rooms {
-            rooms.close(self);
+        if let Some(m) = &self.inner.rooms {
+            m.rooms.close(self, &m.joined);
         }
     }
 

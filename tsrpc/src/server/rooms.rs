@@ -32,9 +32,9 @@ impl Rooms {
     }
 
     /// Puts `conn` in `room`; nothing if it is there already or closed.
-    pub(crate) fn join(&self, conn: &Connection, room: &str) {
+    pub(crate) fn join(&self, conn: &Connection, joined: &Mutex<Joined>, room: &str) {
         let mut members = lock(&self.members);
-        let mut joined = lock(conn.joined());
+        let mut joined = lock(joined);
         if joined.closed || joined.contains(room) {
             return;
         }
@@ -55,9 +55,9 @@ impl Rooms {
     }
 
     /// Takes `conn` out of `room`; nothing if it is not in it.
-    pub(crate) fn leave(&self, conn: &Connection, room: &str) {
+    pub(crate) fn leave(&self, conn: &Connection, joined: &Mutex<Joined>, room: &str) {
         let mut members = lock(&self.members);
-        let mut joined = lock(conn.joined());
+        let mut joined = lock(joined);
         let Some(at) = joined.rooms.iter().position(|r| &**r == room) else {
             return;
         };
@@ -67,9 +67,9 @@ impl Rooms {
 
     /// Takes a closed connection out of every room, for good; the
     /// connection still says which rooms it was in.
-    pub(crate) fn close(&self, conn: &Connection) {
+    pub(crate) fn close(&self, conn: &Connection, joined: &Mutex<Joined>) {
         let mut members = lock(&self.members);
-        let mut joined = lock(conn.joined());
+        let mut joined = lock(joined);
         joined.closed = true;
         for room in &joined.rooms {
             self.remove_member(&mut members, room, conn.id());
