@@ -362,3 +362,34 @@ async fn a_full_publishing_queue_loses_for_other_nodes_only() {
     a.stop().await;
     b.stop().await;
 }
+
+/// A node that stops taking what Redis sends it (its send flow never
+/// returns) holds up no other node.
+#[tokio::test]
+async fn a_stuck_node_holds_up_no_other() {
+    use tsrpc::server::flows::SendMsgFlow;
+
+    let redis = RedisServer::start().await;
+    let (a, _) = node(&redis).await;
+    let (b, b_url) = node(&redis).await;
+    let (stuck, stuck_url) = node(&redis).await;
+    let b_peer = client(&b, &b_url, true).await;
+    let _stuck_peer = client(&stuck, &stuck_url, true).await;
+    stuck
+        .flows()
+        .pre_send_msg
+        .push(|send: SendMsgFlow| async move {
+            std::future::pending::<()>().await;
+            Some(send)
+        });
+    for n in 0..100 {
+        a.broadcast_msg(&note(n)).await.unwrap();
+    }
+    eventually("b's client gets all 100", || {
+        b_peer.inbox.lock().unwrap().len() == 100
+    })
+    .await;
+    assert_eq!(taken(&b_peer.inbox), (0..100).collect::<Vec<_>>());
+    a.stop().await;
+    b.stop().await;
+}
