@@ -378,16 +378,7 @@ async fn node(name: &str, args: &[&str]) -> String {
 
 /// [`node`] with environment variables set.
 async fn node_with(name: &str, args: &[&str], env: &[(&str, &std::path::Path)]) -> String {
-    let child = Command::new("node")
-        .arg(script(name))
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start node: {e}"));
+    let child = spawn_node(name, args, env, Stdio::null());
     let output = tokio::time::timeout(SCRIPT_LIMIT, child.wait_with_output())
         .await
         .unwrap_or_else(|_| panic!("{name} {args:?} did not finish in time"))
@@ -400,6 +391,21 @@ async fn node_with(name: &str, args: &[&str], env: &[(&str, &std::path::Path)]) 
         output.status
     );
     stdout
+}
+
+/// Starts `interop/src/{name}.ts` with `args` and `env`; its standard
+/// output and error are piped, and it is killed when dropped.
+fn spawn_node(name: &str, args: &[&str], env: &[(&str, &std::path::Path)], stdin: Stdio) -> Child {
+    Command::new("node")
+        .arg(script(name))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start node: {e}"))
 }
 
 /// `interop/src/ts-server.ts`: TSRPC's own servers, in Node.
@@ -469,16 +475,6 @@ async fn start_rust(builder: tsrpc::ServerBuilder) -> (Server, String) {
         .expect("the protocols are consistent");
     let addr = server.start().await.expect("the server starts");
     (server, format!("ws://{addr}"))
-}
-
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    tokio::time::timeout(PATIENCE, async {
-        while !done() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{what} never happened"));
 }
 
 fn everything(with_options: bool) -> Everything {
@@ -597,27 +593,12 @@ async fn typescript_clients_chat_through_the_axum_app() {
 async fn typescript_clients_chat_across_chatrooms_joined_by_redis() {
     prepared();
     let mut redis = support::RedisServer::start().await;
-    let mut nodes = Vec::new();
-    for _ in 0..2 {
-        let adapter = tsrpc_redis::RedisAdapter::connect(redis.url())
-            .await
-            .unwrap();
-        let server = chatroom::builder("127.0.0.1:0".parse().unwrap())
-            .cluster(adapter)
-            .build()
-            .unwrap();
-        let addr = server.start().await.unwrap();
-        nodes.push((server, format!("ws://{addr}")));
-    }
-    let mut child = Command::new("node")
-        .arg(script("cluster"))
-        .args([&nodes[0].1, &nodes[1].1])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start node: {e}"));
+    let nodes = support::clustered_chatrooms(&redis, 2).await;
+    let urls: Vec<String> = nodes
+        .iter()
+        .map(|(_, addr)| format!("ws://{addr}"))
+        .collect();
+    let mut child = spawn_node("cluster", &[&urls[0], &urls[1]], &[], Stdio::piped());
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
     let first = tokio::time::timeout(SCRIPT_LIMIT, lines.next_line())
@@ -633,7 +614,7 @@ async fn typescript_clients_chat_across_chatrooms_joined_by_redis() {
     }
 
     redis.restart().await;
-    wait_until("both servers listen to Redis again", || {
+    support::eventually("both servers listen to Redis again", || {
         nodes
             .iter()
             .all(|(server, _)| server.cluster_stats().unwrap().reconnects >= 1)
@@ -748,7 +729,7 @@ async fn the_rust_ws_client_talks_to_a_node_tsrpc_ws_server() {
 
     let at = Timestamp::from_unix_millis(1_767_323_045_678);
     client.send_msg(&MsgPing { n: 7, at }).await.unwrap();
-    wait_until("the answers arrive", || {
+    support::eventually("the answers arrive", || {
         pongs.lock().unwrap().len() == 1 && matched.lock().unwrap().len() == 2
     })
     .await;
@@ -795,7 +776,7 @@ async fn the_rust_ws_client_talks_to_a_node_tsrpc_ws_server() {
         })
         .await;
     assert!(kicked.is_ok(), "Node answers before it closes: {kicked:?}");
-    wait_until("post_disconnect runs", || closed.lock().unwrap().is_some()).await;
+    support::eventually("post_disconnect runs", || closed.lock().unwrap().is_some()).await;
     assert_eq!(
         closed.lock().unwrap().clone(),
         Some(("Bye from Node".to_owned(), Some(1000), false))
@@ -828,7 +809,7 @@ async fn rust_heartbeats_keep_a_connection_the_node_server_would_close() {
             });
         client.connect().await.unwrap();
     }
-    wait_until("Node drops the silent client", || {
+    support::eventually("Node drops the silent client", || {
         !events.lock().unwrap().is_empty()
     })
     .await;

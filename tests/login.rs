@@ -17,10 +17,24 @@ fn ann() -> ReqLogin {
     }
 }
 
-#[tokio::test]
-async fn websocket_logins_are_per_connection() {
+/// The login example's server on a free port.
+async fn started() -> (tsrpc::Server, std::net::SocketAddr) {
     let server = login::server("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = server.start().await.unwrap();
+    (server, addr)
+}
+
+/// Logs Ann in over HTTP and returns her token.
+async fn token(addr: std::net::SocketAddr) -> String {
+    let http = HttpClient::builder(format!("http://{addr}"))
+        .build()
+        .unwrap();
+    http.call_api(ann()).await.unwrap().token
+}
+
+#[tokio::test]
+async fn websocket_logins_are_per_connection() {
+    let (server, addr) = started().await;
     let url = format!("ws://{addr}");
     let (ann_ws, other) = (
         WsClient::builder(&url).build(),
@@ -73,8 +87,7 @@ async fn websocket_logins_are_per_connection() {
 
 #[tokio::test]
 async fn http_calls_carry_a_token_header() {
-    let server = login::server("127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = server.start().await.unwrap();
+    let (server, addr) = started().await;
     let http = HttpClient::builder(format!("http://{addr}"))
         .json(true)
         .build()
@@ -118,12 +131,8 @@ async fn http_calls_carry_a_token_header() {
 /// refused with 401 and its reason, before any socket opens.
 #[tokio::test]
 async fn websockets_log_in_at_connect_with_a_token() {
-    let server = login::server("127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = server.start().await.unwrap();
-    let http = HttpClient::builder(format!("http://{addr}"))
-        .build()
-        .unwrap();
-    let token = http.call_api(ann()).await.unwrap().token;
+    let (server, addr) = started().await;
+    let token = token(addr).await;
 
     let by_query = WsClient::builder(format!("ws://{addr}/?token={token}")).build();
     by_query.connect().await.unwrap();
@@ -180,12 +189,8 @@ async fn websockets_log_in_at_connect_with_a_token() {
 /// it is (401): its token was revoked, and retrying will not change that.
 #[tokio::test]
 async fn reconnecting_stops_when_the_token_is_refused() {
-    let server = login::server("127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = server.start().await.unwrap();
-    let http = HttpClient::builder(format!("http://{addr}"))
-        .build()
-        .unwrap();
-    let token = http.call_api(ann()).await.unwrap().token;
+    let (server, addr) = started().await;
+    let token = token(addr).await;
     let retry = Duration::from_millis(10);
     let client = WsClient::builder(format!("ws://{addr}"))
         .header("authorization", format!("Bearer {token}"))

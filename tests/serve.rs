@@ -92,27 +92,37 @@ async fn serve_ends_when_the_server_is_stopped() {
 #[cfg(unix)]
 static SIGNALS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// Serves `server` until `shutdown_signal()` fires.
 #[cfg(unix)]
-#[tokio::test]
-async fn sigterm_is_a_shutdown_signal() {
-    let _turn = SIGNALS.lock().await;
-    let server = server();
-    let serving = tokio::spawn({
-        let server = server.clone();
-        async move {
-            server
-                .serve()
-                .with_graceful_shutdown(tsrpc::server::shutdown_signal())
-                .await
-        }
-    });
-    // The signal handler is set up before the port opens.
-    listening(&server).await;
+fn serve_until_signal(server: &Server) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    let server = server.clone();
+    tokio::spawn(async move {
+        server
+            .serve()
+            .with_graceful_shutdown(tsrpc::server::shutdown_signal())
+            .await
+    })
+}
+
+/// Sends SIGTERM to this process.
+#[cfg(unix)]
+fn sigterm() {
     let status = std::process::Command::new("kill")
         .args(["-TERM", &std::process::id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_is_a_shutdown_signal() {
+    let _turn = SIGNALS.lock().await;
+    let server = server();
+    let serving = serve_until_signal(&server);
+    // The signal handler is set up before the port opens.
+    listening(&server).await;
+    sigterm();
     tokio::time::timeout(Duration::from_secs(10), serving)
         .await
         .expect("SIGTERM stops the server")
@@ -129,15 +139,7 @@ async fn sigterm_is_a_shutdown_signal() {
 async fn a_second_sigterm_stops_at_once() {
     let _turn = SIGNALS.lock().await;
     let server = server();
-    let serving = tokio::spawn({
-        let server = server.clone();
-        async move {
-            server
-                .serve()
-                .with_graceful_shutdown(tsrpc::server::shutdown_signal())
-                .await
-        }
-    });
+    let serving = serve_until_signal(&server);
     let addr = listening(&server).await;
     let client = WsClient::builder(format!("ws://{addr}")).build();
     client.connect().await.unwrap();
@@ -146,13 +148,6 @@ async fn a_second_sigterm_stops_at_once() {
         let client = client.clone();
         async move { client.call_api(ReqSleep { ms: 20_000 }).await }
     });
-    let term = || {
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &std::process::id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
     tokio::time::timeout(Duration::from_secs(10), async {
         while server.stats().calls_in_flight == 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -160,7 +155,7 @@ async fn a_second_sigterm_stops_at_once() {
     })
     .await
     .expect("the call runs");
-    term();
+    sigterm();
     // Stopping: new connections are refused.
     tokio::time::timeout(Duration::from_secs(10), async {
         while server.stats().refused.stopping == 0 {
@@ -174,7 +169,7 @@ async fn a_second_sigterm_stops_at_once() {
     .await
     .expect("the first signal begins a graceful stop");
     assert!(!serving.is_finished());
-    term();
+    sigterm();
     tokio::time::timeout(Duration::from_secs(10), serving)
         .await
         .expect("the second SIGTERM stops the server at once")

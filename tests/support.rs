@@ -219,6 +219,27 @@ impl Drop for TestCert {
     }
 }
 
+/// `count` chatroom servers of the examples on free ports, sharing one
+/// chat through `redis`, as `chatroom-server --redis URL` runs them.
+pub async fn clustered_chatrooms(
+    redis: &RedisServer,
+    count: usize,
+) -> Vec<(Server, std::net::SocketAddr)> {
+    let mut servers = Vec::with_capacity(count);
+    for _ in 0..count {
+        let adapter = tsrpc_redis::RedisAdapter::connect(redis.url())
+            .await
+            .expect("Redis is reachable");
+        let server = tsrpc_examples::chatroom::builder("127.0.0.1:0".parse().unwrap())
+            .cluster(adapter)
+            .build()
+            .expect("the chatroom server builds");
+        let addr = server.start().await.expect("the chatroom server starts");
+        servers.push((server, addr));
+    }
+    servers
+}
+
 /// Waits until `done()` holds, checking every few milliseconds; panics
 /// with `what` if it does not within [`PATIENCE`].
 pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
