@@ -131,7 +131,7 @@ async fn two_panes_chat_see_errors_and_reconnect_after_a_restart() {
 #[tokio::test]
 async fn a_pane_on_each_of_two_servers_joined_by_redis() {
     let mut redis = support::RedisServer::start().await;
-    let servers = support::clustered_chatrooms(&redis, 2).await;
+    let servers = support::clustered(&redis, 2, chatroom::builder).await;
     let (a, b) = (servers[0].1, servers[1].1);
     let url = format!("http://{a}/?servers=ws://{a},ws://{b}");
     let mut script = Script::start("e2e-cluster.mjs", &url);

@@ -593,7 +593,7 @@ async fn typescript_clients_chat_through_the_axum_app() {
 async fn typescript_clients_chat_across_chatrooms_joined_by_redis() {
     prepared();
     let mut redis = support::RedisServer::start().await;
-    let nodes = support::clustered_chatrooms(&redis, 2).await;
+    let nodes = support::clustered(&redis, 2, chatroom::builder).await;
     let urls: Vec<String> = nodes
         .iter()
         .map(|(_, addr)| format!("ws://{addr}"))

@@ -219,18 +219,20 @@ impl Drop for TestCert {
     }
 }
 
-/// `count` chatroom servers of the examples on free ports, sharing one
-/// chat through `redis`, as `chatroom-server --redis URL` runs them.
-pub async fn clustered_chatrooms(
+/// `count` servers from `builder` on free ports, joined through `redis`,
+/// as `chatroom-server --redis URL` runs them. (The builder is passed in:
+/// naming the examples here would link their services into every test.)
+pub async fn clustered(
     redis: &RedisServer,
     count: usize,
+    builder: impl Fn(std::net::SocketAddr) -> ServerBuilder,
 ) -> Vec<(Server, std::net::SocketAddr)> {
     let mut servers = Vec::with_capacity(count);
     for _ in 0..count {
         let adapter = tsrpc_redis::RedisAdapter::connect(redis.url())
             .await
             .expect("Redis is reachable");
-        let server = tsrpc_examples::chatroom::builder("127.0.0.1:0".parse().unwrap())
+        let server = builder("127.0.0.1:0".parse().unwrap())
             .cluster(adapter)
             .build()
             .expect("the chatroom server builds");
