@@ -140,10 +140,30 @@ write("http_body", "json-error", '{"isSucc":false,"err":{"message":"no","type":"
 write("http_body", "binary-request", binary_frame(1, [3, 1], binary_zoo))
 write("http_body", "json-deep", deep_json)
 
+# TSRPC's binary mode (TSBuffer): `ServerInputData` and `ServerOutputData`
+# around a payload (`{content: "hi"}`, property 0: 01 28 02 68 69).
+TS_PAYLOAD = bytes([0x01, 0x28, 0x02, 0x68, 0x69])
+
+
+def ts_buffer(block, payload):
+    return bytes([block]) + leb128(len(payload)) + payload
+
+
+TS_MESSAGE = bytes([2]) + ts_buffer(0x28, TS_PAYLOAD) + bytes([0x31, 1])
+write("client_frame", "tsbuffer-request", bytes([3, 0x29, 0]) + ts_buffer(0x2C, TS_PAYLOAD) + bytes([0x31, 1]))
+write("client_frame", "tsbuffer-message", bytes([2, 0x29, 0]) + ts_buffer(0x2C, TS_PAYLOAD))
+write("server_frame", "tsbuffer-success", bytes([3]) + ts_buffer(0x28, TS_PAYLOAD) + bytes([0x31, 1, 0x35, 1]))
+write("server_frame", "tsbuffer-message", TS_MESSAGE)
+# {error: {message "nope", type ApiError, code 42, extra {"a":[1]}}, serviceId 1, sn 7}
+write("server_frame", "tsbuffer-error", bytes.fromhex(
+    "032f0428046e6f70652d03330105540005657874726109" + b'{"a":[1]}'.hex() + "31013507"))
+write("payload", "tsbuffer", TS_PAYLOAD)
+write("http_body", "tsbuffer-request", bytes([2, 0x29, 0]) + ts_buffer(0x2C, TS_PAYLOAD))
+
 # What one server node hears from another through a cluster adapter
 # (`ClusterMsg::to_bytes`): origin, protocol fingerprint, target (0: all
 # but rooms, 1: rooms but rooms, 2: one connection of a node), message
-# name, the JSON frame and the binary frame.
+# name, the JSON frame, the binary frame and the TSBuffer frame.
 def cluster_msg(target):
     json_frame = '["Chat",{"content":"hi"}]'.encode()
     binary_frame_bytes = bytes([4, 3]) + string("hi")
@@ -154,6 +174,7 @@ def cluster_msg(target):
         string("Chat"),
         uvar(len(json_frame)) + json_frame,
         uvar(len(binary_frame_bytes)) + binary_frame_bytes,
+        uvar(len(TS_MESSAGE)) + TS_MESSAGE,
     ])
 
 

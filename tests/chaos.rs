@@ -186,7 +186,9 @@ async fn deeply_nested_payloads_are_refused_without_a_crash() {
     let Message::Binary(answer) = next(&mut ws).await else {
         panic!("expected a binary answer");
     };
-    match codec::decode_server_frame(WireFrame::Binary(answer)).expect("a valid frame") {
+    match codec::decode_server_frame(Encoding::Binary, WireFrame::Binary(answer))
+        .expect("a valid frame")
+    {
         ServerFrame::ApiReturn {
             sn: 1,
             result: Err(err),
@@ -209,7 +211,7 @@ async fn deeply_nested_payloads_are_refused_without_a_crash() {
     let ServerFrame::ApiReturn {
         result: Ok(payload),
         ..
-    } = codec::decode_server_frame(WireFrame::Binary(answer)).unwrap()
+    } = codec::decode_server_frame(Encoding::Binary, WireFrame::Binary(answer)).unwrap()
     else {
         panic!("expected a success");
     };
@@ -233,7 +235,8 @@ async fn deeply_nested_payloads_are_refused_without_a_crash() {
         "POST /Tree HTTP/1.1\r\nContent-Type: application/octet-stream\r\nX-Tsrpc-Fingerprint: {fingerprint}"
     );
     let res = raw_http_bytes(addr, &head, &binary_request(&server, "Tree", 1, &deep)).await;
-    match codec::decode_server_frame(WireFrame::Binary(res.bytes.into())).unwrap() {
+    match codec::decode_server_frame(Encoding::Binary, WireFrame::Binary(res.bytes.into())).unwrap()
+    {
         ServerFrame::ApiReturn {
             result: Err(err), ..
         } => assert!(err.has_code(codes::INPUT_DATA_ERR), "{err:?}"),
@@ -860,10 +863,13 @@ async fn http_paths_and_static_files_hold() {
     let echo = binary_request(&server, "Echo", 1, &[2, 2, b'h', b'i', 1]);
     let res = raw_http_bytes(addr, &head("/Panic"), &echo).await;
     assert_eq!(res.status, 400, "the path names another service");
-    let err = match codec::decode_server_frame(WireFrame::Binary(res.bytes.into())).unwrap() {
-        ServerFrame::ApiReturn { result: Err(e), .. } => e,
-        other => panic!("{other:?}"),
-    };
+    let err =
+        match codec::decode_server_frame(Encoding::Binary, WireFrame::Binary(res.bytes.into()))
+            .unwrap()
+        {
+            ServerFrame::ApiReturn { result: Err(e), .. } => e,
+            other => panic!("{other:?}"),
+        };
     assert!(err.message.contains("/Panic"), "{err:?}");
     assert_eq!(
         raw_http_bytes(addr, &head("/Echo"), &echo).await.status,

@@ -532,6 +532,28 @@ async fn typescript_clients_chat_with_the_rust_chatroom() {
     server.stop().await;
 }
 
+/// TSRPC's environment switch for `ts-client`: its clients in their
+/// default binary mode (TSBuffer) rather than JSON mode.
+const TSBUFFER: (&str, &str) = ("TSRPC_JSON", "false");
+
+/// The same chatroom with TSRPC's clients in their default binary mode
+/// (`json: false`, TSBuffer), over WebSocket and HTTP.
+#[tokio::test]
+async fn typescript_binary_clients_chat_with_the_rust_chatroom() {
+    prepared();
+    let server = chatroom::server("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = server.start().await.unwrap();
+    let (name, value) = TSBUFFER;
+    let out = node_with(
+        "ts-client",
+        &["chatroom", &format!("ws://{addr}")],
+        &[(name, Path::new(value))],
+    )
+    .await;
+    assert!(out.contains("ok chatroom"), "{out}");
+    server.stop().await;
+}
+
 /// The chatroom over TLS, with a certificate made for the test that Node
 /// is told to trust (`NODE_EXTRA_CA_CERTS`): `wss://` and `https://`.
 #[tokio::test]
@@ -651,6 +673,18 @@ async fn typescript_clients_use_every_field_type_errors_and_messages() {
     prepared();
     let (server, url) = start_rust(Server::builder()).await;
     let out = node("ts-client", &["rich", &url]).await;
+    assert!(out.contains("ok rich"), "{out}");
+    server.stop().await;
+}
+
+/// Every field type, errors and messages with TSRPC's clients in binary
+/// mode: the TSBuffer bytes of both sides agree.
+#[tokio::test]
+async fn typescript_binary_clients_use_every_field_type_errors_and_messages() {
+    prepared();
+    let (server, url) = start_rust(Server::builder()).await;
+    let (name, value) = TSBUFFER;
+    let out = node_with("ts-client", &["rich", &url], &[(name, Path::new(value))]).await;
     assert!(out.contains("ok rich"), "{out}");
     server.stop().await;
 }

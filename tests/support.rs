@@ -32,11 +32,23 @@ pub async fn start(builder: ServerBuilder) -> (Server, String) {
 
 /// Opens a raw WebSocket, offering `protocol` if given.
 pub async fn raw(url: &str, protocol: Option<&str>) -> Raw {
+    raw_with(url, protocol, &[]).await
+}
+
+/// [`raw`] with more handshake headers.
+pub async fn raw_with(url: &str, protocol: Option<&str>, headers: &[(&str, &str)]) -> Raw {
     let mut request = url.into_client_request().expect("a valid URL");
     if let Some(p) = protocol {
         request
             .headers_mut()
             .insert("Sec-WebSocket-Protocol", p.parse().expect("a valid header"));
+    }
+    for (name, value) in headers {
+        let name = tokio_tungstenite::tungstenite::http::HeaderName::try_from(*name)
+            .expect("a valid header name");
+        request
+            .headers_mut()
+            .insert(name, value.parse().expect("a valid header"));
     }
     let (ws, _) = tokio_tungstenite::connect_async(request)
         .await

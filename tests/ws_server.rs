@@ -478,9 +478,12 @@ async fn broadcast_reaches_every_connection_once_and_encodes_once_per_encoding()
         send_binary(&mut ws, hello).await;
         binary_peers.push(ws);
     }
-    while server.connections().len() < 8 {
-        tokio::task::yield_now().await;
-    }
+    // Sent without the fingerprint header, the hellos choose binary mode
+    // once they are read.
+    support::eventually("the hellos are read", || {
+        server.stats().websockets_binary == 3 && server.connections().len() == 8
+    })
+    .await;
     let before = COUNTED_ENCODES.load(Ordering::SeqCst);
     server.broadcast_msg(&MsgCounted { n: 42 }).await.unwrap();
     assert_eq!(
@@ -608,10 +611,21 @@ async fn binary_mode_checks_the_fingerprint() {
         close.reason
     );
 
-    let mut no_hello = raw(&url, Some("buffer")).await;
-    send_binary(&mut no_hello, request).await;
+    // The handshake's fingerprint header says tsrpc's binary mode: its
+    // requests wait for the hello.
+    let fingerprint_text = fingerprint.to_string();
+    let header = [("x-tsrpc-fingerprint", fingerprint_text.as_str())];
+    let mut no_hello = support::raw_with(&url, Some("buffer"), &header).await;
+    send_binary(&mut no_hello, request.clone()).await;
     let close = closed(&mut no_hello).await;
     assert!(close.reason.contains("hello"), "{}", close.reason);
+    // Without it or a hello, `buffer` is TSRPC's binary mode (TSBuffer),
+    // in which a tsrpc frame does not read.
+    let mut tsbuffer = raw(&url, Some("buffer")).await;
+    send_binary(&mut tsbuffer, request).await;
+    let close = closed(&mut tsbuffer).await;
+    assert_eq!(u16::from(close.code), 1000);
+    assert!(close.reason.contains("TSBuffer"), "{}", close.reason);
     server.stop().await;
 }
 

@@ -114,6 +114,7 @@ impl Row {
         let encoding = match self.encoding {
             Encoding::Json => "JSON",
             Encoding::Binary => "binary",
+            Encoding::Tsbuffer => "TSBuffer",
         };
         let note = if self.by_node_client() { " ¹" } else { "" };
         format!("{} {encoding}{note}", self.server.name())

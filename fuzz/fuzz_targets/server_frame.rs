@@ -3,12 +3,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use tsrpc::Encoding;
 use tsrpc::__wire::{ServerFrame, decode_server_frame};
 use tsrpc_fuzz::{Zoo, frames};
 
 fuzz_target!(|data: &[u8]| {
-    for frame in frames(data) {
-        match decode_server_frame(frame) {
+    for (frame, encoding) in frames(data).flat_map(|f| Encoding::ALL.map(|e| (f.clone(), e))) {
+        match decode_server_frame(encoding, frame) {
             Ok(ServerFrame::ApiReturn {
                 result: Ok(payload),
                 ..

@@ -1,9 +1,11 @@
-// TSRPC's own TypeScript clients (`tsrpc` 3.4.x, JSON mode) against a Rust
-// tsrpc server, with protocols exported from the Rust definitions.
+// TSRPC's own TypeScript clients (`tsrpc` 3.4.x) against a Rust tsrpc
+// server, with protocols exported from the Rust definitions.
 //
 //     node ts-client.js <chatroom|rich|heartbeat> ws://127.0.0.1:<port> [http://127.0.0.1:<port>/api]
 //
 // The HTTP URL defaults to the WebSocket URL's host (one port, no prefix).
+// The clients speak JSON mode (`json: true`), or TSRPC's default binary
+// mode (TSBuffer) with TSRPC_JSON=false in the environment.
 import { HttpClient, TsrpcError, TsrpcErrorType, WsClient } from 'tsrpc';
 import { MsgChat } from '../generated/chatroom/MsgChat';
 import { serviceProto as chatroomProto } from '../generated/chatroom/serviceProto';
@@ -16,6 +18,7 @@ import { assert, logger, main, plain, waitFor } from './common';
 import { everything, shapes } from './values';
 
 const [scenario, url, httpArg] = process.argv.slice(2);
+const json = process.env.TSRPC_JSON !== 'false';
 const httpUrl = httpArg ?? url.replace(/^ws:/, 'http:');
 
 main(async () => {
@@ -46,7 +49,7 @@ function expectError(ret: { isSucc: boolean; err?: TsrpcError }, type: TsrpcErro
 
 /** The chatroom of the examples: several clients, broadcast, HTTP. */
 async function chatroom() {
-    const clients = [0, 1, 2].map(() => new WsClient(chatroomProto, { server: url, json: true, logger }));
+    const clients = [0, 1, 2].map(() => new WsClient(chatroomProto, { server: url, json, logger }));
     const inboxes: MsgChat[][] = clients.map(() => []);
     clients.forEach((client, i) => client.listenMsg('Chat', msg => { inboxes[i].push(msg); }));
     for (const client of clients) {
@@ -67,7 +70,7 @@ async function chatroom() {
     assert.strictEqual(expectError(empty, TsrpcErrorType.ApiError).message, 'Content is empty');
 
     // HTTP on the same port, broadcasting to the WebSocket clients.
-    const http = new HttpClient(chatroomProto, { server: httpUrl, json: true, logger });
+    const http = new HttpClient(chatroomProto, { server: httpUrl, json, logger });
     const byHttp = await http.callApi('Send', { content: 'Hello over HTTP' });
     assert.ok(byHttp.isSucc, JSON.stringify(byHttp.err));
     assert.ok(byHttp.res.time instanceof Date);
@@ -92,10 +95,10 @@ async function chatroom() {
 
 /** Every field type, errors and messages, over WebSocket and HTTP. */
 async function rich() {
-    const ws = new WsClient(richProto, { server: url, json: true, logger });
+    const ws = new WsClient(richProto, { server: url, json, logger });
     const connected = await ws.connect();
     assert.ok(connected.isSucc, connected.errMsg);
-    const http = new HttpClient(richProto, { server: httpUrl, json: true, logger });
+    const http = new HttpClient(richProto, { server: httpUrl, json, logger });
 
     for (const client of [ws, http]) {
         const transport = client === ws ? 'WebSocket' : 'HTTP';
@@ -214,6 +217,7 @@ async function inputErrorsInTsrpcWords() {
         }
         throw new Error(`${text} parses`);
     };
+    // JSON text is what these errors are about: JSON mode, whatever the rest uses.
     const http = new HttpClient(richProto, { server: httpUrl, json: true, logger });
     http.flows.preSendDataFlow.push(v => { v.data = reversed(v.data as string); return v; });
     const overHttp = await http.callApi('user/Login', { user: 'XXX', password: 'x' });
@@ -262,14 +266,14 @@ async function heartbeat() {
     };
     const alive = new WsClient(richProto, {
         server: url,
-        json: true,
+        json,
         heartbeat: { interval: 100, timeout: 5000 },
         logger: counting,
         debugBuf: true,
         logApi: false,
         logMsg: false,
     });
-    const silent = new WsClient(richProto, { server: url, json: true, logger });
+    const silent = new WsClient(richProto, { server: url, json, logger });
     const dropped: { alive?: { reason?: string; isManual?: boolean }; silent?: { reason?: string; isManual?: boolean } } = {};
     alive.flows.postDisconnectFlow.push(v => { dropped.alive = v; return v; });
     silent.flows.postDisconnectFlow.push(v => { dropped.silent = v; return v; });

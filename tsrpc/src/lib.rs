@@ -289,9 +289,10 @@ pub mod __private {
 pub mod __wire {
     pub use crate::codec::{
         ClientFrame, FrameError, Payload, PayloadError, ServerFrame, ServiceRef,
-        decode_client_frame, decode_http_json_return, decode_server_frame, encode_api_error,
-        encode_api_request, encode_api_request_with, encode_api_success, encode_heartbeat,
-        encode_hello, encode_message, encode_message_with, http_json_error, http_json_success,
-        write_payload,
+        decode_client_frame, decode_http_json_return, decode_server_frame,
+        decode_tsbuffer_client_frame, encode_api_error, encode_api_request,
+        encode_api_request_with, encode_api_success, encode_client_message_with, encode_heartbeat,
+        encode_hello, encode_message, encode_message_with, encode_tsbuffer_http_request_with,
+        http_json_error, http_json_success, write_payload,
     };
 }

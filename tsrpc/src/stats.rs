@@ -53,8 +53,10 @@ pub struct ServerStats {
     pub websockets: usize,
     /// Of those, the ones speaking JSON mode.
     pub websockets_json: usize,
-    /// Of those, the ones speaking binary mode.
+    /// Of those, the ones speaking tsrpc's binary mode.
     pub websockets_binary: usize,
+    /// Of those, the ones speaking TSRPC's binary mode (TSBuffer).
+    pub websockets_tsbuffer: usize,
     /// API calls being answered, over any transport.
     pub calls_in_flight: usize,
     /// Bytes waiting in the WebSocket connections' outbound queues.

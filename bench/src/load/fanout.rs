@@ -249,7 +249,7 @@ async fn broadcast_reply(control: &mut Ws, seq: u32) -> Result<ResBroadcast, Str
             Message::Text(t) => WireFrame::Text(t.into()),
             _ => continue,
         };
-        match codec::decode_server_frame(frame).map_err(|e| e.to_string())? {
+        match codec::decode_server_frame(Encoding::Json, frame).map_err(|e| e.to_string())? {
             ServerFrame::ApiReturn {
                 sn,
                 result: Ok(payload),

@@ -43,7 +43,7 @@ pub(crate) async fn http_calls(
         spec.name,
         match spec.encoding {
             Encoding::Json => "application/json",
-            Encoding::Binary => "application/octet-stream",
+            Encoding::Binary | Encoding::Tsbuffer => "application/octet-stream",
         },
         body.len()
     );

@@ -123,17 +123,26 @@ impl CallSpec {
         }
     }
 
-    /// The HTTP body of a call (JSON: the request; binary: a request frame, sn 1).
+    /// The HTTP body of a call (JSON: the request; binary: a request frame,
+    /// sn 1; TSBuffer: a request frame without sn, as TSRPC posts it).
     fn http_body(&self) -> Bytes {
         match self.encoding {
             Encoding::Json => self.payload.clone(),
             Encoding::Binary => self.ws_request(1).into_data(),
+            Encoding::Tsbuffer => {
+                codec::encode_tsbuffer_http_request_with(self.service_id, |out| {
+                    out.extend_from_slice(&self.payload);
+                    Ok(())
+                })
+                .expect("a request frame encodes")
+                .into_bytes()
+            }
         }
     }
 
     /// Decodes and checks a WebSocket reply; returns its sn.
     fn verify_ws(&self, frame: WireFrame) -> Result<u32, String> {
-        match codec::decode_server_frame(frame).map_err(|e| e.to_string())? {
+        match codec::decode_server_frame(self.encoding, frame).map_err(|e| e.to_string())? {
             ServerFrame::ApiReturn {
                 sn,
                 result: Ok(payload),
@@ -155,7 +164,9 @@ impl CallSpec {
                     Err(e) => Err(format!("the call failed: {}", e.message)),
                 }
             }
-            Encoding::Binary => self.verify_ws(WireFrame::Binary(body)).map(drop),
+            Encoding::Binary | Encoding::Tsbuffer => {
+                self.verify_ws(WireFrame::Binary(body)).map(drop)
+            }
         }
     }
 }
@@ -204,6 +215,26 @@ fn split_sn(encoding: Encoding, frame: &[u8]) -> Option<(u32, usize, &[u8])> {
                 frame.len() - len,
                 &rest[..rest.len().min(64)],
             ))
+        }
+        // {buffer, serviceId, sn}: the sn's block (0x35) and varint last
+        Encoding::Tsbuffer => {
+            let (&last, _) = frame.split_last()?;
+            if last & 0x80 != 0 {
+                return None;
+            }
+            let mut start = frame.len() - 1;
+            while start > 0 && frame[start - 1] & 0x80 != 0 {
+                start -= 1;
+            }
+            if start == 0 || frame[start - 1] != 0x35 || frame.len() - start > 5 {
+                return None;
+            }
+            let sn = frame[start..]
+                .iter()
+                .enumerate()
+                .fold(0u64, |sn, (i, &b)| sn | (u64::from(b & 0x7f) << (7 * i)));
+            let body = &frame[..start - 1];
+            Some((u32::try_from(sn).ok()?, start, &body[..body.len().min(64)]))
         }
     }
 }

@@ -27,7 +27,7 @@ pub(crate) async fn ws_calls(
 ) -> Result<CallSample, String> {
     let protocol = match spec.encoding {
         Encoding::Json => "text",
-        Encoding::Binary => "buffer",
+        Encoding::Binary | Encoding::Tsbuffer => "buffer",
     };
     let read_buffer = (spec.payload.len() * 2).clamp(16 << 10, 512 << 10);
     let mut sockets = connect_many(target, protocol, conns, read_buffer).await?;

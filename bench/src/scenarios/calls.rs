@@ -129,7 +129,7 @@ pub(crate) async fn ws_small(b: &mut Bench) {
     for encoding in encodings {
         let tsrpc = Row::new(Server::Tsrpc, encoding);
         let note = match encoding {
-            Encoding::Json => "",
+            Encoding::Json | Encoding::Tsbuffer => "",
             Encoding::Binary => NODE_CLIENT_NOTE,
         };
         b.ratio_target(table, tsrpc, Row::new(Server::NodeWs, encoding), 5.0, note);

@@ -152,6 +152,14 @@ impl HttpClientBuilder {
         self
     }
 
+    /// The encoding to speak: [`Encoding::Tsbuffer`] to call a TSRPC
+    /// server in its default binary mode, [`Encoding::Json`] in its JSON
+    /// mode, [`Encoding::Binary`] (the default) for a tsrpc server.
+    pub fn encoding(mut self, encoding: Encoding) -> Self {
+        self.settings.encoding = encoding;
+        self
+    }
+
     /// How long to wait for a new connection to be set up: the server to
     /// accept it and, for `https://`, the TLS handshake (10 s by default);
     /// the call then fails with a `NetworkError`. The call timeout bounds
@@ -330,6 +338,16 @@ impl HttpClient {
         let encoding = self.inner.settings.encoding;
         let body = match encoding {
             Encoding::Json => payload,
+            Encoding::Tsbuffer => {
+                let frame = codec::encode_tsbuffer_http_request_with(service.id(), |out| {
+                    out.extend_from_slice(&payload);
+                    Ok(())
+                });
+                match frame {
+                    Ok(frame) => frame.into_bytes(),
+                    Err(e) => return (sn, Err(TsrpcError::client(e.to_string()))),
+                }
+            }
             Encoding::Binary => {
                 let frame = codec::encode_api_request_with(
                     Encoding::Binary,
@@ -371,10 +389,12 @@ impl HttpClient {
         };
         let result = match encoding {
             Encoding::Json => codec::decode_http_json_return(body.clone()).ok(),
-            Encoding::Binary => match codec::decode_server_frame(WireFrame::Binary(body.clone())) {
-                Ok(ServerFrame::ApiReturn { result, .. }) => Some(result),
-                _ => None,
-            },
+            Encoding::Binary | Encoding::Tsbuffer => {
+                match codec::decode_server_frame(encoding, WireFrame::Binary(body.clone())) {
+                    Ok(ServerFrame::ApiReturn { result, .. }) => Some(result),
+                    _ => None,
+                }
+            }
         };
         let Some(result) = result else {
             let excerpt = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
@@ -414,8 +434,8 @@ impl HttpClient {
         let encoding = self.inner.settings.encoding;
         let body = match encoding {
             Encoding::Json => payload,
-            Encoding::Binary => {
-                codec::encode_message_with(Encoding::Binary, service.id(), service.name(), |out| {
+            Encoding::Binary | Encoding::Tsbuffer => {
+                codec::encode_client_message_with(encoding, service.id(), service.name(), |out| {
                     out.extend_from_slice(&payload);
                     Ok(())
                 })
@@ -435,10 +455,12 @@ impl HttpClient {
             Encoding::Json => codec::decode_http_json_return(body)
                 .ok()
                 .and_then(Result::err),
-            Encoding::Binary => match codec::decode_server_frame(WireFrame::Binary(body)) {
-                Ok(ServerFrame::ApiReturn { result: Err(e), .. }) => Some(e),
-                _ => None,
-            },
+            Encoding::Binary | Encoding::Tsbuffer => {
+                match codec::decode_server_frame(encoding, WireFrame::Binary(body)) {
+                    Ok(ServerFrame::ApiReturn { result: Err(e), .. }) => Some(e),
+                    _ => None,
+                }
+            }
         };
         Err(err
             .unwrap_or_else(|| {
@@ -458,7 +480,7 @@ impl HttpClient {
         let flows = &self.inner.flows;
         let as_frame = |body: Bytes| match settings.encoding {
             Encoding::Json => WireFrame::Text(body),
-            Encoding::Binary => WireFrame::Binary(body),
+            Encoding::Binary | Encoding::Tsbuffer => WireFrame::Binary(body),
         };
         let body = if flows.pre_send_data.is_empty() {
             body
@@ -483,7 +505,7 @@ impl HttpClient {
         let url = format!("{}/{name}{query}", settings.base);
         let content_type = match settings.encoding {
             Encoding::Json => "application/json",
-            Encoding::Binary => "application/octet-stream",
+            Encoding::Binary | Encoding::Tsbuffer => "application/octet-stream",
         };
         let mut request = Request::builder()
             .method(Method::POST)

@@ -241,6 +241,14 @@ impl WsClientBuilder {
         self
     }
 
+    /// The encoding to speak: [`Encoding::Tsbuffer`] to call a TSRPC
+    /// server in its default binary mode, [`Encoding::Json`] in its JSON
+    /// mode, [`Encoding::Binary`] (the default) for a tsrpc server.
+    pub fn encoding(mut self, encoding: Encoding) -> Self {
+        self.settings.encoding = encoding;
+        self
+    }
+
     /// The default call timeout (15 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.settings.timeout = timeout;
@@ -403,12 +411,21 @@ impl WsClient {
         };
         let protocol = match settings.encoding {
             Encoding::Json => "text",
-            Encoding::Binary => "buffer",
+            Encoding::Binary | Encoding::Tsbuffer => "buffer",
         };
         request.headers_mut().insert(
             http::header::SEC_WEBSOCKET_PROTOCOL,
             HeaderValue::from_static(protocol),
         );
+        // `buffer` is TSRPC's binary mode too: the fingerprint says this is
+        // tsrpc's (so messages pushed before the hello are in it).
+        if settings.encoding == Encoding::Binary
+            && let Ok(value) = HeaderValue::try_from(table.fingerprint().to_string())
+        {
+            request
+                .headers_mut()
+                .insert(codec::FINGERPRINT_HEADER, value);
+        }
         for (name, value) in &settings.headers {
             let parsed = (
                 http::HeaderName::try_from(name.as_str()),
@@ -736,11 +753,12 @@ impl WsClient {
             encoding,
             msg,
             |payload| async move {
-                let frame = codec::encode_message_with(encoding, service.id(), M::NAME, |out| {
-                    out.extend_from_slice(&payload);
-                    Ok(())
-                })
-                .map_err(|e| TsrpcError::client(e.to_string()))?;
+                let frame =
+                    codec::encode_client_message_with(encoding, service.id(), M::NAME, |out| {
+                        out.extend_from_slice(&payload);
+                        Ok(())
+                    })
+                    .map_err(|e| TsrpcError::client(e.to_string()))?;
                 self.send_data(&outbound, frame).await
             },
         )
@@ -888,7 +906,7 @@ impl FrameHandler for ClientSession {
                 FlowStep::Stop | FlowStep::Fail(_) => return,
             }
         };
-        let frame = match codec::decode_server_frame(frame) {
+        let frame = match codec::decode_server_frame(inner.settings.encoding, frame) {
             Ok(frame) => frame,
             Err(e) => {
                 tracing::warn!(url = %inner.settings.url, "{e}");

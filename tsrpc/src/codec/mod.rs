@@ -1,4 +1,5 @@
-//! Wire codecs: frames in TSRPC v3's JSON mode and in tsrpc's binary mode.
+//! Wire codecs: frames in TSRPC v3's JSON mode, in TSRPC's binary mode
+//! (TSBuffer) and in tsrpc's own binary mode.
 //!
 //! This module knows bytes and frames, never sockets: a transport hands it a
 //! [`WireFrame`] (a text or binary WebSocket frame, or an HTTP body) and gets
@@ -11,6 +12,7 @@ mod depth;
 mod input_error;
 mod json;
 mod json_ser;
+mod tsbuffer;
 mod varint;
 
 pub use depth::MAX_DEPTH;
@@ -49,13 +51,29 @@ impl std::fmt::Debug for Fingerprint {
 /// The HTTP header that carries a binary-mode client's fingerprint.
 pub(crate) const FINGERPRINT_HEADER: &str = "x-tsrpc-fingerprint";
 
-/// JSON (TSRPC v3 compatible) or binary (tsrpc's own, bincode payloads).
+/// JSON (TSRPC v3's `json: true`), TSBuffer (TSRPC v3's default binary
+/// mode) or binary (tsrpc's own, bincode payloads).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Encoding {
     /// JSON text frames, as TSRPC's `json: true` mode.
     Json,
     /// Binary frames with bincode payloads; Rust peers only.
     Binary,
+    /// Binary frames with TSBuffer payloads in TSRPC's envelopes: what
+    /// TSRPC's clients and servers speak by default (`json: false`).
+    Tsbuffer,
+}
+
+impl Encoding {
+    /// The encodings, in a fixed order (see [`index`](Self::index)).
+    pub const ALL: [Encoding; 3] = [Encoding::Json, Encoding::Binary, Encoding::Tsbuffer];
+
+    /// The encoding's position in [`ALL`](Self::ALL), to index a table
+    /// kept per encoding.
+    #[inline]
+    pub const fn index(self) -> usize {
+        self as usize
+    }
 }
 
 /// One WebSocket frame or HTTP body, as it travels.
@@ -152,7 +170,7 @@ pub enum ServerFrame {
 
 /// A frame that is not well formed, with what was wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("malformed {} frame: {reason}", match encoding { Encoding::Json => "JSON", Encoding::Binary => "binary" })]
+#[error("malformed {} frame: {reason}", match encoding { Encoding::Json => "JSON", Encoding::Binary => "binary", Encoding::Tsbuffer => "TSBuffer" })]
 pub struct FrameError {
     encoding: Encoding,
     reason: String,
@@ -169,6 +187,13 @@ impl FrameError {
     fn binary(reason: impl Into<String>) -> Self {
         FrameError {
             encoding: Encoding::Binary,
+            reason: reason.into(),
+        }
+    }
+
+    fn tsbuffer(reason: impl Into<String>) -> Self {
+        FrameError {
+            encoding: Encoding::Tsbuffer,
             reason: reason.into(),
         }
     }
@@ -267,6 +292,7 @@ impl std::fmt::Debug for Payload {
         match self.encoding {
             Encoding::Json => write!(f, "Payload::Json({})", String::from_utf8_lossy(&self.bytes)),
             Encoding::Binary => write!(f, "Payload::Binary({} bytes)", self.bytes.len()),
+            Encoding::Tsbuffer => write!(f, "Payload::Tsbuffer({} bytes)", self.bytes.len()),
         }
     }
 }
@@ -294,6 +320,7 @@ impl Payload {
         match self.encoding {
             Encoding::Json => json::decode_payload(&self.bytes),
             Encoding::Binary => binary::decode_payload(&self.bytes),
+            Encoding::Tsbuffer => tsbuffer::decode_payload(&self.bytes),
         }
     }
 }
@@ -338,15 +365,31 @@ pub fn write_payload<T: Serialize + ?Sized>(
     match encoding {
         Encoding::Json => json_ser::write(value, out),
         Encoding::Binary => binary::write_payload(value, out),
+        Encoding::Tsbuffer => tsbuffer::write_payload(value, out),
     }
 }
 
-/// Decodes a frame received by a server.
+/// Decodes a frame received by a server; a binary frame is read in tsrpc's
+/// binary mode ([`decode_tsbuffer_client_frame`] reads TSRPC's).
 pub fn decode_client_frame(frame: WireFrame) -> Result<ClientFrame, FrameError> {
     match frame {
         WireFrame::Text(text) => json::decode_client_frame(text),
         WireFrame::Binary(data) => binary::decode_client_frame(data),
     }
+}
+
+/// Decodes a binary frame from a TSRPC client (TSBuffer mode): the
+/// heartbeat, or a `ServerInputData`. One with an sn is an API call; one
+/// without is a message, or an HTTP call (TSRPC's HTTP calls carry no
+/// sn: the HTTP adapter tells them apart by the service's kind).
+pub fn decode_tsbuffer_client_frame(data: Bytes) -> Result<ClientFrame, FrameError> {
+    tsbuffer::decode_client_frame(data)
+}
+
+/// True when a binary frame, the first a client sends, is tsrpc's
+/// binary-mode hello rather than a TSRPC (TSBuffer) frame.
+pub(crate) fn is_hello(data: &[u8]) -> bool {
+    data.len() == 9 && data[0] == binary::HELLO
 }
 
 /// How a request names its API or message: by id (binary) or by name (JSON).
@@ -480,11 +523,16 @@ impl Body<'_> {
     }
 }
 
-/// Decodes a frame received by a client.
-pub fn decode_server_frame(frame: WireFrame) -> Result<ServerFrame, FrameError> {
-    match frame {
-        WireFrame::Text(text) => json::decode_server_frame(text),
-        WireFrame::Binary(data) => binary::decode_server_frame(data),
+/// Decodes a frame received by a client of a server speaking `encoding`
+/// (text frames are JSON whatever it is).
+pub fn decode_server_frame(
+    encoding: Encoding,
+    frame: WireFrame,
+) -> Result<ServerFrame, FrameError> {
+    match (frame, encoding) {
+        (WireFrame::Text(text), _) => json::decode_server_frame(text),
+        (WireFrame::Binary(data), Encoding::Tsbuffer) => tsbuffer::decode_server_frame(data),
+        (WireFrame::Binary(data), _) => binary::decode_server_frame(data),
     }
 }
 
@@ -516,12 +564,31 @@ pub fn encode_api_request_with(
             &[service_id.into(), sn.into()],
             write_req,
         ),
+        Encoding::Tsbuffer => tsbuffer::encode_api_request_with(service_id, sn, write_req),
     }
 }
 
-/// Encodes a successful API return; `write_res` appends the encoded response.
+/// Encodes a TSRPC HTTP call's body in TSBuffer mode (no sn: the response
+/// is the call's); `write_req` appends the encoded request.
+pub fn encode_tsbuffer_http_request_with(
+    service_id: u32,
+    write_req: impl FnOnce(&mut Vec<u8>) -> Result<(), PayloadError>,
+) -> Result<WireFrame, PayloadError> {
+    tsbuffer::encode_client_message_with(service_id, write_req)
+}
+
+/// Where a TSBuffer return goes: sn 0 is an HTTP response's (which names
+/// neither the service nor the call).
+fn tsbuffer_return(service_id: u32, sn: u32) -> Option<tsbuffer::ReturnTo> {
+    (sn != 0).then_some(tsbuffer::ReturnTo { service_id, sn })
+}
+
+/// Encodes a successful API return of service `service_id` (TSBuffer mode
+/// names it by id, JSON mode by `name`); `write_res` appends the encoded
+/// response. In TSBuffer mode, sn 0 makes an HTTP response's body.
 pub fn encode_api_success(
     encoding: Encoding,
+    service_id: u32,
     name: &str,
     sn: u32,
     write_res: impl FnOnce(&mut Vec<u8>) -> Result<(), PayloadError>,
@@ -531,19 +598,44 @@ pub fn encode_api_success(
         Encoding::Binary => {
             binary::encode_with_payload(binary::API_SUCCESS, &[sn.into()], write_res)
         }
+        Encoding::Tsbuffer => {
+            tsbuffer::encode_api_success(tsbuffer_return(service_id, sn), write_res)
+        }
     }
 }
 
-/// Encodes a failed API return.
-pub fn encode_api_error(encoding: Encoding, name: &str, sn: u32, err: &TsrpcError) -> WireFrame {
+/// Encodes a failed API return (see [`encode_api_success`]).
+pub fn encode_api_error(
+    encoding: Encoding,
+    service_id: u32,
+    name: &str,
+    sn: u32,
+    err: &TsrpcError,
+) -> WireFrame {
     match encoding {
         Encoding::Json => json::encode_api_error(name, sn, err),
         Encoding::Binary => binary::encode_api_error(sn, err),
+        Encoding::Tsbuffer => tsbuffer::encode_api_error(tsbuffer_return(service_id, sn), err),
     }
 }
 
-/// Encodes a message; `write_msg` appends the encoded message.
+/// Encodes a message a server sends; `write_msg` appends the encoded
+/// message.
 pub fn encode_message_with(
+    encoding: Encoding,
+    service_id: u32,
+    name: &str,
+    write_msg: impl FnOnce(&mut Vec<u8>) -> Result<(), PayloadError>,
+) -> Result<WireFrame, PayloadError> {
+    match encoding {
+        Encoding::Tsbuffer => tsbuffer::encode_server_message_with(service_id, write_msg),
+        _ => encode_client_message_with(encoding, service_id, name, write_msg),
+    }
+}
+
+/// Encodes a message a client sends (the same frame as a server's but in
+/// TSBuffer mode, whose two directions have envelopes of their own).
+pub fn encode_client_message_with(
     encoding: Encoding,
     service_id: u32,
     name: &str,
@@ -554,10 +646,11 @@ pub fn encode_message_with(
         Encoding::Binary => {
             binary::encode_with_payload(binary::MESSAGE, &[service_id.into()], write_msg)
         }
+        Encoding::Tsbuffer => tsbuffer::encode_client_message_with(service_id, write_msg),
     }
 }
 
-/// Encodes a message.
+/// Encodes a message a server sends.
 pub fn encode_message<T: Serialize + ?Sized>(
     encoding: Encoding,
     service_id: u32,

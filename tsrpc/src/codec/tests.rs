@@ -103,20 +103,20 @@ proptest! {
         prop_assert_eq!(got_sn, sn);
         match enc {
             Encoding::Json => prop_assert_eq!(service, ServiceRef::Name(name)),
-            Encoding::Binary => prop_assert_eq!(service, ServiceRef::Id(id)),
+            Encoding::Binary | Encoding::Tsbuffer => prop_assert_eq!(service, ServiceRef::Id(id)),
         }
         prop_assert_eq!(payload.decode::<Sample>().unwrap(), value);
     }
 
     #[test]
     fn api_returns_round_trip(enc in encoding(), name in service_name(), sn in 1u32.., value in sample(), err in error()) {
-        let ok = encode_api_success(enc, &name, sn, |out| write_payload(enc, &value, out)).unwrap();
-        let ServerFrame::ApiReturn { sn: got, result, .. } = decode_server_frame(ok).unwrap() else { panic!() };
+        let ok = encode_api_success(enc, 0, &name, sn, |out| write_payload(enc, &value, out)).unwrap();
+        let ServerFrame::ApiReturn { sn: got, result, .. } = decode_server_frame(enc, ok).unwrap() else { panic!() };
         prop_assert_eq!(got, sn);
         prop_assert_eq!(result.unwrap().decode::<Sample>().unwrap(), value);
 
-        let failed = encode_api_error(enc, &name, sn, &err);
-        let ServerFrame::ApiReturn { sn: got, result, .. } = decode_server_frame(failed).unwrap() else { panic!() };
+        let failed = encode_api_error(enc, 0, &name, sn, &err);
+        let ServerFrame::ApiReturn { sn: got, result, .. } = decode_server_frame(enc, failed).unwrap() else { panic!() };
         prop_assert_eq!(got, sn);
         prop_assert_eq!(result.unwrap_err(), err);
     }
@@ -126,7 +126,38 @@ proptest! {
         let frame = encode_message(enc, id, &name, &value).unwrap();
         let ClientFrame::Message { payload, .. } = decode_client_frame(frame.clone()).unwrap() else { panic!() };
         prop_assert_eq!(payload.decode::<Sample>().unwrap(), value.clone());
-        let ServerFrame::Message { payload, .. } = decode_server_frame(frame).unwrap() else { panic!() };
+        let ServerFrame::Message { payload, .. } = decode_server_frame(enc, frame).unwrap() else { panic!() };
+        prop_assert_eq!(payload.decode::<Sample>().unwrap(), value);
+    }
+
+    #[test]
+    fn tsbuffer_frames_round_trip(id: u32, sn in 1u32.., value in sample(), err in error()) {
+        // TSBuffer's Date has no time before 1970.
+        let value = Sample { at: Timestamp::from_unix_millis(value.at.unix_millis().abs()), ..value };
+        let enc = Encoding::Tsbuffer;
+        let frame = encode_api_request(enc, id, "", sn, &value).unwrap();
+        let ClientFrame::ApiRequest { service, sn: got, payload } = decode_tsbuffer_client_frame(frame.into_bytes()).unwrap() else { panic!() };
+        prop_assert_eq!((service, got), (ServiceRef::Id(id), sn));
+        prop_assert_eq!(payload.decode::<Sample>().unwrap(), value.clone());
+
+        for sn in [sn, 0] {
+            let ok = encode_api_success(enc, id, "", sn, |out| write_payload(enc, &value, out)).unwrap();
+            let ServerFrame::ApiReturn { sn: got, result, .. } = decode_server_frame(enc, ok).unwrap() else { panic!() };
+            prop_assert_eq!(got, sn);
+            prop_assert_eq!(result.unwrap().decode::<Sample>().unwrap(), value.clone());
+            let failed = encode_api_error(enc, id, "", sn, &err);
+            let ServerFrame::ApiReturn { sn: got, result, .. } = decode_server_frame(enc, failed).unwrap() else { panic!() };
+            prop_assert_eq!(got, sn);
+            prop_assert_eq!(result.unwrap_err(), err.clone());
+        }
+
+        let frame = encode_message(enc, id, "", &value).unwrap();
+        let ServerFrame::Message { service, payload } = decode_server_frame(enc, frame).unwrap() else { panic!() };
+        prop_assert_eq!(service, ServiceRef::Id(id));
+        prop_assert_eq!(payload.decode::<Sample>().unwrap(), value.clone());
+        let frame = encode_client_message_with(enc, id, "", |out| write_payload(enc, &value, out)).unwrap();
+        let ClientFrame::Message { service, payload } = decode_tsbuffer_client_frame(frame.into_bytes()).unwrap() else { panic!() };
+        prop_assert_eq!(service, ServiceRef::Id(id));
         prop_assert_eq!(payload.decode::<Sample>().unwrap(), value);
     }
 
@@ -154,9 +185,12 @@ proptest! {
         let bytes = Bytes::from(data);
         for frame in [WireFrame::Text(bytes.clone()), WireFrame::Binary(bytes.clone())] {
             let _ = decode_client_frame(frame.clone());
-            let _ = decode_server_frame(frame);
+            for enc in Encoding::ALL {
+                let _ = decode_server_frame(enc, frame.clone());
+            }
         }
-        for enc in [Encoding::Json, Encoding::Binary] {
+        let _ = decode_tsbuffer_client_frame(bytes.clone());
+        for enc in Encoding::ALL {
             let payload = Payload::new(enc, bytes.clone());
             let _ = payload.decode::<Sample>();
             let _ = payload.decode::<TsrpcError>();
@@ -168,7 +202,7 @@ proptest! {
     fn arbitrary_json_frames_never_panic(name in ".*", body in ".*", sn in ".{0,12}") {
         let text = format!("[{name},{body},{sn}]");
         let _ = decode_client_frame(WireFrame::Text(Bytes::from(text.clone())));
-        let _ = decode_server_frame(WireFrame::Text(Bytes::from(text)));
+        let _ = decode_server_frame(Encoding::Json, WireFrame::Text(Bytes::from(text)));
     }
 
     #[test]
@@ -275,7 +309,7 @@ fn wire_md_json_frames() {
         ClientFrame::Message { .. }
     ));
 
-    let ok = encode_api_success(Encoding::Json, "user/Login", 7, |out| {
+    let ok = encode_api_success(Encoding::Json, 0, "user/Login", 7, |out| {
         write_payload(
             Encoding::Json,
             &Login {
@@ -292,6 +326,7 @@ fn wire_md_json_frames() {
     );
     let err = encode_api_error(
         Encoding::Json,
+        0,
         "user/Login",
         7,
         &TsrpcError::api("no").with_code("X"),

@@ -19,7 +19,7 @@ use crate::task::lock;
 struct Frames<'a> {
     service: &'static ServiceInfo,
     encode: &'a mut (dyn FnMut(Encoding) -> Result<WireFrame, TsrpcError> + Send),
-    ready: [Option<(WireFrame, Prepared)>; 2],
+    ready: [Option<(WireFrame, Prepared)>; Encoding::ALL.len()],
 }
 
 impl<'a> Frames<'a> {
@@ -30,7 +30,7 @@ impl<'a> Frames<'a> {
         Frames {
             service,
             encode,
-            ready: [None, None],
+            ready: [None, None, None],
         }
     }
 
@@ -38,7 +38,7 @@ impl<'a> Frames<'a> {
     // first receiver of each encoding.
     #[inline(always)]
     fn get(&mut self, encoding: Encoding) -> Result<&(WireFrame, Prepared), TsrpcError> {
-        let slot = &mut self.ready[usize::from(encoding == Encoding::Binary)];
+        let slot = &mut self.ready[encoding.index()];
         Ok(match slot {
             Some(ready) => ready,
             None => {
@@ -157,6 +157,7 @@ impl Broadcast<'_> {
         if let Some(adapter) = inner.cluster.as_ref().filter(|_| !self.local) {
             let json = frames.get(Encoding::Json)?.0.shared_bytes();
             let binary = frames.get(Encoding::Binary)?.0.shared_bytes();
+            let tsbuffer = frames.get(Encoding::Tsbuffer)?.0.shared_bytes();
             adapter.publish(ClusterMsg {
                 origin: inner.node_id,
                 protocol: inner.fingerprint.clone(),
@@ -164,6 +165,7 @@ impl Broadcast<'_> {
                 name: M::NAME.to_owned(),
                 json,
                 binary,
+                tsbuffer,
             });
         }
         let conns = self.server.local_receivers(&self.target);
@@ -290,13 +292,12 @@ impl Server {
                 msg.origin
             )));
         }
-        let (json, binary) = (WireFrame::Text(msg.json), WireFrame::Binary(msg.binary));
-        let mut carried = |encoding| {
-            Ok(match encoding {
-                Encoding::Json => json.clone(),
-                Encoding::Binary => binary.clone(),
-            })
-        };
+        let frames = [
+            WireFrame::Text(msg.json),
+            WireFrame::Binary(msg.binary),
+            WireFrame::Binary(msg.tsbuffer),
+        ];
+        let mut carried = |encoding: Encoding| Ok(frames[encoding.index()].clone());
         let conns = self.local_receivers(&msg.target);
         let _ = Frames::new(service, &mut carried).fan_out(&conns).await;
         Ok(())

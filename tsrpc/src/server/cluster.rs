@@ -110,13 +110,16 @@ pub struct ClusterMsg {
     pub json: Bytes,
     /// The binary-mode frame.
     pub binary: Bytes,
+    /// The TSBuffer-mode frame (TSRPC's binary mode).
+    pub tsbuffer: Bytes,
 }
 
 impl ClusterMsg {
     /// The message as bytes, for an adapter to send: tsrpc's binary
     /// encoding, which [`from_bytes`](Self::from_bytes) reads.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.json.len() + self.binary.len() + 128);
+        let mut out =
+            Vec::with_capacity(self.json.len() + self.binary.len() + self.tsbuffer.len() + 128);
         // Plain data: encoding it cannot fail.
         if let Err(e) = codec::write_payload(Encoding::Binary, self, &mut out) {
             tracing::error!("a cluster message did not encode: {e}");
@@ -337,6 +340,8 @@ mod tests {
             name: "Chat".into(),
             json: Bytes::from_static(br#"["Chat",{"content":"hi"}]"#),
             binary: Bytes::from_static(&[4, 3, 2, b'h', b'i']),
+            // `{ buffer: {content: "hi"}, serviceId: 1 }`
+            tsbuffer: Bytes::from_static(&[2, 0x28, 5, 1, 0x28, 2, b'h', b'i', 0x31, 1]),
         }
     }
 

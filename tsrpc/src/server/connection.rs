@@ -77,6 +77,7 @@ fn encoding_code(encoding: Encoding) -> u8 {
     match encoding {
         Encoding::Json => 1,
         Encoding::Binary => 2,
+        Encoding::Tsbuffer => 3,
     }
 }
 
@@ -351,6 +352,7 @@ impl Connection {
         match self.inner.encoding.load(Ordering::Relaxed) {
             1 => Some(Encoding::Json),
             2 => Some(Encoding::Binary),
+            3 => Some(Encoding::Tsbuffer),
             _ => None,
         }
     }
@@ -368,6 +370,14 @@ impl Connection {
             Ordering::Relaxed,
             Ordering::Relaxed,
         );
+    }
+
+    /// Sets the encoding to tsrpc's binary mode, which its hello chooses
+    /// over the TSBuffer mode the `buffer` subprotocol first suggested.
+    pub(crate) fn choose_binary(&self) {
+        self.inner
+            .encoding
+            .store(encoding_code(Encoding::Binary), Ordering::Relaxed);
     }
 
     /// The encoding server-initiated frames use: JSON until the peer chose.

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use super::Connection;
 use std::any::Any;
 
-use crate::codec::{self, ServerFrame, WireFrame};
+use crate::codec::{self, Encoding, ServerFrame, WireFrame};
 use crate::error::{TsrpcError, codes};
 use crate::flow::Flow;
 use crate::proto::{AnyValue, Api, Message, ServiceInfo};
@@ -525,7 +525,11 @@ impl SendMsgFlow {
 
     /// Decodes the message.
     pub fn msg<M: Message>(&self) -> Result<M, TsrpcError> {
-        match codec::decode_server_frame(self.frame.clone()) {
+        let encoding = match self.frame {
+            WireFrame::Text(_) => Encoding::Json,
+            WireFrame::Binary(_) => self.conn.send_encoding(),
+        };
+        match codec::decode_server_frame(encoding, self.frame.clone()) {
             Ok(ServerFrame::Message { payload, .. }) => payload
                 .decode()
                 .map_err(|e| TsrpcError::server(e.to_string())),

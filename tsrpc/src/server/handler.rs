@@ -58,12 +58,13 @@ pub(crate) trait ErasedApi: Send + Sync {
     /// A call no flow sees: decodes the request, polls the handler once
     /// and, if it is done, encodes its response in `shape`, all with the
     /// concrete types: no boxed request, no boxed response, no second
-    /// future. Panics are the caller's to guard.
+    /// future. Panics are the caller's to guard. `id` is the service's.
     fn start(
         &self,
         body: Body<'_>,
         ctx: CallContext,
         shape: AnswerShape,
+        id: u32,
         cx: &mut Context<'_>,
     ) -> PlainStart;
 }
@@ -110,6 +111,7 @@ impl<R: Api> ErasedApi for ApiFn<R> {
         body: Body<'_>,
         ctx: CallContext,
         shape: AnswerShape,
+        id: u32,
         cx: &mut Context<'_>,
     ) -> PlainStart {
         let (encoding, sn) = (body.encoding(), ctx.sn);
@@ -123,7 +125,7 @@ impl<R: Api> ErasedApi for ApiFn<R> {
             Poll::Ready(result) => {
                 let written = result
                     .map(|res| move |out: &mut Vec<u8>| codec::write_payload(encoding, &res, out));
-                PlainStart::Done(encode_return(shape, R::NAME, sn, written, inner_errors))
+                PlainStart::Done(encode_return(shape, id, R::NAME, sn, written, inner_errors))
             }
             Poll::Pending => PlainStart::Waiting(erase_response(handler)),
         }

@@ -51,6 +51,15 @@ fn status(err: Option<&TsrpcError>) -> StatusCode {
     }
 }
 
+/// The status of an answer in `encoding`: TSRPC answers its binary mode's
+/// errors with 200 too.
+fn status_in(encoding: Encoding, err: Option<&TsrpcError>) -> StatusCode {
+    match encoding {
+        Encoding::Tsbuffer => StatusCode::OK,
+        _ => status(err),
+    }
+}
+
 fn json_error(err: &TsrpcError) -> HttpReply {
     HttpReply::json_error(status(Some(err)), err)
 }
@@ -161,10 +170,10 @@ impl App for ServerInner {
             let err = dispatch::internal_error(inner_errors, panic);
             match encoding {
                 Encoding::Json => json_error(&err),
-                Encoding::Binary => HttpReply {
-                    status: status(Some(&err)),
-                    encoding: Some(Encoding::Binary),
-                    body: codec::encode_api_error(Encoding::Binary, "", 0, &err).into_bytes(),
+                Encoding::Binary | Encoding::Tsbuffer => HttpReply {
+                    status: status_in(encoding, Some(&err)),
+                    encoding: Some(encoding),
+                    body: codec::encode_api_error(encoding, 0, "", 0, &err).into_bytes(),
                 },
             }
         };
@@ -195,11 +204,12 @@ fn http_call(server: Server, call: HttpCall) -> impl Future<Output = HttpReply> 
     let HttpCall {
         uri, is_msg, body, ..
     } = call;
-    let body = match call.encoding {
+    let encoding = call.encoding;
+    let body = match encoding {
         Encoding::Json => WireFrame::Text(body),
-        Encoding::Binary => WireFrame::Binary(body),
+        Encoding::Binary | Encoding::Tsbuffer => WireFrame::Binary(body),
     };
-    answer(server, conn, uri, is_msg, body).instrument(span)
+    answer(server, conn, uri, is_msg, encoding, body).instrument(span)
 }
 
 async fn answer(
@@ -207,6 +217,7 @@ async fn answer(
     conn: Connection,
     uri: http::Uri,
     is_msg: bool,
+    encoding: Encoding,
     body: WireFrame,
 ) -> HttpReply {
     let flows = server.flows();
@@ -226,19 +237,22 @@ async fn answer(
     } else {
         body
     };
-    let (answer, encoding) = match body {
-        WireFrame::Text(body) => (
+    let (answer, encoding) = match (body, encoding) {
+        (WireFrame::Text(body), _) => (
             json(&server, &conn, &uri, is_msg, body).await,
             Encoding::Json,
         ),
-        WireFrame::Binary(body) => {
+        (WireFrame::Binary(body), Encoding::Tsbuffer) => {
+            (tsbuffer(&server, &conn, body).await, Encoding::Tsbuffer)
+        }
+        (WireFrame::Binary(body), _) => {
             let name = service_name(&uri);
             (binary(&server, &conn, name, body).await, Encoding::Binary)
         }
     };
     let (mut reply, after) = match answer {
         Handled::Call(answer) => {
-            let status = status(answer.error());
+            let status = status_in(encoding, answer.error());
             let (frame, _, after, _) = answer.into_parts();
             let reply = HttpReply {
                 status,
@@ -251,7 +265,7 @@ async fn answer(
     };
     if flows.see_sent_data() && reply.encoding.is_some() {
         let data = match reply.encoding {
-            Some(Encoding::Binary) => WireFrame::Binary(reply.body.clone()),
+            Some(Encoding::Binary | Encoding::Tsbuffer) => WireFrame::Binary(reply.body.clone()),
             _ => WireFrame::Text(reply.body.clone()),
         };
         let data = DataFlow {
@@ -300,6 +314,7 @@ async fn run(
         // Only a located frame is found malformed late; HTTP bodies are decoded whole.
         Outcome::Malformed(e) => Answer::failed(
             shape,
+            info.id(),
             info.name(),
             sn,
             TsrpcError::input_data(e.to_string()),
@@ -350,7 +365,7 @@ async fn binary(server: &Server, conn: &Connection, path_name: &str, body: Bytes
         Handled::Reply(HttpReply {
             status: StatusCode::BAD_REQUEST,
             encoding: Some(Encoding::Binary),
-            body: codec::encode_api_error(Encoding::Binary, "", sn, &err).into_bytes(),
+            body: codec::encode_api_error(Encoding::Binary, 0, "", sn, &err).into_bytes(),
         })
     };
     let frame = match codec::decode_client_frame(WireFrame::Binary(body)) {
@@ -422,6 +437,55 @@ async fn binary(server: &Server, conn: &Connection, path_name: &str, body: Bytes
         ),
         Target::Msg(payload) => {
             Box::pin(dispatch::deliver_msg(server, info, payload, conn)).await;
+            Handled::Reply(empty())
+        }
+    }
+}
+
+/// A TSRPC binary call (TSBuffer mode): the body is a `ServerInputData`
+/// naming its service by id, posted to any path (TSRPC's clients post to
+/// the server's URL itself); the service's kind says call or message.
+/// Input errors are answered `INPUT_DATA_ERR`, with status 200 as TSRPC
+/// answers them.
+async fn tsbuffer(server: &Server, conn: &Connection, body: Bytes) -> Handled {
+    let refuse = |err: TsrpcError| {
+        Handled::Reply(HttpReply {
+            status: StatusCode::OK,
+            encoding: Some(Encoding::Tsbuffer),
+            body: codec::encode_api_error(Encoding::Tsbuffer, 0, "", 0, &err).into_bytes(),
+        })
+    };
+    let (service, payload) = match codec::decode_tsbuffer_client_frame(body) {
+        Ok(ClientFrame::ApiRequest {
+            service, payload, ..
+        }) => (service, payload),
+        Ok(ClientFrame::Message { service, payload }) => (service, payload),
+        Ok(_) => {
+            let err = TsrpcError::input_data("an HTTP body holds an API request or a message");
+            return refuse(err);
+        }
+        Err(e) => return refuse(TsrpcError::input_data(e.to_string())),
+    };
+    let info = match service {
+        ServiceRef::Id(id) => server.service_table().get(id),
+        ServiceRef::Name(_) => None,
+    };
+    let Some(info) = info else {
+        return refuse(TsrpcError::input_data("Invalid service id"));
+    };
+    match info.kind() {
+        ServiceKind::Api => {
+            // The response is the call's: it carries no sn (0).
+            let req = Request::new(ServiceKey::Id(info.id()), 0, Body::Payload(&payload));
+            let shape = AnswerShape::Frame(Encoding::Tsbuffer);
+            Handled::Call(run(server, conn, info, req, shape).await)
+        }
+        ServiceKind::Msg => {
+            // Checked here, to answer a bad message with an error.
+            if let Err(e) = (info.codec().decode_input)(Body::Payload(&payload)) {
+                return refuse(dispatch::input_error(&e));
+            }
+            Box::pin(dispatch::deliver_msg(server, info, &payload, conn)).await;
             Handled::Reply(empty())
         }
     }

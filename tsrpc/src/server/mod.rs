@@ -437,6 +437,7 @@ impl Server {
             match conn.encoding() {
                 Some(Encoding::Json) => stats.websockets_json += 1,
                 Some(Encoding::Binary) => stats.websockets_binary += 1,
+                Some(Encoding::Tsbuffer) => stats.websockets_tsbuffer += 1,
                 None => {}
             }
             stats.bytes_queued += conn.queued_bytes();

@@ -184,12 +184,12 @@ impl Session {
             if let Some(e) = req.malformed() {
                 return Outcome::Malformed(e);
             }
-            let name = match req.service {
-                ServiceKey::Name(name) => name,
-                ServiceKey::Id(_) => "",
+            let (id, name) = match req.service {
+                ServiceKey::Name(name) => (0, name),
+                ServiceKey::Id(id) => (id, ""),
             };
             let err = dispatch::unhandled(req.service);
-            return Outcome::Answered(Answer::failed(shape, name, req.sn, err));
+            return Outcome::Answered(Answer::failed(shape, id, name, req.sn, err));
         };
         dispatch::call(
             &self.server,
@@ -240,6 +240,8 @@ impl Session {
             // (`Input is not a valid JSON string: ...`), which TSRPC
             // clients show as the error of the calls the close ends.
             Encoding::Json => self.close(close_code::NORMAL, e.reason()),
+            // As TSRPC closes on a binary frame it cannot read.
+            Encoding::Tsbuffer => self.close(close_code::NORMAL, e.to_string()),
             Encoding::Binary => self.close(close_code::INVALID_DATA, e.to_string()),
         }
     }
@@ -256,6 +258,20 @@ impl Session {
             return;
         };
         dispatch::deliver_msg(&self.server, info, payload, &self.conn).await;
+    }
+
+    /// Which binary mode a binary frame is in: tsrpc's once the handshake
+    /// (its fingerprint header) or a hello frame chose it, else TSRPC's
+    /// TSBuffer mode.
+    fn binary_mode(&self, data: &[u8]) -> Encoding {
+        let chosen = self.conn.encoding();
+        if chosen == Some(Encoding::Binary) || self.hello.load(Ordering::Relaxed) {
+            return Encoding::Binary;
+        }
+        if codec::is_hello(data) {
+            return Encoding::Binary;
+        }
+        Encoding::Tsbuffer
     }
 
     fn check_hello(&self) -> bool {
@@ -337,8 +353,17 @@ impl FrameHandler for Session {
             self.api_call(req).await;
             return;
         }
-        let is_binary = matches!(frame, WireFrame::Binary(_));
-        let frame = match codec::decode_client_frame(frame) {
+        let encoding = match &frame {
+            WireFrame::Text(_) => Encoding::Json,
+            WireFrame::Binary(data) => self.binary_mode(data),
+        };
+        let decoded = match frame {
+            WireFrame::Binary(data) if encoding == Encoding::Tsbuffer => {
+                codec::decode_tsbuffer_client_frame(data)
+            }
+            frame => codec::decode_client_frame(frame),
+        };
+        let frame = match decoded {
             Ok(frame) => frame,
             Err(e) => {
                 self.close_malformed(&e);
@@ -349,13 +374,11 @@ impl FrameHandler for Session {
             let _ = self.conn.send(heartbeat());
             return;
         }
-        self.conn.settle_encoding(if is_binary {
-            Encoding::Binary
-        } else {
-            Encoding::Json
-        });
+        self.conn.settle_encoding(encoding);
+        // tsrpc's binary mode trusts service ids only after the hello.
+        let trusted = || encoding != Encoding::Binary || self.check_hello();
         if let Some(req) = frame.request() {
-            if !is_binary || self.check_hello() {
+            if trusted() {
                 self.api_call(req).await;
             }
             return;
@@ -365,6 +388,7 @@ impl FrameHandler for Session {
                 let ours = self.server.service_table().fingerprint();
                 if *fingerprint == ours {
                     self.hello.store(true, Ordering::Relaxed);
+                    self.conn.choose_binary();
                 } else {
                     self.close(
                         close_code::POLICY,
@@ -375,7 +399,7 @@ impl FrameHandler for Session {
                 }
             }
             ClientFrame::Message { service, payload } => {
-                if !is_binary || self.check_hello() {
+                if trusted() {
                     self.message(service.into(), payload).await;
                 }
             }

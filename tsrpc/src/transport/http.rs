@@ -216,7 +216,7 @@ pub(crate) fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Respo
 fn reply_response(reply: HttpReply) -> Response<ResponseBody> {
     let content_type = reply.encoding.map(|e| match e {
         Encoding::Json => "application/json; charset=utf-8",
-        Encoding::Binary => "application/octet-stream",
+        Encoding::Binary | Encoding::Tsbuffer => "application/octet-stream",
     });
     respond(reply.status, content_type, reply.body)
 }
@@ -387,7 +387,14 @@ async fn post<A: App, B: RequestBody>(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
     {
-        Some(ct) if ct.starts_with("application/octet-stream") => Encoding::Binary,
+        // tsrpc's binary clients name their service table; TSRPC's do not.
+        Some(ct) if ct.starts_with("application/octet-stream") => {
+            if parts.headers.contains_key(crate::codec::FINGERPRINT_HEADER) {
+                Encoding::Binary
+            } else {
+                Encoding::Tsbuffer
+            }
+        }
         _ => Encoding::Json,
     };
     let is_msg = parts

@@ -83,9 +83,11 @@ fn header_has_token<B>(req: &Request<B>, name: header::HeaderName, token: &str) 
 }
 
 /// The subprotocol to echo and the encoding it selects: `text` is JSON,
-/// `buffer` binary (TSRPC's names). Another offered protocol is echoed
-/// as is (clients refuse a handshake that drops it) and the first data
-/// frame decides the encoding.
+/// `buffer` binary (TSRPC's names): TSRPC's TSBuffer mode, or tsrpc's own
+/// when the handshake carries the `X-Tsrpc-Fingerprint` header (as tsrpc's
+/// clients send it; a hello frame first also chooses it, see WIRE.md).
+/// Another offered protocol is echoed as is (clients refuse a handshake
+/// that drops it) and the first data frame decides the encoding.
 fn choose_protocol<B>(req: &Request<B>) -> (Option<HeaderValue>, Option<Encoding>) {
     let offered: Vec<String> = req
         .headers()
@@ -99,7 +101,10 @@ fn choose_protocol<B>(req: &Request<B>) -> (Option<HeaderValue>, Option<Encoding
     for p in &offered {
         let encoding = match p.as_str() {
             "text" => Encoding::Json,
-            "buffer" => Encoding::Binary,
+            "buffer" if req.headers().contains_key(crate::codec::FINGERPRINT_HEADER) => {
+                Encoding::Binary
+            }
+            "buffer" => Encoding::Tsbuffer,
             _ => continue,
         };
         return (HeaderValue::from_str(p).ok(), Some(encoding));

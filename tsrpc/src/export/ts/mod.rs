@@ -790,12 +790,10 @@ impl<'a> Exporter<'a> {
                     members.push(schema);
                     texts.push(ts);
                 }
-                let schema = if members.len() == 1 {
-                    members.remove(0)
-                } else {
-                    Schema::union(members)
-                };
-                (schema, Decl::Alias(texts.join(" | ")))
+                // A union even of one member: a variant's bytes say which
+                // it is, however many there are (TSBuffer mode reads them
+                // without the schema).
+                (Schema::union(members), Decl::Alias(texts.join(" | ")))
             }
         })
     }

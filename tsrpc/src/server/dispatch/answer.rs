@@ -98,10 +98,17 @@ impl Answer {
         }
     }
 
-    /// The answer of a call that failed with `err`.
-    pub(crate) fn failed(shape: AnswerShape, name: &str, sn: u32, err: TsrpcError) -> Self {
+    /// The answer of a call of service `id` (named `name`) that failed
+    /// with `err`.
+    pub(crate) fn failed(
+        shape: AnswerShape,
+        id: u32,
+        name: &str,
+        sn: u32,
+        err: TsrpcError,
+    ) -> Self {
         let none = Err::<fn(&mut Vec<u8>) -> Result<(), PayloadError>, _>(err);
-        encode_return(shape, name, sn, none, false)
+        encode_return(shape, id, name, sn, none, false)
     }
 
     /// The answer of a call that was run with its request and response as
@@ -128,7 +135,7 @@ impl Answer {
             .as_ref()
             .map(|res| move |out: &mut Vec<u8>| (codec.encode_output)(&**res, encoding, out))
             .map_err(Clone::clone);
-        let mut answer = encode_return(shape, info.name(), sn, written, inner_errors);
+        let mut answer = encode_return(shape, info.id(), info.name(), sn, written, inner_errors);
         if let Some(conn) = after {
             let result = match answer.error() {
                 // A response that could not be encoded failed the call.
@@ -153,6 +160,7 @@ impl Answer {
 #[inline]
 pub(crate) fn encode_return(
     shape: AnswerShape,
+    id: u32,
     name: &str,
     sn: u32,
     result: Result<impl FnOnce(&mut Vec<u8>) -> Result<(), PayloadError>, TsrpcError>,
@@ -162,7 +170,7 @@ pub(crate) fn encode_return(
         Ok(write) => {
             let encoded = match shape {
                 AnswerShape::Frame(encoding) => {
-                    codec::encode_api_success(encoding, name, sn, write)
+                    codec::encode_api_success(encoding, id, name, sn, write)
                 }
                 AnswerShape::HttpJson => codec::http_json_success(write).map(WireFrame::Text),
                 AnswerShape::Value => Ok(WireFrame::Binary(Default::default())),
@@ -180,7 +188,7 @@ pub(crate) fn encode_return(
     };
     tracing::debug!(api = name, sn, kind = ?err.kind, code = ?err.code, "call failed: {}", err.message);
     let frame = match shape {
-        AnswerShape::Frame(encoding) => codec::encode_api_error(encoding, name, sn, &err),
+        AnswerShape::Frame(encoding) => codec::encode_api_error(encoding, id, name, sn, &err),
         AnswerShape::HttpJson => WireFrame::Text(codec::http_json_error(&err)),
         AnswerShape::Value => WireFrame::Binary(Default::default()),
     };

@@ -75,7 +75,8 @@ pub(crate) fn call(
         Input::Encoded(req, shape) => (req.sn, *shape),
         Input::Value(_) => (0, AnswerShape::Value),
     };
-    let fail = |err: TsrpcError| Outcome::Answered(Answer::failed(shape, info.name(), sn, err));
+    let fail =
+        |err: TsrpcError| Outcome::Answered(Answer::failed(shape, info.id(), info.name(), sn, err));
     // A call that cannot be answered owes the check of a located frame.
     let located = match &input {
         Input::Encoded(req, _) => Some(*req),
@@ -106,7 +107,7 @@ pub(crate) fn call(
                 server: server.clone(),
                 extensions: http::Extensions::new(),
             };
-            match task::guard(|| handler.start(req.body, ctx, shape, cx)) {
+            match task::guard(|| handler.start(req.body, ctx, shape, info.id(), cx)) {
                 Ok(PlainStart::Done(answer)) => Outcome::Answered(answer),
                 Ok(PlainStart::BadInput(e)) => refuse(input_error(&e)),
                 Ok(PlainStart::Waiting(rest)) => {
@@ -190,7 +191,13 @@ fn pending(
         async move {
             match task::guard_future(rest).await {
                 Ok(answer) => answer,
-                Err(panic) => Answer::failed(shape, info.name(), sn, panicked(inner, info, &panic)),
+                Err(panic) => Answer::failed(
+                    shape,
+                    info.id(),
+                    info.name(),
+                    sn,
+                    panicked(inner, info, &panic),
+                ),
             }
         }
         .instrument(span),
