@@ -110,6 +110,9 @@ async fn two_panes_chat_see_errors_and_reconnect_after_a_restart() {
         match step.as_str() {
             "stop-server" => {
                 if let Some(server) = server.take() {
+                    // Both panes speak TSRPC's default binary mode.
+                    let stats = server.stats();
+                    assert_eq!(stats.websockets_tsbuffer, 2, "{stats:?}");
                     server.stop().await;
                 }
                 script.answer("stopped").await;

@@ -27,7 +27,7 @@ use support::PATIENCE;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tsrpc::client::{DisconnectEvent, HeartbeatConfig};
-use tsrpc::{Binary, HttpClient, Regex, Server, Timestamp, WsClient, codes};
+use tsrpc::{Binary, Encoding, HttpClient, Regex, Server, Timestamp, WsClient, codes};
 use tsrpc_examples::chatroom;
 
 use rich::*;
@@ -689,6 +689,7 @@ async fn typescript_binary_clients_use_every_field_type_errors_and_messages() {
     server.stop().await;
 }
 
+/// In JSON mode, then in binary mode (the heartbeat is the same byte).
 #[tokio::test]
 async fn typescript_heartbeats_keep_a_connection_the_rust_server_would_close() {
     prepared();
@@ -696,6 +697,14 @@ async fn typescript_heartbeats_keep_a_connection_the_rust_server_would_close() {
         start_rust(Server::builder().heartbeat_wait_time(Some(Duration::from_millis(600)))).await;
     let out = node("ts-client", &["heartbeat", &url]).await;
     assert!(out.contains("ok heartbeat"), "{out}");
+    let (name, value) = TSBUFFER;
+    let out = node_with(
+        "ts-client",
+        &["heartbeat", &url],
+        &[(name, Path::new(value))],
+    )
+    .await;
+    assert!(out.contains("ok heartbeat"), "in binary mode: {out}");
     server.stop().await;
 }
 
@@ -716,8 +725,21 @@ async fn a_plain_websocket_speaks_json_frames_by_hand() {
 
 #[tokio::test]
 async fn the_rust_ws_client_talks_to_a_node_tsrpc_ws_server() {
+    ws_client_against_node(Encoding::Json).await;
+}
+
+/// The same in TSRPC's default binary mode: the Rust client's TSBuffer
+/// bytes are what TSRPC's server reads and writes.
+#[tokio::test]
+async fn the_rust_ws_client_speaks_tsbuffer_to_a_node_tsrpc_ws_server() {
+    ws_client_against_node(Encoding::Tsbuffer).await;
+}
+
+async fn ws_client_against_node(encoding: Encoding) {
     let node = NodeServer::start().await;
-    let client = WsClient::builder(node.url("ws", "ws")).json(true).build();
+    let client = WsClient::builder(node.url("ws", "ws"))
+        .encoding(encoding)
+        .build();
     let pongs = Arc::new(Mutex::new(Vec::new()));
     let p = pongs.clone();
     client
@@ -870,9 +892,18 @@ async fn rust_heartbeats_keep_a_connection_the_node_server_would_close() {
 
 #[tokio::test]
 async fn the_rust_http_client_talks_to_a_node_tsrpc_http_server() {
+    http_client_against_node(Encoding::Json).await;
+}
+
+#[tokio::test]
+async fn the_rust_http_client_speaks_tsbuffer_to_a_node_tsrpc_http_server() {
+    http_client_against_node(Encoding::Tsbuffer).await;
+}
+
+async fn http_client_against_node(encoding: Encoding) {
     let node = NodeServer::start().await;
     let client = HttpClient::builder(node.url("http", "http"))
-        .json(true)
+        .encoding(encoding)
         .build()
         .unwrap();
     for with_options in [true, false] {

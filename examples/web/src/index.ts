@@ -1,6 +1,7 @@
 // The chatroom front end: two panes, each with its own tsrpc-browser
-// WsClient in JSON mode, using the serviceProto exported from the Rust
-// protocol definitions (src/shared/protocols, written by build.sh).
+// WsClient in TSRPC's default binary mode (TSBuffer; `?json=1` for JSON
+// mode), using the serviceProto exported from the Rust protocol
+// definitions (src/shared/protocols, written by build.sh).
 //
 // Both panes connect to the server that served the page, unless the page's
 // URL names theirs: `?servers=ws://127.0.0.1:4001,ws://127.0.0.1:4002`
@@ -8,6 +9,9 @@
 // Redis (`chatroom-server --redis URL`).
 import { WsClient } from 'tsrpc-browser';
 import { serviceProto, ServiceType } from './shared/protocols/serviceProto';
+
+/** JSON mode (`?json=1`) rather than TSRPC's default binary mode. */
+const JSON_MODE = new URLSearchParams(location.search).get('json') === '1';
 
 type Status = 'connecting' | 'connected' | 'disconnected';
 
@@ -53,7 +57,8 @@ class ChatPane {
 
         this.client = new WsClient(serviceProto, {
             server,
-            json: true,
+            // TSRPC's default binary mode (TSBuffer), or JSON mode with `?json=1`.
+            json: JSON_MODE,
             // The server closes connections silent for a minute.
             heartbeat: { interval: 20000, timeout: 10000 },
             logger: console,
