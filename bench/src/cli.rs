@@ -21,7 +21,7 @@ for profiling one server:
   serve tsrpc|tsrpc-info|tsrpc-debug|raw-ws|raw-http
                                 run a server (prints its port) until stdin closes;
                                 tsrpc-info/-debug: with a tracing subscriber at that level
-  load <port> json|binary [s] [http|wss]
+  load <port> json|binary|tsbuffer [s] [http|wss]
                                 small WebSocket (or HTTP) calls against that server
 
 options:

@@ -10,12 +10,12 @@ use tsrpc::Encoding;
 use crate::load::{self, CallSpec, Window};
 use crate::scenarios::small_req;
 
-/// The `load <port> json|binary [seconds] [http|wss]` mode: small WebSocket (or HTTP) calls
+/// The `load <port> json|binary|tsbuffer [seconds] [http|wss]` mode: small WebSocket (or HTTP) calls
 /// against a server started elsewhere (for profiling one, e.g. under
 /// `valgrind --tool=callgrind tsrpc-bench serve tsrpc`); and
 /// `load <port> fan <clients> <broadcasts>`: broadcasts to idle clients.
 pub(crate) fn load_only(args: &[String]) -> ExitCode {
-    let usage = "usage: tsrpc-bench load <port> json|binary [seconds] [http|wss]\n       tsrpc-bench load <port> fan <clients> <broadcasts>";
+    let usage = "usage: tsrpc-bench load <port> json|binary|tsbuffer [seconds] [http|wss]\n       tsrpc-bench load <port> fan <clients> <broadcasts>";
     if args.get(1).map(String::as_str) == Some("fan") {
         return fan_only(args, usage);
     }
@@ -29,6 +29,7 @@ pub(crate) fn load_only(args: &[String]) -> ExitCode {
     let encoding = match encoding.as_str() {
         "json" => Encoding::Json,
         "binary" => Encoding::Binary,
+        "tsbuffer" => Encoding::Tsbuffer,
         _ => {
             eprintln!("{usage}");
             return ExitCode::from(2);

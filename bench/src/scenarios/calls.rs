@@ -41,15 +41,16 @@ fn big_req() -> (ReqEchoBig, ResEchoBig) {
     (req, res)
 }
 
-/// The JSON and binary calls of `req`, answered with `res`.
-fn specs<R>((req, res): (R, R::Res)) -> [CallSpec; 2]
+/// The JSON, binary and TSBuffer calls of `req`, answered with `res`.
+fn specs<R>((req, res): (R, R::Res)) -> [CallSpec; 3]
 where
     R: tsrpc::Api,
     R::Res: PartialEq + std::fmt::Debug + serde::de::DeserializeOwned + serde::Serialize + Clone,
 {
     [
         CallSpec::new(Encoding::Json, &req, res.clone()),
-        CallSpec::new(Encoding::Binary, &req, res),
+        CallSpec::new(Encoding::Binary, &req, res.clone()),
+        CallSpec::new(Encoding::Tsbuffer, &req, res),
     ]
 }
 
@@ -60,16 +61,16 @@ enum Transport {
 }
 
 /// The rows of a calls table: tsrpc and the raw server in JSON and binary,
-/// tsrpc with a tracing subscriber (small calls), then TSRPC on Node (JSON
-/// through our generator, binary through its own client) when Node is
-/// there.
+/// tsrpc in TSRPC's binary mode (TSBuffer), tsrpc with a tracing
+/// subscriber (small calls), then TSRPC on Node (JSON and TSBuffer through
+/// our generator, binary also through its own client) when Node is there.
 fn call_variants(
     b: &Bench,
-    [json, binary]: [CallSpec; 2],
+    [json, binary, tsbuffer]: [CallSpec; 3],
     transport: Transport,
     big: bool,
 ) -> Vec<Variant> {
-    let (json, binary) = (Arc::new(json), Arc::new(binary));
+    let (json, binary, tsbuffer) = (Arc::new(json), Arc::new(binary), Arc::new(tsbuffer));
     let (drive, raw, node, node_client): (fn(_) -> _, _, _, _) = match transport {
         Transport::Ws => (Driver::Ws, Server::RawWs, Server::NodeWs, "ws"),
         Transport::Http => (Driver::Http, Server::RawHttp, Server::NodeHttp, "http"),
@@ -80,6 +81,10 @@ fn call_variants(
         Variant::new(row(raw, Encoding::Json), drive(json.clone())),
         Variant::new(row(Server::Tsrpc, Encoding::Binary), drive(binary.clone())),
         Variant::new(row(raw, Encoding::Binary), drive(binary.clone())),
+        Variant::new(
+            row(Server::Tsrpc, Encoding::Tsbuffer),
+            drive(tsbuffer.clone()),
+        ),
     ];
     if transport == Transport::Ws && !big {
         // TLS beside plain WebSocket: what `wss://` costs.
@@ -103,6 +108,7 @@ fn call_variants(
     }
     if b.node.is_some() {
         variants.push(Variant::new(row(node, Encoding::Json), drive(json)));
+        variants.push(Variant::new(row(node, Encoding::Tsbuffer), drive(tsbuffer)));
         variants.push(Variant::new(
             row(node, Encoding::Binary),
             Driver::NodeClient(node_client, big),
@@ -126,7 +132,7 @@ pub(crate) async fn ws_small(b: &mut Bench) {
         let tsrpc = Row::new(Server::Tsrpc, encoding);
         b.ratio_target(table, tsrpc, Row::new(Server::RawWs, encoding), 0.8, "");
     }
-    for encoding in encodings {
+    for encoding in [Encoding::Json, Encoding::Binary, Encoding::Tsbuffer] {
         let tsrpc = Row::new(Server::Tsrpc, encoding);
         let note = match encoding {
             Encoding::Json | Encoding::Tsbuffer => "",
@@ -165,5 +171,12 @@ pub(crate) async fn http_small(b: &mut Bench) {
         Row::new(Server::NodeHttp, Encoding::Binary),
         5.0,
         NODE_CLIENT_NOTE,
+    );
+    b.ratio_target(
+        table,
+        Row::new(Server::Tsrpc, Encoding::Tsbuffer),
+        Row::new(Server::NodeHttp, Encoding::Tsbuffer),
+        5.0,
+        "",
     );
 }
