@@ -10,12 +10,14 @@ use tsrpc::Encoding;
 use crate::load::{self, CallSpec, Window};
 use crate::scenarios::small_req;
 
-/// The `load <port> json|binary|tsbuffer [seconds] [http|wss]` mode: small WebSocket (or HTTP) calls
+/// The `load <port> json|binary|tsbuffer [seconds] [http|wss|ws] [serial]` mode: small WebSocket (or HTTP) calls
 /// against a server started elsewhere (for profiling one, e.g. under
-/// `valgrind --tool=callgrind tsrpc-bench serve tsrpc`); and
+/// `valgrind --tool=callgrind tsrpc-bench serve tsrpc`); `serial` makes one
+/// call at a time on one connection, without a warm-up, and prints the
+/// number of calls (to divide a server's instruction count by); and
 /// `load <port> fan <clients> <broadcasts>`: broadcasts to idle clients.
 pub(crate) fn load_only(args: &[String]) -> ExitCode {
-    let usage = "usage: tsrpc-bench load <port> json|binary|tsbuffer [seconds] [http|wss]\n       tsrpc-bench load <port> fan <clients> <broadcasts>";
+    let usage = "usage: tsrpc-bench load <port> json|binary|tsbuffer [seconds] [http|wss|ws] [serial]\n       tsrpc-bench load <port> fan <clients> <broadcasts>";
     if args.get(1).map(String::as_str) == Some("fan") {
         return fan_only(args, usage);
     }
@@ -42,20 +44,26 @@ pub(crate) fn load_only(args: &[String]) -> ExitCode {
         .expect("a tokio runtime");
     let (req, res) = small_req();
     let spec = Arc::new(CallSpec::new(encoding, &req, res));
+    let serial = args.get(4).map(String::as_str) == Some("serial");
     let window = Window {
-        warmup: Duration::from_millis(500),
+        warmup: Duration::from_millis(if serial { 0 } else { 500 }),
         measure: Duration::from_secs_f64(seconds),
     };
+    let (conns, inflight, http_conns) = if serial { (1, 1, 1) } else { (50, 20, 1000) };
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let mode = args.get(3).map(String::as_str);
     let sample = if mode == Some("http") {
-        runtime.block_on(load::http_calls(addr, spec, 1000, window, None, false))
+        runtime.block_on(load::http_calls(
+            addr, spec, http_conns, window, None, false,
+        ))
     } else {
         let target = load::WsTarget {
             addr,
             tls: mode == Some("wss"),
         };
-        runtime.block_on(load::ws_calls(target, spec, 50, 20, window, None, false))
+        runtime.block_on(load::ws_calls(
+            target, spec, conns, inflight, window, None, false,
+        ))
     };
     match sample {
         Ok(sample) => {
@@ -65,6 +73,9 @@ pub(crate) fn load_only(args: &[String]) -> ExitCode {
                 sample.p50_us / 1000.0,
                 sample.p99_us / 1000.0
             );
+            if serial {
+                println!("calls {:.0}", sample.rate * seconds);
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -481,6 +481,14 @@ pub(crate) fn locate_binary_request(data: &[u8]) -> Option<Request<'_>> {
     Some(Request::new(ServiceKey::Id(id), sn, Body::Binary(body)))
 }
 
+/// Takes a TSBuffer API request frame (`ServerInputData` with an sn)
+/// apart where it lies; `None` when it is not plainly one (anything else
+/// is decoded whole). Checked whole, so nothing is owed.
+pub(crate) fn locate_tsbuffer_request(data: &[u8]) -> Option<Request<'_>> {
+    let (id, sn, body) = tsbuffer::locate_request(data)?;
+    Some(Request::new(ServiceKey::Id(id), sn, Body::Tsbuffer(body)))
+}
+
 impl ClientFrame {
     /// The API request this frame holds, if it is one.
     pub(crate) fn request(&self) -> Option<Request<'_>> {
@@ -502,6 +510,7 @@ pub(crate) enum Body<'a> {
     Payload(&'a Payload),
     Json(&'a str),
     Binary(&'a [u8]),
+    Tsbuffer(&'a [u8]),
 }
 
 impl Body<'_> {
@@ -510,6 +519,7 @@ impl Body<'_> {
             Body::Payload(payload) => payload.encoding(),
             Body::Json(_) => Encoding::Json,
             Body::Binary(_) => Encoding::Binary,
+            Body::Tsbuffer(_) => Encoding::Tsbuffer,
         }
     }
 
@@ -519,6 +529,7 @@ impl Body<'_> {
             Body::Payload(payload) => payload.decode(),
             Body::Json(text) => json::decode_text(text),
             Body::Binary(bytes) => binary::decode_payload(bytes),
+            Body::Tsbuffer(bytes) => tsbuffer::decode_payload(bytes),
         }
     }
 }

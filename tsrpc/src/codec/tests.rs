@@ -181,6 +181,34 @@ proptest! {
     }
 
     #[test]
+    fn the_tsbuffer_locator_agrees_with_the_full_decoder(
+        id: u32,
+        sn: u32,
+        payload in prop::collection::vec(any::<u8>(), 0..8),
+        noise in prop::collection::vec(any::<u8>(), 0..16),
+        cut in 0usize..24,
+    ) {
+        let frame = encode_api_request_with(Encoding::Tsbuffer, id, "", sn, |out| {
+            out.extend_from_slice(&payload);
+            Ok(())
+        }).unwrap().into_bytes();
+        let mut inputs = vec![frame.to_vec(), frame[..cut.min(frame.len())].to_vec()];
+        inputs.push([&[3u8][..], &noise].concat());
+        for data in inputs {
+            let located = locate_tsbuffer_request(&data);
+            match decode_tsbuffer_client_frame(Bytes::from(data.clone())) {
+                Ok(ClientFrame::ApiRequest { service, sn, payload }) => {
+                    let located = located.expect("a decoded request is located");
+                    prop_assert_eq!(ServiceKey::from(&service), located.service);
+                    prop_assert_eq!(sn, located.sn);
+                    prop_assert_eq!(payload.bytes().as_ref(), body_bytes(located.body));
+                }
+                _ => prop_assert!(located.is_none(), "{:?} located but not a request", data),
+            }
+        }
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..256)) {
         let bytes = Bytes::from(data);
         for frame in [WireFrame::Text(bytes.clone()), WireFrame::Binary(bytes.clone())] {
@@ -590,7 +618,7 @@ fn json_floats_survive_a_round_trip() {
 fn body_bytes(body: Body<'_>) -> &[u8] {
     match body {
         Body::Json(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
+        Body::Binary(bytes) | Body::Tsbuffer(bytes) => bytes,
         Body::Payload(payload) => payload.bytes(),
     }
 }

@@ -312,10 +312,13 @@ impl FrameHandler for Session {
                 let _ = replies.send(heartbeat().0);
                 return true;
             }
-            Received::Binary(data) if self.hello.load(Ordering::Relaxed) => {
-                codec::locate_binary_request(data)
-            }
-            Received::Binary(_) => None,
+            Received::Binary(data) => match self.binary_mode(data) {
+                Encoding::Binary if self.hello.load(Ordering::Relaxed) => {
+                    codec::locate_binary_request(data)
+                }
+                Encoding::Tsbuffer => codec::locate_tsbuffer_request(data),
+                _ => None,
+            },
         };
         let Some(req) = req else { return false };
         if !self.slots.has_room() {

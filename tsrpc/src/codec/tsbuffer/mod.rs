@@ -333,6 +333,33 @@ fn read_buffer(de: &mut de::De<'_>, data: &Bytes) -> Result<Payload, FrameError>
     Ok(Payload::new(Encoding::Tsbuffer, data.slice(at..at + n)))
 }
 
+/// A WebSocket API call (`{ serviceId, buffer, sn }`, in any order) taken
+/// apart where it lies: its service id, sn and request bytes. `None` for
+/// anything else, which [`decode_client_frame`] then reads (and refuses,
+/// saying why, if it must).
+pub(super) fn locate_request(data: &[u8]) -> Option<(u32, u32, &[u8])> {
+    let mut de = de::De::new(data);
+    if de.varint().ok()? != 3 {
+        return None;
+    }
+    let (mut service, mut body, mut sn) = (None, None, None);
+    for _ in 0..3 {
+        match de.header().ok()?.0 {
+            IN_SERVICE_ID => service = u32::try_from(de.varint().ok()?).ok(),
+            IN_BUFFER => {
+                let n = de.len("").ok()?;
+                body = Some(de.bytes(n).ok()?);
+            }
+            IN_SN => sn = u32::try_from(de.varint().ok()?).ok().filter(|&sn| sn != 0),
+            _ => return None,
+        }
+    }
+    if de.left() != 0 {
+        return None;
+    }
+    Some((service?, sn?, body?))
+}
+
 /// Decodes a binary frame from a TSRPC client: the heartbeat, or a
 /// `ServerInputData`. One with an sn is an API call (as over WebSocket);
 /// one without is a message, or a TSRPC HTTP call (which the HTTP adapter,
