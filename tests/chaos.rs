@@ -275,6 +275,28 @@ async fn a_bad_input_campaign_disturbs_no_one() {
     let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
     let valid_binary = binary_request(&server, "Echo", 1, &[2, 2, b'h', b'i', 1]);
     let valid_json = br#"["Echo",{"a":1,"b":"hi","c":true},1]"#.to_vec();
+    let echo_id = server.service_table().api("Echo").unwrap().id();
+    let echo = ReqEcho {
+        a: 1,
+        b: "hi".into(),
+        c: true,
+    };
+    let valid_tsbuffer = codec::encode_api_request(Encoding::Tsbuffer, echo_id, "Echo", 1, &echo)
+        .unwrap()
+        .into_bytes()
+        .to_vec();
+    let tsbuffer_http = codec::encode_tsbuffer_http_request_with(echo_id, |out| {
+        codec::write_payload(Encoding::Tsbuffer, &echo, out)
+    })
+    .unwrap()
+    .into_bytes()
+    .to_vec();
+    let mutated = |rng: &mut XorShift, valid: &[u8]| {
+        let mut f = valid.to_vec();
+        let at = rng.next() as usize % f.len();
+        f[at] ^= (rng.next() as u8) | 1;
+        f
+    };
     for round in 0..150 {
         // Binary frames: random, or a valid request with bytes flipped.
         let mut ws = binary_socket(&server, &url).await;
@@ -286,6 +308,20 @@ async fn a_bad_input_campaign_disturbs_no_one() {
                 let at = rng.next() as usize % f.len();
                 f[at] ^= (rng.next() as u8) | 1;
                 f
+            };
+            if ws.send(Message::Binary(frame.into())).await.is_err() {
+                break;
+            }
+        }
+        drop(ws);
+        // TSRPC's binary mode (no hello): random, or a valid TSBuffer
+        // request with bytes flipped.
+        let mut ws = raw(&url, Some("buffer")).await;
+        for _ in 0..10 {
+            let frame = if rng.next().is_multiple_of(2) {
+                rng.bytes(64)
+            } else {
+                mutated(&mut rng, &valid_tsbuffer)
             };
             if ws.send(Message::Binary(frame.into())).await.is_err() {
                 break;
@@ -325,6 +361,11 @@ async fn a_bad_input_campaign_disturbs_no_one() {
             )
             .await;
             assert!(matches!(res.status, 200 | 400), "{}", res.status);
+            // TSRPC answers its binary mode's errors with 200.
+            let body = mutated(&mut rng, &tsbuffer_http);
+            let head = "POST / HTTP/1.1\r\nContent-Type: application/octet-stream";
+            let res = raw_http_bytes(addr, head, &body).await;
+            assert_eq!(res.status, 200);
         }
         let res = healthy
             .call_api(ReqEcho {

@@ -6,9 +6,9 @@ pub(crate) const USAGE: &str = "\
 usage: cargo run --release -p tsrpc-bench -- <scenario> [options]
 
 scenarios:
-  ws-small    WebSocket calls, small payload (JSON and binary)
-  ws-big      WebSocket calls, 100 KB payload (JSON and binary)
-  http-small  HTTP keep-alive calls, small payload (JSON and binary)
+  ws-small    WebSocket calls, small payload (JSON, binary and TSBuffer)
+  ws-big      WebSocket calls, 100 KB payload (JSON, binary and TSBuffer)
+  http-small  HTTP keep-alive calls, small payload (JSON, binary and TSBuffer)
   broadcast   one message to 1,000 and 10,000 clients (also measures idle memory)
   idle        server memory per idle WebSocket connection (10,000 connections)
   cluster     a broadcast to 1,000 and 10,000 clients spread over three nodes
@@ -21,7 +21,7 @@ for profiling one server:
   serve tsrpc|tsrpc-info|tsrpc-debug|raw-ws|raw-http
                                 run a server (prints its port) until stdin closes;
                                 tsrpc-info/-debug: with a tracing subscriber at that level
-  load <port> json|binary|tsbuffer [s] [http|wss]
+  load <port> json|binary|tsbuffer [s] [http|wss|ws] [serial]
                                 small WebSocket (or HTTP) calls against that server
 
 options:

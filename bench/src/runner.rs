@@ -384,7 +384,7 @@ pub(crate) async fn run_calls(
     );
     if variants.iter().any(|v| v.row.by_node_client()) {
         text.push_str(
-            "\n¹ Driven by TSRPC's own Node client in binary mode (one Node process on the load CPUs), since our generator speaks JSON to TSRPC.\n",
+            "\n¹ Driven by TSRPC's own Node client in binary mode (one Node process on the load CPUs); the TSBuffer row is the same mode driven by our generator.\n",
         );
     }
     if variants
