@@ -15,11 +15,12 @@ use crate::error::TsrpcError;
 use crate::proto::{Message, ServiceInfo};
 use crate::task::lock;
 
-/// A message's frames, each encoded when a receiver first needs it.
+/// A message's frames, each encoded when a receiver first needs it (or
+/// why it cannot be: a NaN in JSON, a date before 1970 in TSBuffer).
 struct Frames<'a> {
     service: &'static ServiceInfo,
     encode: &'a mut (dyn FnMut(Encoding) -> Result<WireFrame, TsrpcError> + Send),
-    ready: [Option<(WireFrame, Prepared)>; Encoding::ALL.len()],
+    ready: [Option<Result<(WireFrame, Prepared), TsrpcError>>; Encoding::ALL.len()],
 }
 
 impl<'a> Frames<'a> {
@@ -39,22 +40,37 @@ impl<'a> Frames<'a> {
     #[inline(always)]
     fn get(&mut self, encoding: Encoding) -> Result<&(WireFrame, Prepared), TsrpcError> {
         let slot = &mut self.ready[encoding.index()];
-        Ok(match slot {
-            Some(ready) => ready,
-            None => {
-                let frame = (self.encode)(encoding)?;
+        let ready = slot.get_or_insert_with(|| {
+            (self.encode)(encoding).map(|frame| {
                 let prepared = Prepared::from(frame.clone());
-                slot.insert((frame, prepared))
-            }
-        })
+                (frame, prepared)
+            })
+        });
+        ready.as_ref().map_err(Clone::clone)
+    }
+
+    /// The frame's bytes in `encoding`, for the other nodes; empty when
+    /// the message has none in it (their receivers of it get nothing).
+    fn carried(&mut self, encoding: Encoding) -> bytes::Bytes {
+        self.get(encoding)
+            .map(|(frame, _)| frame.shared_bytes())
+            .unwrap_or_default()
     }
 
     /// Queues the message on each connection; one that is gone or not
-    /// reading does not stop the others.
+    /// reading does not stop the others, nor one whose encoding cannot
+    /// carry the message (the first such error is returned at the end).
     async fn fan_out(&mut self, conns: &[Connection]) -> Result<(), TsrpcError> {
         let service = self.service;
+        let mut failed = None;
         for conn in conns {
-            let (frame, prepared) = self.get(conn.send_encoding())?;
+            let (frame, prepared) = match self.get(conn.send_encoding()) {
+                Ok(ready) => ready,
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    continue;
+                }
+            };
             if conn.sends_without_flows() {
                 let _ = conn.send(prepared.clone());
             } else {
@@ -63,7 +79,7 @@ impl<'a> Frames<'a> {
                     .await;
             }
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 }
 
@@ -147,17 +163,18 @@ impl Broadcast<'_> {
 
     /// Sends `msg`: encoded once per encoding, queued on each receiver
     /// here, and handed to the cluster adapter, if any, for the other
-    /// nodes. Fails only when the message cannot be encoded (then nothing
-    /// is sent).
+    /// nodes. Fails when the message cannot be encoded in an encoding some
+    /// receivers speak (a NaN in JSON, a date before 1970 in TSBuffer):
+    /// those receivers get nothing, the others get it.
     pub async fn send_msg<M: Message>(self, msg: &M) -> Result<(), TsrpcError> {
         let inner = &self.server.inner;
         let service = self.server.msg_service::<M>()?;
         let mut encode = encoder(service, msg);
         let mut frames = Frames::new(service, &mut encode);
         if let Some(adapter) = inner.cluster.as_ref().filter(|_| !self.local) {
-            let json = frames.get(Encoding::Json)?.0.shared_bytes();
-            let binary = frames.get(Encoding::Binary)?.0.shared_bytes();
-            let tsbuffer = frames.get(Encoding::Tsbuffer)?.0.shared_bytes();
+            let json = frames.carried(Encoding::Json);
+            let binary = frames.carried(Encoding::Binary);
+            let tsbuffer = frames.carried(Encoding::Tsbuffer);
             adapter.publish(ClusterMsg {
                 origin: inner.node_id,
                 protocol: inner.fingerprint.clone(),
@@ -297,7 +314,13 @@ impl Server {
             WireFrame::Binary(msg.binary),
             WireFrame::Binary(msg.tsbuffer),
         ];
-        let mut carried = |encoding: Encoding| Ok(frames[encoding.index()].clone());
+        let mut carried = |encoding: Encoding| match &frames[encoding.index()] {
+            frame if frame.as_bytes().is_empty() => Err(TsrpcError::server(format!(
+                "the broadcast from node {} has no frame in {encoding:?}",
+                msg.origin
+            ))),
+            frame => Ok(frame.clone()),
+        };
         let conns = self.local_receivers(&msg.target);
         let _ = Frames::new(service, &mut carried).fan_out(&conns).await;
         Ok(())

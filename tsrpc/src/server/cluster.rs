@@ -111,6 +111,10 @@ pub struct ClusterMsg {
     /// The binary-mode frame.
     pub binary: Bytes,
     /// The TSBuffer-mode frame (TSRPC's binary mode).
+    ///
+    /// Each frame is empty when the message cannot be written in its
+    /// encoding (a NaN in JSON, a date before 1970 in TSBuffer): the
+    /// receivers speaking it get nothing.
     pub tsbuffer: Bytes,
 }
 

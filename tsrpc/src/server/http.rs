@@ -243,7 +243,11 @@ async fn answer(
             Encoding::Json,
         ),
         (WireFrame::Binary(body), Encoding::Tsbuffer) => {
-            (tsbuffer(&server, &conn, body).await, Encoding::Tsbuffer)
+            let name = service_name(&uri);
+            (
+                tsbuffer(&server, &conn, name, body).await,
+                Encoding::Tsbuffer,
+            )
         }
         (WireFrame::Binary(body), _) => {
             let name = service_name(&uri);
@@ -443,11 +447,12 @@ async fn binary(server: &Server, conn: &Connection, path_name: &str, body: Bytes
 }
 
 /// A TSRPC binary call (TSBuffer mode): the body is a `ServerInputData`
-/// naming its service by id, posted to any path (TSRPC's clients post to
-/// the server's URL itself); the service's kind says call or message.
-/// Input errors are answered `INPUT_DATA_ERR`, with status 200 as TSRPC
-/// answers them.
-async fn tsbuffer(server: &Server, conn: &Connection, body: Bytes) -> Handled {
+/// naming its service by id, posted to the server's URL itself (as TSRPC's
+/// clients post it) or to the service's path (`/{name}`, as tsrpc's
+/// binary mode, so that rules a proxy applies by path hold); the service's
+/// kind says call or message. Input errors are answered `INPUT_DATA_ERR`,
+/// with status 200 as TSRPC answers them.
+async fn tsbuffer(server: &Server, conn: &Connection, path_name: &str, body: Bytes) -> Handled {
     let refuse = |err: TsrpcError| {
         Handled::Reply(HttpReply {
             status: StatusCode::OK,
@@ -473,6 +478,12 @@ async fn tsbuffer(server: &Server, conn: &Connection, body: Bytes) -> Handled {
     let Some(info) = info else {
         return refuse(TsrpcError::input_data("Invalid service id"));
     };
+    if !path_name.is_empty() && path_name != info.name() {
+        return refuse(TsrpcError::input_data(format!(
+            "the URL path /{path_name} does not name the body's service {}",
+            info.name()
+        )));
+    }
     match info.kind() {
         ServiceKind::Api => {
             // The response is the call's: it carries no sn (0).

@@ -15,6 +15,15 @@ use crate::codec::depth::MAX_DEPTH;
 use crate::codec::varint;
 use crate::values::{BINARY_SERDE_NAME, TIMESTAMP_SERDE_NAME};
 
+/// `fn $method(self, visitor) { visitor.$visit($value) }` for each method.
+macro_rules! visit {
+    ($this:ident: $($($method:ident),+ => $visit:ident($value:expr);)*) => {
+        $($(fn $method<V: Visitor<'de>>($this, visitor: V) -> Result<V::Value, Error> {
+            visitor.$visit($value)
+        })+)*
+    };
+}
+
 /// The reader of one payload.
 pub(super) struct De<'de> {
     input: &'de [u8],
@@ -148,15 +157,28 @@ impl<'de> De<'de> {
         self.varint()
     }
 
-    /// A union's one member: its id and length type.
-    fn one_member(&mut self, what: &str) -> Result<(u64, LenType), Error> {
-        let n = self.varint()?;
-        if n != 1 {
-            return Err(self.error(format_args!(
-                "{what}: a union of {n} members, where one was expected"
-            )));
+    /// A union's first member: its id and length type, with the reader at
+    /// its payload, and how many members follow it. TSBuffer writes every
+    /// member a value passes, in the schema's order, and an object may
+    /// pass several (`{A: 5}` passes `{B: T | null}` too, B being absent):
+    /// the first is the value's own; read it, then skip the rest
+    /// ([`skip_members`](Self::skip_members)).
+    fn first_member(&mut self, what: &str) -> Result<(u64, LenType, usize), Error> {
+        let n = self.len("a union's member count")?;
+        if n == 0 {
+            return Err(self.error(format_args!("{what}: a union without a member")));
         }
-        self.header()
+        let (id, lt) = self.header()?;
+        Ok((id, lt, n - 1))
+    }
+
+    /// Skips `n` more members of a union.
+    fn skip_members(&mut self, n: usize) -> Result<(), Error> {
+        for _ in 0..n {
+            let (_, lt) = self.header()?;
+            self.skip(lt, 0)?;
+        }
+        Ok(())
     }
 
     /// The interface of an enum variant that carries a value: `read`
@@ -204,35 +226,11 @@ impl<'de> Deserializer<'de> for &mut De<'de> {
         }
     }
 
-    fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_i64(self.int()?)
-    }
-    fn deserialize_i16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_i64(self.int()?)
-    }
-    fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_i64(self.int()?)
-    }
-    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_i64(self.int()?)
-    }
-    fn deserialize_i128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_i128(self.int()?.into())
-    }
-    fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_u64(self.uint()?)
-    }
-    fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_u64(self.uint()?)
-    }
-    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_u64(self.uint()?)
-    }
-    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_u64(self.uint()?)
-    }
-    fn deserialize_u128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_u128(self.uint()?.into())
+    visit! { self:
+        deserialize_i8, deserialize_i16, deserialize_i32, deserialize_i64 => visit_i64(self.int()?);
+        deserialize_u8, deserialize_u16, deserialize_u32, deserialize_u64 => visit_u64(self.uint()?);
+        deserialize_i128 => visit_i128(self.int()?.into());
+        deserialize_u128 => visit_u128(self.uint()?.into());
     }
 
     fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -281,14 +279,18 @@ impl<'de> Deserializer<'de> for &mut De<'de> {
             self.block = block;
             return visitor.visit_some(self);
         }
-        match self.one_member("`T | null`")? {
-            (0, _) => {
+        // `null` passes a nullable `T` too: then both are there.
+        let (id, _, rest) = self.first_member("`T | null`")?;
+        let value = match id {
+            0 => {
                 self.block = true;
-                visitor.visit_some(self)
+                visitor.visit_some(&mut *self)?
             }
-            (1, _) => visitor.visit_none(),
-            (id, _) => Err(self.error(format_args!("`T | null` has no member {id}"))),
-        }
+            1 => visitor.visit_none()?,
+            id => return Err(self.error(format_args!("`T | null` has no member {id}"))),
+        };
+        self.skip_members(rest)?;
+        Ok(value)
     }
 
     fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -388,16 +390,18 @@ impl<'de> Deserializer<'de> for &mut De<'de> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         self.enter();
-        let (id, lt) = self.one_member(name)?;
+        let (id, lt, rest) = self.first_member(name)?;
         let variant = usize::try_from(id)
             .ok()
             .and_then(|i| variants.get(i))
             .ok_or_else(|| self.error(format_args!("`{name}` has no variant of id {id}")))?;
-        visitor.visit_enum(VariantOf {
-            de: self,
+        let value = visitor.visit_enum(VariantOf {
+            de: &mut *self,
             variant,
             lt,
-        })
+        })?;
+        self.skip_members(rest)?;
+        Ok(value)
     }
 
     fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -589,12 +593,17 @@ impl<'de> de::VariantAccess<'de> for VariantOf<'_, 'de> {
         if self.lt != LenType::IdBlock {
             return seed.deserialize(Absent);
         }
-        match self.de.variant_value(|de| seed.deserialize(de))? {
-            Some(value) => Ok(value),
-            None => Err(Error::new(format!(
-                "variant `{}` without its value",
-                self.variant
-            ))),
+        // `V(())` has nothing to write: the value is a literal.
+        let mut seed = Some(seed);
+        match self
+            .de
+            .variant_value(|de| seed.take().map(|seed| seed.deserialize(de)).transpose())?
+        {
+            Some(Some(value)) => Ok(value),
+            _ => match seed {
+                Some(seed) => seed.deserialize(Absent),
+                None => Err(Error::new("the variant's value was read twice")),
+            },
         }
     }
     fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, Error> {
@@ -681,38 +690,12 @@ impl<'de> Deserializer<'de> for Key<'de> {
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         visitor.visit_borrowed_str(self.0)
     }
-    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_bool(self.parse()?)
-    }
-    fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_i64(self.parse()?)
-    }
-    fn deserialize_i16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_i64(self.parse()?)
-    }
-    fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_i64(self.parse()?)
-    }
-    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_i64(self.parse()?)
-    }
-    fn deserialize_i128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_i128(self.parse()?)
-    }
-    fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_u64(self.parse()?)
-    }
-    fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_u64(self.parse()?)
-    }
-    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_u64(self.parse()?)
-    }
-    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_u64(self.parse()?)
-    }
-    fn deserialize_u128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_u128(self.parse()?)
+    visit! { self:
+        deserialize_bool => visit_bool(self.parse()?);
+        deserialize_i8, deserialize_i16, deserialize_i32, deserialize_i64 => visit_i64(self.parse()?);
+        deserialize_u8, deserialize_u16, deserialize_u32, deserialize_u64 => visit_u64(self.parse()?);
+        deserialize_i128 => visit_i128(self.parse()?);
+        deserialize_u128 => visit_u128(self.parse()?);
     }
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         visitor.visit_some(self)

@@ -133,6 +133,21 @@ impl<'a> Ser<'a> {
     }
 }
 
+/// `fn $method(self, v: $ty) { self.$to(v.into()) }` for each method
+/// (`self.$to(v)` with `as is`).
+macro_rules! forward_ints {
+    ($to:ident: $($method:ident($ty:ty)),*) => {
+        $(fn $method(self, v: $ty) -> Result<Wrote, Error> {
+            self.$to(v.into())
+        })*
+    };
+    ($to:ident as is: $($method:ident($ty:ty)),*) => {
+        $(fn $method(self, v: $ty) -> Result<Wrote, Error> {
+            self.$to(v)
+        })*
+    };
+}
+
 impl<'a> ser::Serializer for Ser<'a> {
     type Ok = Wrote;
     type Error = Error;
@@ -153,34 +168,14 @@ impl<'a> ser::Serializer for Ser<'a> {
         Ok(Wrote::Block(LenType::Varint))
     }
 
-    fn serialize_i8(self, v: i8) -> Result<Wrote, Error> {
-        self.int(v.into())
-    }
-    fn serialize_i16(self, v: i16) -> Result<Wrote, Error> {
-        self.int(v.into())
-    }
-    fn serialize_i32(self, v: i32) -> Result<Wrote, Error> {
-        self.int(v.into())
-    }
-    fn serialize_i64(self, v: i64) -> Result<Wrote, Error> {
-        self.int(v)
-    }
+    // Integers that fit 64 bits: `int` zigzag, `uint` plain varints.
+    forward_ints! { int: serialize_i8(i8), serialize_i16(i16), serialize_i32(i32), serialize_i64(i64) }
+    forward_ints! { uint: serialize_u8(u8), serialize_u16(u16), serialize_u32(u32), serialize_u64(u64) }
+
     fn serialize_i128(self, v: i128) -> Result<Wrote, Error> {
         let v = i64::try_from(v)
             .map_err(|_| Error::new(format!("{v} does not fit TSBuffer's 64-bit int")))?;
         self.int(v)
-    }
-    fn serialize_u8(self, v: u8) -> Result<Wrote, Error> {
-        self.uint(v.into())
-    }
-    fn serialize_u16(self, v: u16) -> Result<Wrote, Error> {
-        self.uint(v.into())
-    }
-    fn serialize_u32(self, v: u32) -> Result<Wrote, Error> {
-        self.uint(v.into())
-    }
-    fn serialize_u64(self, v: u64) -> Result<Wrote, Error> {
-        self.uint(v)
     }
     fn serialize_u128(self, v: u128) -> Result<Wrote, Error> {
         let v = u64::try_from(v)
@@ -255,10 +250,9 @@ impl<'a> ser::Serializer for Ser<'a> {
         match name {
             TIMESTAMP_SERDE_NAME => value.serialize(DateSer { out: self.out }),
             BINARY_SERDE_NAME => value.serialize(BufferSer { out: self.out }),
-            _ => value.serialize(Ser {
-                out: self.out,
-                field: std::mem::take(&mut self.field),
-            }),
+            // A field of a newtype of `Option` is a required property of
+            // the union `T | null`, as the export writes it.
+            _ => value.serialize(self.nested()),
         }
     }
 
@@ -734,39 +728,8 @@ impl ser::Serializer for KeySer<'_> {
         false
     }
 
-    fn serialize_bool(self, v: bool) -> Result<Wrote, Error> {
-        self.text(v)
-    }
-    fn serialize_i8(self, v: i8) -> Result<Wrote, Error> {
-        self.text(v)
-    }
-    fn serialize_i16(self, v: i16) -> Result<Wrote, Error> {
-        self.text(v)
-    }
-    fn serialize_i32(self, v: i32) -> Result<Wrote, Error> {
-        self.text(v)
-    }
-    fn serialize_i64(self, v: i64) -> Result<Wrote, Error> {
-        self.text(v)
-    }
-    fn serialize_i128(self, v: i128) -> Result<Wrote, Error> {
-        self.text(v)
-    }
-    fn serialize_u8(self, v: u8) -> Result<Wrote, Error> {
-        self.text(v)
-    }
-    fn serialize_u16(self, v: u16) -> Result<Wrote, Error> {
-        self.text(v)
-    }
-    fn serialize_u32(self, v: u32) -> Result<Wrote, Error> {
-        self.text(v)
-    }
-    fn serialize_u64(self, v: u64) -> Result<Wrote, Error> {
-        self.text(v)
-    }
-    fn serialize_u128(self, v: u128) -> Result<Wrote, Error> {
-        self.text(v)
-    }
+    forward_ints! { text as is: serialize_bool(bool), serialize_i8(i8), serialize_i16(i16), serialize_i32(i32), serialize_i64(i64), serialize_i128(i128) }
+    forward_ints! { text as is: serialize_u8(u8), serialize_u16(u16), serialize_u32(u32), serialize_u64(u64), serialize_u128(u128) }
     fn serialize_f32(self, _: f32) -> Result<Wrote, Error> {
         unexpected("a float map key")
     }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::{ReturnTo, decode_client_frame, decode_payload, decode_server_frame, write_payload};
-use crate::codec::{ClientFrame, Encoding, Payload, ServerFrame, ServiceRef, WireFrame};
+use crate::codec::{ClientFrame, Encoding, Payload, ServerFrame, ServiceRef};
 use crate::error::{ErrorCode, TsrpcError};
 use crate::{Binary, Timestamp};
 
@@ -344,5 +344,35 @@ fn a_payload_decodes_through_payload() {
         .decode::<ReqSend>()
         .unwrap_err();
     assert_eq!(err.path(), Some("content"), "{err}");
-    let _ = WireFrame::Binary(Bytes::new());
+}
+
+#[test]
+fn unions_that_tsbuffer_writes_with_several_members() {
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    enum E {
+        A(u32),
+        B(Option<u32>),
+        C(()),
+    }
+    // TSRPC writes `{A: 5}` as every member it passes: `{B?}` and `{C}`
+    // have nothing to say against it.
+    assert_eq!(
+        decode_payload::<E>(&hex("03 03 01 29 05 07 00 0b 00")).unwrap(),
+        E::A(5)
+    );
+    both_ways(E::B(None), "01 07 01 2b 01 04");
+    both_ways(E::C(()), "01 0b 00");
+}
+
+#[test]
+fn a_newtype_of_option_is_a_required_nullable_property() {
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct W(Option<u32>);
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct S {
+        w: W,
+    }
+    // As TSRPC writes `{w: 5}` for `w: uint | null`.
+    both_ways(S { w: W(Some(5)) }, "01 2b 01 01 05");
+    both_ways(S { w: W(None) }, "01 2b 01 04");
 }
