@@ -34,6 +34,10 @@ pub(super) struct De<'de> {
     /// The next value is a struct field's: an `Option` is the property's
     /// presence rather than the union `T | null`.
     field: bool,
+    /// The next value is the `T` of a `T | null`: an `Option` in it is
+    /// that union's (the export writes `Option<Option<T>>` as one `T |
+    /// null`), so it is present here.
+    nullable: bool,
 }
 
 impl<'de> De<'de> {
@@ -43,6 +47,7 @@ impl<'de> De<'de> {
             pos: 0,
             block: false,
             field: false,
+            nullable: false,
         }
     }
 
@@ -53,6 +58,7 @@ impl<'de> De<'de> {
 
     /// Takes the flags the value being read was given.
     fn enter(&mut self) -> (bool, bool) {
+        self.nullable = false;
         (
             std::mem::take(&mut self.block),
             std::mem::take(&mut self.field),
@@ -273,7 +279,14 @@ impl<'de> Deserializer<'de> for &mut De<'de> {
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        let nullable = self.nullable;
         let (block, field) = self.enter();
+        if nullable {
+            // Inside the union's `T`: present, and `T` may nest again.
+            self.block = block;
+            self.nullable = true;
+            return visitor.visit_some(self);
+        }
         if field {
             // Present: the property's value.
             self.block = block;
@@ -284,6 +297,7 @@ impl<'de> Deserializer<'de> for &mut De<'de> {
         let value = match id {
             0 => {
                 self.block = true;
+                self.nullable = true;
                 visitor.visit_some(&mut *self)?
             }
             1 => visitor.visit_none()?,

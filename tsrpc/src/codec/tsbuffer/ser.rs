@@ -27,11 +27,14 @@ pub(super) enum Wrote {
     Literal,
     /// Bytes of this length type.
     Block(LenType),
+    /// `null` where the enclosing `T | null` is to say it (see
+    /// [`Ser::nullable`]): no bytes.
+    Null,
 }
 
 /// Appends `value`'s TSBuffer encoding (no block header: a payload).
 pub(super) fn write<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), Error> {
-    value.serialize(Ser { out, field: false })?;
+    value.serialize(Ser::new(out))?;
     Ok(())
 }
 
@@ -48,7 +51,7 @@ pub(super) fn block(
 ) -> Result<bool, Error> {
     let start = out.len();
     let lt = match write(out)? {
-        Wrote::Absent => None,
+        Wrote::Absent | Wrote::Null => None,
         Wrote::Literal if literal_too => Some(LenType::Delimited),
         Wrote::Literal => None,
         Wrote::Block(lt) => Some(lt),
@@ -79,14 +82,24 @@ struct Ser<'a> {
     /// The value is a struct field's: `None` is an absent property and
     /// `Some(v)` is `v`, rather than the union `T | null`.
     field: bool,
+    /// The value is the `T` of a `T | null` (written as member 0): an
+    /// `Option` or `()` in it is that union's `null` or `T` (the export
+    /// writes `Option<Option<T>>` as one `T | null`), not a union of its
+    /// own.
+    nullable: bool,
 }
 
 impl<'a> Ser<'a> {
-    fn nested(&mut self) -> Ser<'_> {
+    fn new(out: &'a mut Vec<u8>) -> Self {
         Ser {
-            out: self.out,
+            out,
             field: false,
+            nullable: false,
         }
+    }
+
+    fn nested(&mut self) -> Ser<'_> {
+        Ser::new(self.out)
     }
 
     fn uint(self, v: u64) -> Result<Wrote, Error> {
@@ -214,6 +227,9 @@ impl<'a> ser::Serializer for Ser<'a> {
         if self.field {
             return Ok(Wrote::Absent);
         }
+        if self.nullable {
+            return Ok(Wrote::Null);
+        }
         // `T | null`: member 1, the literal null.
         self.one_member(1, true, |_| Ok(Wrote::Literal))
     }
@@ -222,11 +238,34 @@ impl<'a> ser::Serializer for Ser<'a> {
         if self.field {
             return value.serialize(self.nested());
         }
-        self.one_member(0, false, |out| value.serialize(Ser { out, field: false }))
+        if self.nullable {
+            return value.serialize(self);
+        }
+        let start = self.out.len();
+        let mut null = false;
+        let written = block(self.out, 0, true, |out| {
+            let wrote = value.serialize(Ser {
+                out,
+                field: false,
+                nullable: true,
+            })?;
+            null = wrote == Wrote::Null;
+            Ok(wrote)
+        })?;
+        if null {
+            // `Some(None)`, `Some(())`: the union's null.
+            return Ser::new(self.out).serialize_none();
+        }
+        insert_count(self.out, start, u64::from(written));
+        Ok(Wrote::Block(LenType::IdBlock))
     }
 
     fn serialize_unit(self) -> Result<Wrote, Error> {
-        Ok(Wrote::Literal)
+        Ok(if self.nullable {
+            Wrote::Null
+        } else {
+            Wrote::Literal
+        })
     }
 
     fn serialize_unit_struct(self, _name: &'static str) -> Result<Wrote, Error> {
@@ -263,7 +302,7 @@ impl<'a> ser::Serializer for Ser<'a> {
         _variant: &'static str,
         value: &T,
     ) -> Result<Wrote, Error> {
-        self.variant_with(index, |out| value.serialize(Ser { out, field: false }))
+        self.variant_with(index, |out| value.serialize(Ser::new(out)))
     }
 
     fn serialize_seq(self, _len: Option<usize>) -> Result<Seq<'a>, Error> {
@@ -301,9 +340,7 @@ impl<'a> ser::Serializer for Ser<'a> {
         _variant: &'static str,
         len: usize,
     ) -> Result<Variant<Tuple<'a>>, Error> {
-        Variant::open(self.out, index, |out| {
-            Ser { out, field: false }.serialize_tuple(len)
-        })
+        Variant::open(self.out, index, |out| Ser::new(out).serialize_tuple(len))
     }
 
     fn serialize_map(self, _len: Option<usize>) -> Result<Map<'a>, Error> {
@@ -335,7 +372,7 @@ impl<'a> ser::Serializer for Ser<'a> {
         len: usize,
     ) -> Result<Variant<Struct<'a>>, Error> {
         Variant::open(self.out, index, |out| {
-            Ser { out, field: false }.serialize_struct("", len)
+            Ser::new(out).serialize_struct("", len)
         })
     }
 }
@@ -351,10 +388,7 @@ impl ser::SerializeSeq for Seq<'_> {
     type Ok = Wrote;
     type Error = Error;
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        value.serialize(Ser {
-            out: self.out,
-            field: false,
-        })?;
+        value.serialize(Ser::new(self.out))?;
         self.count += 1;
         Ok(())
     }
@@ -373,10 +407,7 @@ impl ser::SerializeTuple for Tuple<'_> {
     type Ok = Wrote;
     type Error = Error;
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        value.serialize(Ser {
-            out: self.out,
-            field: false,
-        })?;
+        value.serialize(Ser::new(self.out))?;
         Ok(())
     }
     fn end(self) -> Result<Wrote, Error> {
@@ -414,7 +445,11 @@ impl ser::SerializeStruct for Struct<'_> {
         let id = super::PROPERTY_BASE + self.next_id;
         self.next_id += 1;
         if block(self.out, id, false, |out| {
-            value.serialize(Ser { out, field: true })
+            value.serialize(Ser {
+                out,
+                field: true,
+                nullable: false,
+            })
         })? {
             self.count += 1;
         }
@@ -454,15 +489,12 @@ impl ser::SerializeMap for Map<'_> {
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        let lt = match value.serialize(Ser {
-            out: self.out,
-            field: false,
-        })? {
+        let lt = match value.serialize(Ser::new(self.out))? {
             Wrote::Absent => {
                 self.out.truncate(self.entry);
                 return Ok(());
             }
-            Wrote::Literal => LenType::Delimited,
+            Wrote::Literal | Wrote::Null => LenType::Delimited,
             Wrote::Block(lt) => lt,
         };
         let mut head = Vec::with_capacity(4);

@@ -376,3 +376,22 @@ fn a_newtype_of_option_is_a_required_nullable_property() {
     both_ways(S { w: W(Some(5)) }, "01 2b 01 01 05");
     both_ways(S { w: W(None) }, "01 2b 01 04");
 }
+
+#[test]
+fn nested_options_are_one_nullable_union() {
+    // The export writes `Option<Option<T>>` as one `T | null`, as TSRPC
+    // writes `5` for it: `01 01 05`.
+    both_ways(Some(Some(5u32)), "01 01 05");
+    both_ways(None::<Option<u32>>, "01 04");
+    // `Some(None)` is that union's null too (as in JSON).
+    assert_eq!(encoded(&Some(None::<u32>)), hex("01 04"));
+    both_ways(vec![Some(Some(1u32)), None], "02 01 01 01 01 04");
+    // A field of it is an optional property of `T | null`.
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct F {
+        f: Option<Option<u32>>,
+    }
+    both_ways(F { f: Some(None) }, "01 2b 01 04");
+    both_ways(F { f: Some(Some(2)) }, "01 2b 01 01 02");
+    both_ways(F { f: None }, "00");
+}
