@@ -462,6 +462,9 @@ struct Exporter<'a> {
     shared: BTreeMap<String, Shared<'a>>,
     /// The `types` of the `serviceProto`.
     schemas: BTreeMap<String, Schema>,
+    /// The newtypes being written out where they are used (one that holds
+    /// itself is referenced the second time).
+    inlining: BTreeSet<String>,
 }
 
 fn describe(service: &ServiceInfo) -> String {
@@ -960,11 +963,30 @@ impl<'a> Exporter<'a> {
             ),
             TypeShape::Named(name) => {
                 self.share(name, at)?;
+                let ts = imports.type_ident(name);
+                // A newtype that may be `null` is written out, not
+                // referenced: TSRPC asks whether a property may be `null`
+                // without following references (a required `w: W`, with
+                // `struct W(Option<T>)`, could not be sent as `null`).
+                if let ContainerShape::Newtype(inner) = self.lookup(name, at)?
+                    && self.inlining.insert(name.clone())
+                {
+                    let inner = self.convert(inner, imports, at);
+                    self.inlining.remove(name);
+                    let inner = inner?;
+                    if inner.schema.is_nullable() {
+                        return Ok(Ty {
+                            schema: inner.schema,
+                            ts,
+                            union: false,
+                        });
+                    }
+                }
                 Ty::plain(
                     Schema::Reference {
                         target: format!("{TYPES_MODULE}/{name}"),
                     },
-                    imports.type_ident(name),
+                    ts,
                 )
             }
         })

@@ -174,6 +174,38 @@ fn options_are_optional_properties_and_nullable_elsewhere() {
     assert!(ts.contains("    list: (boolean | null)[];"), "{ts}");
 }
 
+#[derive(Serialize, Deserialize)]
+struct MaybeCount(Option<u32>);
+
+#[derive(Serialize, Deserialize)]
+struct Chain(Option<Box<Chain>>);
+
+api!(NULLABLE_NEWTYPE, ReqNullableNewtype, ResEmpty, "NullableNewtype", {
+    count: MaybeCount,
+    chain: Chain,
+});
+
+/// A newtype that may be `null` is written out where it is used, since
+/// TSRPC does not follow references to ask whether `null` may be sent.
+#[test]
+fn nullable_newtypes_are_written_out() {
+    let export = export(&[&NULLABLE_NEWTYPE]).unwrap();
+    let proto = proto(&export);
+    let count = property(&proto, "PtlNullableNewtype/ReqNullableNewtype", "count");
+    assert_eq!(count["type"]["type"], "Union", "{count}");
+    assert_eq!(count.get("optional"), None, "{count}");
+    let ts = text(&export, "PtlNullableNewtype.ts");
+    assert!(ts.contains("count: MaybeCount;"), "{ts}");
+    assert!(text(&export, "types.ts").contains("export type MaybeCount = uint | null;"));
+    // One that holds itself refers to itself inside.
+    let chain = property(&proto, "PtlNullableNewtype/ReqNullableNewtype", "chain");
+    assert_eq!(
+        chain["type"]["members"][0]["type"],
+        json!({"type": "Reference", "target": "types/Chain"}),
+        "{chain}"
+    );
+}
+
 api!(COLLECTIONS, ReqCollections, ResEmpty, "Collections", {
     tags: Vec<String>,
     matrix: Vec<Vec<f64>>,
