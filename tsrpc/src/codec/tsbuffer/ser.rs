@@ -50,7 +50,13 @@ pub(super) fn block(
     write: impl FnOnce(&mut Vec<u8>) -> Result<Wrote, Error>,
 ) -> Result<bool, Error> {
     let start = out.len();
-    let lt = match write(out)? {
+    let wrote = write(out)?;
+    Ok(wrap(out, start, id, literal_too, wrote))
+}
+
+/// [`block`] of what was written from `start`, which `wrote` describes.
+fn wrap(out: &mut Vec<u8>, start: usize, id: u64, literal_too: bool, wrote: Wrote) -> bool {
+    let lt = match wrote {
         Wrote::Absent | Wrote::Null => None,
         Wrote::Literal if literal_too => Some(LenType::Delimited),
         Wrote::Literal => None,
@@ -58,7 +64,7 @@ pub(super) fn block(
     };
     let Some(lt) = lt else {
         out.truncate(start);
-        return Ok(false);
+        return false;
     };
     let mut head = Vec::with_capacity(4);
     varint_write((id << 2) | lt.bits(), &mut head);
@@ -66,7 +72,23 @@ pub(super) fn block(
         varint_write((out.len() - start) as u64, &mut head);
     }
     out.splice(start..start, head);
-    Ok(true)
+    true
+}
+
+/// A union of one member, `member`: what was written from `start`
+/// (`T | null`'s `T` or `null`, an enum's variant).
+fn one_member(out: &mut Vec<u8>, start: usize, member: u32, wrote: Wrote) -> Wrote {
+    let written = wrap(out, start, member.into(), true, wrote);
+    insert_count(out, start, u64::from(written));
+    Wrote::Block(LenType::IdBlock)
+}
+
+/// An enum variant carrying what was written from `start`: the union
+/// member `index`, an interface whose property 0 that value is.
+fn variant(out: &mut Vec<u8>, start: usize, index: u32, wrote: Wrote) -> Wrote {
+    let written = wrap(out, start, super::PROPERTY_BASE, false, wrote);
+    insert_count(out, start, u64::from(written));
+    one_member(out, start, index, Wrote::Block(LenType::IdBlock))
 }
 
 /// Puts `count` as a varint in front of what was written from `start`.
@@ -110,39 +132,6 @@ impl<'a> Ser<'a> {
     fn int(self, v: i64) -> Result<Wrote, Error> {
         varint_write(((v << 1) ^ (v >> 63)) as u64, self.out);
         Ok(Wrote::Block(LenType::Varint))
-    }
-
-    /// A union of one member: `variant`, holding what `write` appends.
-    fn one_member(
-        self,
-        member: u32,
-        literal: bool,
-        write: impl FnOnce(&mut Vec<u8>) -> Result<Wrote, Error>,
-    ) -> Result<Wrote, Error> {
-        let start = self.out.len();
-        let written = if literal {
-            varint_write(u64::from(member) << 2, self.out);
-            true
-        } else {
-            block(self.out, u64::from(member), true, write)?
-        };
-        insert_count(self.out, start, u64::from(written));
-        Ok(Wrote::Block(LenType::IdBlock))
-    }
-
-    /// An enum variant that carries a value: the union member `index`, an
-    /// interface whose property 0 holds what `write` appends.
-    fn variant_with(
-        self,
-        index: u32,
-        write: impl FnOnce(&mut Vec<u8>) -> Result<Wrote, Error>,
-    ) -> Result<Wrote, Error> {
-        self.one_member(index, false, |out| {
-            let start = out.len();
-            let written = block(out, super::PROPERTY_BASE, false, write)?;
-            insert_count(out, start, u64::from(written));
-            Ok(Wrote::Block(LenType::IdBlock))
-        })
     }
 }
 
@@ -231,7 +220,8 @@ impl<'a> ser::Serializer for Ser<'a> {
             return Ok(Wrote::Null);
         }
         // `T | null`: member 1, the literal null.
-        self.one_member(1, true, |_| Ok(Wrote::Literal))
+        let start = self.out.len();
+        Ok(one_member(self.out, start, 1, Wrote::Literal))
     }
 
     fn serialize_some<T: Serialize + ?Sized>(mut self, value: &T) -> Result<Wrote, Error> {
@@ -242,22 +232,16 @@ impl<'a> ser::Serializer for Ser<'a> {
             return value.serialize(self);
         }
         let start = self.out.len();
-        let mut null = false;
-        let written = block(self.out, 0, true, |out| {
-            let wrote = value.serialize(Ser {
-                out,
-                field: false,
-                nullable: true,
-            })?;
-            null = wrote == Wrote::Null;
-            Ok(wrote)
+        let wrote = value.serialize(Ser {
+            out: &mut *self.out,
+            field: false,
+            nullable: true,
         })?;
-        if null {
-            // `Some(None)`, `Some(())`: the union's null.
-            return Ser::new(self.out).serialize_none();
-        }
-        insert_count(self.out, start, u64::from(written));
-        Ok(Wrote::Block(LenType::IdBlock))
+        Ok(match wrote {
+            // `Some(None)`, `Some(())`: the union's null (nothing written).
+            Wrote::Null => one_member(self.out, start, 1, Wrote::Literal),
+            wrote => one_member(self.out, start, 0, wrote),
+        })
     }
 
     fn serialize_unit(self) -> Result<Wrote, Error> {
@@ -278,7 +262,8 @@ impl<'a> ser::Serializer for Ser<'a> {
         index: u32,
         _variant: &'static str,
     ) -> Result<Wrote, Error> {
-        self.one_member(index, true, |_| Ok(Wrote::Literal))
+        let start = self.out.len();
+        Ok(one_member(self.out, start, index, Wrote::Literal))
     }
 
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
@@ -302,7 +287,9 @@ impl<'a> ser::Serializer for Ser<'a> {
         _variant: &'static str,
         value: &T,
     ) -> Result<Wrote, Error> {
-        self.variant_with(index, |out| value.serialize(Ser::new(out)))
+        let start = self.out.len();
+        let wrote = value.serialize(Ser::new(&mut *self.out))?;
+        Ok(variant(self.out, start, index, wrote))
     }
 
     fn serialize_seq(self, _len: Option<usize>) -> Result<Seq<'a>, Error> {
@@ -459,9 +446,16 @@ impl ser::SerializeStruct for Struct<'_> {
         self.next_id += 1;
         Ok(())
     }
-    fn end(self) -> Result<Wrote, Error> {
+    fn end(mut self) -> Result<Wrote, Error> {
+        Ok(self.finish())
+    }
+}
+
+impl Struct<'_> {
+    /// Puts the block count in front of the properties.
+    fn finish(&mut self) -> Wrote {
         insert_count(self.out, self.start, self.count);
-        Ok(Wrote::Block(LenType::IdBlock))
+        Wrote::Block(LenType::IdBlock)
     }
 }
 
@@ -556,24 +550,9 @@ impl Holds for Struct<'_> {
 }
 
 impl<S: Holds> Variant<S> {
-    /// Wraps the value written from `start` (of length type `lt`)
-    /// as property 0 of an interface, the member `index` of a union.
-    fn close(mut self, lt: LenType) -> Result<Wrote, Error> {
-        let out = self.inner.out();
-        let mut head = Vec::with_capacity(8);
-        // The union: one member, an interface of one property.
-        varint_write(1, &mut head);
-        varint_write(
-            (u64::from(self.index) << 2) | LenType::IdBlock.bits(),
-            &mut head,
-        );
-        varint_write(1, &mut head);
-        varint_write((super::PROPERTY_BASE << 2) | lt.bits(), &mut head);
-        if lt == LenType::Prefixed {
-            varint_write((out.len() - self.start) as u64, &mut head);
-        }
-        out.splice(self.start..self.start, head);
-        Ok(Wrote::Block(LenType::IdBlock))
+    /// The variant around the value written from `start`.
+    fn close(mut self, wrote: Wrote) -> Result<Wrote, Error> {
+        Ok(variant(self.inner.out(), self.start, self.index, wrote))
     }
 }
 
@@ -584,7 +563,7 @@ impl<'a> ser::SerializeTupleVariant for Variant<Tuple<'a>> {
         ser::SerializeTuple::serialize_element(&mut self.inner, value)
     }
     fn end(self) -> Result<Wrote, Error> {
-        self.close(LenType::Prefixed)
+        self.close(Wrote::Block(LenType::Prefixed))
     }
 }
 
@@ -601,10 +580,9 @@ impl<'a> ser::SerializeStructVariant for Variant<Struct<'a>> {
     fn skip_field(&mut self, key: &'static str) -> Result<(), Error> {
         ser::SerializeStruct::skip_field(&mut self.inner, key)
     }
-    fn end(self) -> Result<Wrote, Error> {
-        let (start, count) = (self.inner.start, self.inner.count);
-        insert_count(self.inner.out, start, count);
-        self.close(LenType::IdBlock)
+    fn end(mut self) -> Result<Wrote, Error> {
+        let wrote = self.inner.finish();
+        self.close(wrote)
     }
 }
 
