@@ -118,3 +118,24 @@ async fn a_broadcast_one_encoding_cannot_carry_reaches_the_others() {
     }
     server.stop().await;
 }
+
+/// The Rust `HttpClient` in TSBuffer mode against a tsrpc server: a call,
+/// a failed call's error, a message.
+#[tokio::test]
+async fn the_http_client_speaks_tsbuffer() {
+    let (server, url) = start(Server::builder()).await;
+    let http = tsrpc::HttpClient::builder(url.replacen("ws://", "http://", 1))
+        .encoding(Encoding::Tsbuffer)
+        .build()
+        .unwrap();
+    assert_eq!(http.call_api(echo()).await.unwrap().b, "hi");
+    let err = http.call_api(ReqPanic {}).await.unwrap_err();
+    assert!(err.has_code(tsrpc::codes::INTERNAL_ERR), "{err}");
+    let chat = MsgChat {
+        content: "over HTTP".into(),
+        time: Timestamp::now(),
+        attachment: None,
+    };
+    http.send_msg(&chat).await.unwrap();
+    server.stop().await;
+}

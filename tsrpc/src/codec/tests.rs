@@ -93,6 +93,29 @@ fn error() -> impl Strategy<Value = TsrpcError> {
 
 use crate::ErrorKind;
 
+/// A located request is the request the full decoder reads, and only a
+/// frame the full decoder reads as a request is located.
+fn agree(
+    located: Option<Request<'_>>,
+    decoded: Result<ClientFrame, FrameError>,
+    data: &[u8],
+) -> Result<(), TestCaseError> {
+    match decoded {
+        Ok(ClientFrame::ApiRequest {
+            service,
+            sn,
+            payload,
+        }) => {
+            let located = located.expect("a decoded request is located");
+            prop_assert_eq!(ServiceKey::from(&service), located.service);
+            prop_assert_eq!(sn, located.sn);
+            prop_assert_eq!(payload.bytes().as_ref(), body_bytes(located.body));
+        }
+        _ => prop_assert!(located.is_none(), "{:?} located but not a request", data),
+    }
+    Ok(())
+}
+
 proptest! {
     #[test]
     fn api_request_round_trips(enc in encoding(), name in service_name(), id: u32, sn in 1u32.., value in sample()) {
@@ -168,16 +191,8 @@ proptest! {
     ) {
         let mut data = vec![kind];
         data.extend_from_slice(&rest);
-        let located = locate_binary_request(&data);
-        match decode_client_frame(WireFrame::Binary(Bytes::from(data.clone()))) {
-            Ok(ClientFrame::ApiRequest { service, sn, payload }) => {
-                let located = located.expect("a decoded request is located");
-                prop_assert_eq!(ServiceKey::from(&service), located.service);
-                prop_assert_eq!(sn, located.sn);
-                prop_assert_eq!(payload.bytes().as_ref(), body_bytes(located.body));
-            }
-            _ => prop_assert!(located.is_none(), "{:?} located but not a request", data),
-        }
+        let decoded = decode_client_frame(WireFrame::Binary(Bytes::from(data.clone())));
+        agree(locate_binary_request(&data), decoded, &data)?;
     }
 
     #[test]
@@ -195,16 +210,8 @@ proptest! {
         let mut inputs = vec![frame.to_vec(), frame[..cut.min(frame.len())].to_vec()];
         inputs.push([&[3u8][..], &noise].concat());
         for data in inputs {
-            let located = locate_tsbuffer_request(&data);
-            match decode_tsbuffer_client_frame(Bytes::from(data.clone())) {
-                Ok(ClientFrame::ApiRequest { service, sn, payload }) => {
-                    let located = located.expect("a decoded request is located");
-                    prop_assert_eq!(ServiceKey::from(&service), located.service);
-                    prop_assert_eq!(sn, located.sn);
-                    prop_assert_eq!(payload.bytes().as_ref(), body_bytes(located.body));
-                }
-                _ => prop_assert!(located.is_none(), "{:?} located but not a request", data),
-            }
+            let decoded = decode_tsbuffer_client_frame(Bytes::from(data.clone()));
+            agree(locate_tsbuffer_request(&data), decoded, &data)?;
         }
     }
 

@@ -261,17 +261,15 @@ impl Session {
     }
 
     /// Which binary mode a binary frame is in: tsrpc's once the handshake
-    /// (its fingerprint header) or a hello frame chose it, else TSRPC's
-    /// TSBuffer mode.
+    /// (its fingerprint header) or a hello frame chose it (a hello sets the
+    /// connection's encoding), or when it is a hello; else TSRPC's TSBuffer
+    /// mode.
     fn binary_mode(&self, data: &[u8]) -> Encoding {
-        let chosen = self.conn.encoding();
-        if chosen == Some(Encoding::Binary) || self.hello.load(Ordering::Relaxed) {
-            return Encoding::Binary;
+        if self.conn.encoding() == Some(Encoding::Binary) || codec::is_hello(data) {
+            Encoding::Binary
+        } else {
+            Encoding::Tsbuffer
         }
-        if codec::is_hello(data) {
-            return Encoding::Binary;
-        }
-        Encoding::Tsbuffer
     }
 
     fn check_hello(&self) -> bool {
