@@ -24,4 +24,7 @@
 
 mod ts;
 
-pub use ts::{TsExport, TsExportError, TsFile, export_typescript, export_typescript_filtered};
+pub use ts::{
+    ServiceProtoError, TsExport, TsExportError, TsFile, export_typescript,
+    export_typescript_filtered, export_typescript_keeping_ids, use_service_proto,
+};

@@ -16,6 +16,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+pub(crate) mod ids;
 mod trace;
 
 pub(crate) use trace::{RootFn, root};

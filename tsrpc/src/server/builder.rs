@@ -89,6 +89,7 @@ pub struct ServerBuilder {
     filter: Option<HandlerFilter>,
     settings: Settings,
     cluster: Option<Arc<dyn ClusterAdapter>>,
+    service_proto: Option<String>,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -107,6 +108,7 @@ impl ServerBuilder {
     pub(super) fn new() -> ServerBuilder {
         ServerBuilder {
             filter: None,
+            service_proto: None,
             cluster: None,
             settings: Settings {
                 addr: SocketAddr::from(([0, 0, 0, 0], 3000)),
@@ -341,6 +343,27 @@ impl ServerBuilder {
         self
     }
 
+    /// Answers TSRPC clients in binary (TSBuffer) mode with the service
+    /// and property ids of the project's `serviceProto.json` (its text,
+    /// from `include_str!` or a file), rather than positions: the file the
+    /// clients were built with. [`build`](Self::build) fails, naming each
+    /// difference, when the file does not describe the Rust types; see
+    /// [`export::use_service_proto`](crate::export::use_service_proto),
+    /// which this calls, for what must match and for the ids being the
+    /// process's.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), tsrpc::server::SetupError> {
+    /// let proto = std::fs::read_to_string("shared/protocols/serviceProto.json")
+    ///     .expect("the project's serviceProto.json");
+    /// let server = tsrpc::Server::builder().service_proto(proto).build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn service_proto(mut self, service_proto: impl Into<String>) -> Self {
+        self.service_proto = Some(service_proto.into());
+        self
+    }
+
     /// Joins this server to a cluster through `adapter` (the `tsrpc-redis`
     /// crate's `RedisAdapter`, say): broadcasts ([`Server::broadcast_msg`],
     /// [`Server::to`]) then reach the clients of every node, and what other
@@ -414,6 +437,13 @@ impl ServerBuilder {
     /// Builds the server, reporting every setup problem at once.
     pub fn build(self) -> Result<Server, SetupError> {
         let table = ServiceTable::global()?;
+        if let Some(proto) = &self.service_proto
+            && let Err(e) = crate::export::use_service_proto(table, proto)
+        {
+            return Err(SetupError {
+                problems: e.problems().to_vec(),
+            });
+        }
         let mut handlers = Registry::default();
         let api_fns: Box<[OnceLock<ErasedApiFn>]> = table.iter().map(|_| OnceLock::new()).collect();
         let mut problems = Vec::new();

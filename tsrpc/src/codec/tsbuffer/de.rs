@@ -10,6 +10,7 @@ use serde::de::value::BorrowedStrDeserializer;
 use serde::de::{self, DeserializeSeed, Deserializer, Visitor};
 use serde::forward_to_deserialize_any;
 
+use super::ids::{self, index_of};
 use super::{Error, LenType, PROPERTY_BASE};
 use crate::codec::depth::MAX_DEPTH;
 use crate::codec::varint;
@@ -176,6 +177,23 @@ impl<'de> De<'de> {
         }
         let (id, lt) = self.header()?;
         Ok((id, lt, n - 1))
+    }
+
+    /// A struct's (or struct variant's) properties.
+    fn properties<V: Visitor<'de>>(
+        &mut self,
+        fields: &'static [&'static str],
+        ids: Option<&'static [u64]>,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.enter();
+        let left = self.len("a block count")?;
+        visitor.visit_map(Properties {
+            de: self,
+            left,
+            fields,
+            ids,
+        })
     }
 
     /// Skips `n` more members of a union.
@@ -384,17 +402,11 @@ impl<'de> Deserializer<'de> for &mut De<'de> {
 
     fn deserialize_struct<V: Visitor<'de>>(
         self,
-        _name: &'static str,
+        name: &'static str,
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        self.enter();
-        let left = self.len("a block count")?;
-        visitor.visit_map(Properties {
-            de: self,
-            left,
-            fields,
-        })
+        self.properties(fields, ids::fields(name, None), visitor)
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
@@ -405,12 +417,12 @@ impl<'de> Deserializer<'de> for &mut De<'de> {
     ) -> Result<V::Value, Error> {
         self.enter();
         let (id, lt, rest) = self.first_member(name)?;
-        let variant = usize::try_from(id)
-            .ok()
+        let variant = index_of(ids::members(name), id)
             .and_then(|i| variants.get(i))
             .ok_or_else(|| self.error(format_args!("`{name}` has no variant of id {id}")))?;
         let value = visitor.visit_enum(VariantOf {
             de: &mut *self,
+            name,
             variant,
             lt,
         })?;
@@ -486,12 +498,14 @@ impl<'de> de::SeqAccess<'de> for TupleElements<'_, 'de> {
     }
 }
 
-/// A struct's properties: blocks `10 + field position`; any other block
-/// is skipped.
+/// A struct's properties: blocks `10 + id`, a field's id its position
+/// unless a `serviceProto` says otherwise; any other block is skipped.
 struct Properties<'a, 'de> {
     de: &'a mut De<'de>,
     left: usize,
     fields: &'static [&'static str],
+    /// The fields' ids, when not their positions.
+    ids: Option<&'static [u64]>,
 }
 
 impl<'de> de::MapAccess<'de> for Properties<'_, 'de> {
@@ -505,7 +519,7 @@ impl<'de> de::MapAccess<'de> for Properties<'_, 'de> {
             let (id, lt) = self.de.header()?;
             let field = id
                 .checked_sub(PROPERTY_BASE)
-                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|id| index_of(self.ids, id))
                 .and_then(|i| self.fields.get(i));
             match field {
                 Some(name) => {
@@ -566,6 +580,8 @@ impl<'de> de::MapAccess<'de> for Entries<'_, 'de> {
 /// property 0.
 struct VariantOf<'a, 'de> {
     de: &'a mut De<'de>,
+    /// The enum's name.
+    name: &'static str,
     variant: &'static str,
     lt: LenType,
 }
@@ -628,7 +644,8 @@ impl<'de> de::VariantAccess<'de> for VariantOf<'_, 'de> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        self.carried(|de| de.deserialize_struct("", fields, visitor))
+        let ids = ids::fields(self.name, Some(self.variant));
+        self.carried(|de| de.properties(fields, ids, visitor))
     }
 }
 

@@ -8,6 +8,7 @@
 //! value has (`ser.rs`, `de.rs`).
 
 mod de;
+mod ids;
 mod ser;
 #[cfg(test)]
 mod tests;
@@ -171,6 +172,11 @@ fn uint_block(id: u64, value: u32, out: &mut Vec<u8>) {
     varint_write(value.into(), out);
 }
 
+/// A service id's block: the table's id `service_id` as the wire names it.
+fn service_block(id: u64, service_id: u32, out: &mut Vec<u8>) {
+    uint_block(id, ids::service_to_wire(service_id), out);
+}
+
 /// The `buffer` block: `write` appends the payload, which then gets its
 /// length in front.
 fn buffer_block(
@@ -206,7 +212,7 @@ pub(super) fn encode_api_request_with(
     write: impl FnOnce(&mut Vec<u8>) -> Result<(), PayloadError>,
 ) -> Result<WireFrame, PayloadError> {
     frame(3, |out| {
-        uint_block(IN_SERVICE_ID, service_id, out);
+        service_block(IN_SERVICE_ID, service_id, out);
         buffer_block(IN_BUFFER, out, write)?;
         uint_block(IN_SN, sn, out);
         Ok(())
@@ -220,7 +226,7 @@ pub(super) fn encode_client_message_with(
     write: impl FnOnce(&mut Vec<u8>) -> Result<(), PayloadError>,
 ) -> Result<WireFrame, PayloadError> {
     frame(2, |out| {
-        uint_block(IN_SERVICE_ID, service_id, out);
+        service_block(IN_SERVICE_ID, service_id, out);
         buffer_block(IN_BUFFER, out, write)
     })
 }
@@ -232,7 +238,7 @@ pub(super) fn encode_server_message_with(
 ) -> Result<WireFrame, PayloadError> {
     frame(2, |out| {
         buffer_block(OUT_BUFFER, out, write)?;
-        uint_block(OUT_SERVICE_ID, service_id, out);
+        service_block(OUT_SERVICE_ID, service_id, out);
         Ok(())
     })
 }
@@ -247,7 +253,7 @@ pub(super) struct ReturnTo {
 
 fn return_blocks(to: Option<ReturnTo>, out: &mut Vec<u8>) {
     if let Some(to) = to {
-        uint_block(OUT_SERVICE_ID, to.service_id, out);
+        service_block(OUT_SERVICE_ID, to.service_id, out);
         uint_block(OUT_SN, to.sn, out);
     }
 }
@@ -325,6 +331,12 @@ fn read_u32(de: &mut de::De<'_>, what: &str) -> Result<u32, FrameError> {
         .map_err(|_| malformed(format_args!("{what} {value} does not fit in 32 bits")))
 }
 
+/// A service id, as the table's id (`u32::MAX`, no service, for one the
+/// installed `serviceProto` does not have).
+fn read_service(de: &mut de::De<'_>) -> Result<u32, FrameError> {
+    read_u32(de, "the service id").map(ids::service_from_wire)
+}
+
 /// The `buffer` block's payload, as a slice of `data`.
 fn read_buffer(de: &mut de::De<'_>, data: &Bytes) -> Result<Payload, FrameError> {
     let n = de.len("the buffer's length").map_err(malformed)?;
@@ -345,7 +357,11 @@ pub(super) fn locate_request(data: &[u8]) -> Option<(u32, u32, &[u8])> {
     let (mut service, mut body, mut sn) = (None, None, None);
     for _ in 0..3 {
         match de.header().ok()?.0 {
-            IN_SERVICE_ID => service = u32::try_from(de.varint().ok()?).ok(),
+            IN_SERVICE_ID => {
+                service = u32::try_from(de.varint().ok()?)
+                    .ok()
+                    .map(ids::service_from_wire);
+            }
             IN_BUFFER => {
                 let n = de.len("").ok()?;
                 body = Some(de.bytes(n).ok()?);
@@ -380,7 +396,7 @@ pub(super) fn decode_client_frame(data: Bytes) -> Result<ClientFrame, FrameError
     for _ in 0..count {
         let (id, lt) = de.header().map_err(malformed)?;
         match id {
-            IN_SERVICE_ID => service = Some(read_u32(&mut de, "the service id")?),
+            IN_SERVICE_ID => service = Some(read_service(&mut de)?),
             IN_BUFFER => payload = Some(read_buffer(&mut de, &data)?),
             IN_SN => sn = Some(read_u32(&mut de, "the sn")?),
             _ => de.skip(lt, 0).map_err(malformed)?,
@@ -420,7 +436,7 @@ pub(super) fn decode_server_frame(data: Bytes) -> Result<ServerFrame, FrameError
         match id {
             OUT_BUFFER => payload = Some(read_buffer(&mut de, &data)?),
             OUT_ERROR => error = Some(read_error(&mut de)?),
-            OUT_SERVICE_ID => service = Some(read_u32(&mut de, "the service id")?),
+            OUT_SERVICE_ID => service = Some(read_service(&mut de)?),
             OUT_SN => sn = Some(read_u32(&mut de, "the sn")?),
             _ => de.skip(lt, 0).map_err(malformed)?,
         }

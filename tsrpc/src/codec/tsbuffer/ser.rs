@@ -14,6 +14,7 @@
 
 use serde::ser::{self, Serialize};
 
+use super::ids::{self, id_at};
 use super::{Error, LenType, varint_write, write_str};
 use crate::values::{BINARY_SERDE_NAME, TIMESTAMP_SERDE_NAME};
 
@@ -77,18 +78,23 @@ fn wrap(out: &mut Vec<u8>, start: usize, id: u64, literal_too: bool, wrote: Wrot
 
 /// A union of one member, `member`: what was written from `start`
 /// (`T | null`'s `T` or `null`, an enum's variant).
-fn one_member(out: &mut Vec<u8>, start: usize, member: u32, wrote: Wrote) -> Wrote {
-    let written = wrap(out, start, member.into(), true, wrote);
+fn one_member(out: &mut Vec<u8>, start: usize, member: u64, wrote: Wrote) -> Wrote {
+    let written = wrap(out, start, member, true, wrote);
     insert_count(out, start, u64::from(written));
     Wrote::Block(LenType::IdBlock)
 }
 
 /// An enum variant carrying what was written from `start`: the union
-/// member `index`, an interface whose property 0 that value is.
-fn variant(out: &mut Vec<u8>, start: usize, index: u32, wrote: Wrote) -> Wrote {
+/// member `member`, an interface whose property 0 that value is.
+fn variant(out: &mut Vec<u8>, start: usize, member: u64, wrote: Wrote) -> Wrote {
     let written = wrap(out, start, super::PROPERTY_BASE, false, wrote);
     insert_count(out, start, u64::from(written));
-    one_member(out, start, index, Wrote::Block(LenType::IdBlock))
+    one_member(out, start, member, Wrote::Block(LenType::IdBlock))
+}
+
+/// The member id of variant `index` of enum `name`.
+fn member(name: &str, index: u32) -> u64 {
+    id_at(ids::members(name), index as usize)
 }
 
 /// Puts `count` as a varint in front of what was written from `start`.
@@ -258,12 +264,17 @@ impl<'a> ser::Serializer for Ser<'a> {
 
     fn serialize_unit_variant(
         self,
-        _name: &'static str,
+        name: &'static str,
         index: u32,
         _variant: &'static str,
     ) -> Result<Wrote, Error> {
         let start = self.out.len();
-        Ok(one_member(self.out, start, index, Wrote::Literal))
+        Ok(one_member(
+            self.out,
+            start,
+            member(name, index),
+            Wrote::Literal,
+        ))
     }
 
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
@@ -282,14 +293,14 @@ impl<'a> ser::Serializer for Ser<'a> {
 
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
-        _name: &'static str,
+        name: &'static str,
         index: u32,
         _variant: &'static str,
         value: &T,
     ) -> Result<Wrote, Error> {
         let start = self.out.len();
         let wrote = value.serialize(Ser::new(&mut *self.out))?;
-        Ok(variant(self.out, start, index, wrote))
+        Ok(variant(self.out, start, member(name, index), wrote))
     }
 
     fn serialize_seq(self, _len: Option<usize>) -> Result<Seq<'a>, Error> {
@@ -322,12 +333,14 @@ impl<'a> ser::Serializer for Ser<'a> {
 
     fn serialize_tuple_variant(
         self,
-        _name: &'static str,
+        name: &'static str,
         index: u32,
         _variant: &'static str,
         len: usize,
     ) -> Result<Variant<Tuple<'a>>, Error> {
-        Variant::open(self.out, index, |out| Ser::new(out).serialize_tuple(len))
+        Variant::open(self.out, member(name, index), |out| {
+            Ser::new(out).serialize_tuple(len)
+        })
     }
 
     fn serialize_map(self, _len: Option<usize>) -> Result<Map<'a>, Error> {
@@ -341,25 +354,19 @@ impl<'a> ser::Serializer for Ser<'a> {
         })
     }
 
-    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Struct<'a>, Error> {
-        let start = self.out.len();
-        Ok(Struct {
-            out: self.out,
-            start,
-            count: 0,
-            next_id: 0,
-        })
+    fn serialize_struct(self, name: &'static str, _len: usize) -> Result<Struct<'a>, Error> {
+        Ok(Struct::open(self.out, ids::fields(name, None)))
     }
 
     fn serialize_struct_variant(
         self,
-        _name: &'static str,
+        name: &'static str,
         index: u32,
-        _variant: &'static str,
-        len: usize,
+        variant: &'static str,
+        _len: usize,
     ) -> Result<Variant<Struct<'a>>, Error> {
-        Variant::open(self.out, index, |out| {
-            Ser::new(out).serialize_struct("", len)
+        Variant::open(self.out, member(name, index), |out| {
+            Ok(Struct::open(out, ids::fields(name, Some(variant))))
         })
     }
 }
@@ -413,12 +420,16 @@ impl ser::SerializeTupleStruct for Tuple<'_> {
     }
 }
 
-/// A struct: an interface, its fields the properties `10 + position`.
+/// A struct: an interface, its fields the properties `10 + id`, where a
+/// field's id is its position unless a `serviceProto` says otherwise.
 pub(super) struct Struct<'a> {
     out: &'a mut Vec<u8>,
     start: usize,
     count: u64,
-    next_id: u64,
+    /// The next field's position.
+    next: usize,
+    /// The fields' ids, when not their positions.
+    ids: Option<&'static [u64]>,
 }
 
 impl ser::SerializeStruct for Struct<'_> {
@@ -429,8 +440,8 @@ impl ser::SerializeStruct for Struct<'_> {
         _key: &'static str,
         value: &T,
     ) -> Result<(), Error> {
-        let id = super::PROPERTY_BASE + self.next_id;
-        self.next_id += 1;
+        let id = super::PROPERTY_BASE + id_at(self.ids, self.next);
+        self.next += 1;
         if block(self.out, id, false, |out| {
             value.serialize(Ser {
                 out,
@@ -443,7 +454,7 @@ impl ser::SerializeStruct for Struct<'_> {
         Ok(())
     }
     fn skip_field(&mut self, _key: &'static str) -> Result<(), Error> {
-        self.next_id += 1;
+        self.next += 1;
         Ok(())
     }
     fn end(mut self) -> Result<Wrote, Error> {
@@ -451,7 +462,18 @@ impl ser::SerializeStruct for Struct<'_> {
     }
 }
 
-impl Struct<'_> {
+impl<'a> Struct<'a> {
+    fn open(out: &'a mut Vec<u8>, ids: Option<&'static [u64]>) -> Self {
+        let start = out.len();
+        Struct {
+            out,
+            start,
+            count: 0,
+            next: 0,
+            ids,
+        }
+    }
+
     /// Puts the block count in front of the properties.
     fn finish(&mut self) -> Wrote {
         insert_count(self.out, self.start, self.count);
@@ -514,20 +536,20 @@ pub(super) struct Variant<S> {
     inner: S,
     /// Where the variant's value starts (the union's head goes there).
     start: usize,
-    index: u32,
+    member: u64,
 }
 
 impl<'a, S> Variant<S> {
     fn open(
         out: &'a mut Vec<u8>,
-        index: u32,
+        member: u64,
         inner: impl FnOnce(&'a mut Vec<u8>) -> Result<S, Error>,
     ) -> Result<Self, Error> {
         let start = out.len();
         Ok(Variant {
             inner: inner(out)?,
             start,
-            index,
+            member,
         })
     }
 }
@@ -552,7 +574,7 @@ impl Holds for Struct<'_> {
 impl<S: Holds> Variant<S> {
     /// The variant around the value written from `start`.
     fn close(mut self, wrote: Wrote) -> Result<Wrote, Error> {
-        Ok(variant(self.inner.out(), self.start, self.index, wrote))
+        Ok(variant(self.inner.out(), self.start, self.member, wrote))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The TypeScript export: the guide is `docs/typescript.md`
 //! ([`crate::guide::typescript`]).
 
+mod ids;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -14,7 +15,8 @@ use crate::proto::{ServiceInfo, ServiceKind, ServiceTable};
 use crate::schema::{ContainerShape, Field, TypeShape, VariantShape};
 use crate::values::{BINARY_SERDE_NAME, TIMESTAMP_SERDE_NAME};
 
-use schema::{IndexSignature, Property, Schema, ServiceDef, ServiceProtoJson};
+use crate::schema::ids::{self as tsbuffer_ids, Ids, id_at};
+use schema::{IndexSignature, Member, Origin, Property, Schema, ServiceDef, ServiceProtoJson};
 
 /// The file (and schema id prefix) that holds the shared named types.
 const TYPES_MODULE: &str = "types";
@@ -139,6 +141,8 @@ pub struct TsExport {
     files: Vec<TsFile>,
     service_proto: String,
     left_out: Vec<String>,
+    /// The `types` of the `serviceProto`, with where their ids come from.
+    schemas: BTreeMap<String, Schema>,
 }
 
 impl TsExport {
@@ -245,7 +249,127 @@ pub fn export_typescript_filtered(
     mut keep: impl FnMut(&ServiceInfo) -> bool,
 ) -> Result<TsExport, TsExportError> {
     let services: Vec<&ServiceInfo> = table.iter().filter(|s| keep(s)).collect();
-    Exporter::run(&services)
+    Exporter::run(&services, tsbuffer_ids::installed())
+}
+
+/// Like [`export_typescript`], keeping the TSBuffer ids of a previous
+/// export, as TSRPC's generator does: `previous` is the text of the
+/// `serviceProto.json` the project's clients were built with.
+///
+/// A service keeps its id (found by name and kind), a field its property
+/// id (by name), an enum variant its union member id (by name); what is
+/// new gets an id after the largest one used in its place, so ids of
+/// removed fields are not given to new ones. Clients built with the
+/// previous file keep working in binary mode with the fields they know;
+/// a server reads their ids once it is started with the new file
+/// ([`ServerBuilder::service_proto`](crate::server::ServerBuilder::service_proto)).
+///
+/// ```rust,standalone_crate
+/// use serde::{Deserialize, Serialize};
+///
+/// #[tsrpc::msg]
+/// #[derive(Serialize, Deserialize)]
+/// pub struct MsgChat { pub room: String, pub content: String }
+///
+/// // The file the clients have: `content` was property 0, and there was
+/// // no `room` yet.
+/// let previous = r#"{ "version": 1,
+///     "services": [{ "id": 7, "name": "Chat", "type": "msg" }],
+///     "types": { "MsgChat/MsgChat": { "type": "Interface", "properties": [
+///         { "id": 0, "name": "content", "type": { "type": "String" } } ] } } }"#;
+/// let table = tsrpc::ServiceTable::global().unwrap();
+/// let export = tsrpc::export::export_typescript_keeping_ids(table, previous).unwrap();
+/// let json: serde_json::Value = serde_json::from_str(export.service_proto_json()).unwrap();
+/// assert_eq!(json["services"][0]["id"], 7);
+/// let properties = &json["types"]["MsgChat/MsgChat"]["properties"];
+/// assert_eq!(properties[0]["name"], "room");
+/// assert_eq!(properties[0]["id"], 1); // new: after the largest id
+/// assert_eq!(properties[1]["name"], "content");
+/// assert_eq!(properties[1]["id"], 0); // kept
+/// ```
+pub fn export_typescript_keeping_ids(
+    table: &ServiceTable,
+    previous: &str,
+) -> Result<TsExport, TsExportError> {
+    let ids = learn_ids(table, previous)?.ids(table);
+    let services: Vec<&ServiceInfo> = table.iter().collect();
+    Exporter::run(&services, Some(&ids))
+}
+
+/// What aligning the table's types with `previous` taught.
+fn learn_ids(table: &ServiceTable, previous: &str) -> Result<ids::Alignment, TsExportError> {
+    let services: Vec<&ServiceInfo> = table.iter().collect();
+    let positions = Exporter::run(&services, None)?;
+    ids::align(table, &positions, previous).map_err(|problem| TsExportError {
+        problems: vec![problem],
+    })
+}
+
+/// Why a `serviceProto.json` cannot be used with the Rust types: every
+/// place where the two do not describe the same bytes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the serviceProto does not match the Rust types: {}", .problems.join("; "))]
+pub struct ServiceProtoError {
+    problems: Vec<String>,
+}
+
+impl ServiceProtoError {
+    /// One line per difference, naming the type and field as the
+    /// `serviceProto` does (`user/PtlLogin/ReqLogin.name`).
+    pub fn problems(&self) -> &[String] {
+        &self.problems
+    }
+}
+
+/// Uses the service and property ids of a TSRPC project's
+/// `serviceProto.json` (its text) in TSBuffer mode, for the rest of the
+/// process: what servers answer and clients send, and what the export
+/// writes. Checks first that the file describes the Rust types (every
+/// service of the file defined in Rust, with the same fields, optional
+/// alike, of the same types; an enum's variants by name) and names every
+/// difference otherwise. What only one side has is a difference unless
+/// the other side never misses it: an optional field, or a service only
+/// the Rust side has, gets an id the file does not use.
+///
+/// The ids are the process's, as the service table is: a second call
+/// with another file fails. [`ServerBuilder::service_proto`](crate::server::ServerBuilder::service_proto)
+/// calls this; a Rust client of a TSRPC server calls it with the server's
+/// file.
+///
+/// ```rust,standalone_crate
+/// use serde::{Deserialize, Serialize};
+///
+/// #[tsrpc::msg]
+/// #[derive(Serialize, Deserialize)]
+/// pub struct MsgChat { pub content: String, pub time: tsrpc::Timestamp }
+///
+/// let table = tsrpc::ServiceTable::global().unwrap();
+/// let wrong = r#"{ "version": 1,
+///     "services": [{ "id": 0, "name": "Chat", "type": "msg" }],
+///     "types": { "MsgChat/MsgChat": { "type": "Interface", "properties": [
+///         { "id": 0, "name": "content", "type": { "type": "String" } },
+///         { "id": 1, "name": "time", "type": { "type": "Number" } } ] } } }"#;
+/// let err = tsrpc::export::use_service_proto(table, wrong).unwrap_err();
+/// assert_eq!(
+///     err.problems(),
+///     ["`MsgChat/MsgChat.time`: Date in Rust, Number in the serviceProto"]
+/// );
+/// ```
+pub fn use_service_proto(
+    table: &ServiceTable,
+    service_proto: &str,
+) -> Result<(), ServiceProtoError> {
+    let alignment = learn_ids(table, service_proto).map_err(|e| ServiceProtoError {
+        problems: e.problems,
+    })?;
+    if !alignment.differences.is_empty() {
+        return Err(ServiceProtoError {
+            problems: alignment.differences,
+        });
+    }
+    tsbuffer_ids::install(alignment.ids(table)).map_err(|problem| ServiceProtoError {
+        problems: vec![problem],
+    })
 }
 
 /// A value's mapping: its schema and its TypeScript type expression.
@@ -465,6 +589,8 @@ struct Exporter<'a> {
     /// The newtypes being written out where they are used (one that holds
     /// itself is referenced the second time).
     inlining: BTreeSet<String>,
+    /// The TSBuffer ids that are not positions.
+    ids: Option<&'a Ids>,
 }
 
 fn describe(service: &ServiceInfo) -> String {
@@ -479,11 +605,15 @@ impl<'a> Exporter<'a> {
     /// Exports `services`, leaving out each service that cannot be
     /// exported (its own types, or a shared type it uses) and naming why:
     /// an export is tried again without them until one succeeds.
-    fn run(services: &[&'a ServiceInfo]) -> Result<TsExport, TsExportError> {
+    fn run(services: &[&'a ServiceInfo], ids: Option<&Ids>) -> Result<TsExport, TsExportError> {
         let mut keep = services.to_vec();
         let mut left_out = Vec::new();
         loop {
-            let (export, failed) = Exporter::default().attempt(&keep);
+            let exporter = Exporter {
+                ids,
+                ..Exporter::default()
+            };
+            let (export, failed) = exporter.attempt(&keep);
             if failed.is_empty() {
                 let mut export = export?;
                 export.left_out = left_out;
@@ -567,7 +697,10 @@ impl<'a> Exporter<'a> {
             services: services
                 .iter()
                 .map(|s| ServiceDef {
-                    id: s.id(),
+                    id: self
+                        .ids
+                        .and_then(|ids| ids.service(s.id()))
+                        .unwrap_or(s.id()),
                     name: s.name(),
                     kind: s.kind().as_str(),
                 })
@@ -590,6 +723,7 @@ impl<'a> Exporter<'a> {
             files,
             service_proto,
             left_out: Vec::new(),
+            schemas: self.schemas,
         })
     }
 
@@ -730,7 +864,11 @@ impl<'a> Exporter<'a> {
     ) -> Result<(Schema, Decl), String> {
         Ok(match container {
             ContainerShape::Struct(fields) => {
-                let (schema, props) = self.interface(fields, imports, name)?;
+                let origin = Origin {
+                    container: name.to_owned(),
+                    variant: None,
+                };
+                let (schema, props) = self.interface(fields, imports, name, origin)?;
                 (schema, Decl::Interface(props))
             }
             ContainerShape::Newtype(inner) => {
@@ -746,9 +884,13 @@ impl<'a> Exporter<'a> {
                 if variants.is_empty() {
                     return Err("an enum without variants has no value to send".into());
                 }
+                let member_ids = self
+                    .ids
+                    .and_then(|ids| ids.container(name))
+                    .and_then(|c| c.members.as_deref());
                 let mut members = Vec::with_capacity(variants.len());
                 let mut texts = Vec::with_capacity(variants.len());
-                for variant in variants {
+                for (index, variant) in variants.iter().enumerate() {
                     let at = format!("{name}::{}", variant.name);
                     let tag = |schema: Schema, ts: String| {
                         let property = Property {
@@ -766,6 +908,7 @@ impl<'a> Exporter<'a> {
                             Schema::Interface {
                                 properties: vec![property],
                                 index_signature: None,
+                                origin: None,
                             },
                             format!("{{ {} }}", text.render()),
                         )
@@ -786,17 +929,28 @@ impl<'a> Exporter<'a> {
                             tag(ty.schema, ty.ts)
                         }
                         VariantShape::Struct(fields) => {
-                            let (schema, props) = self.interface(fields, imports, &at)?;
+                            let origin = Origin {
+                                container: name.to_owned(),
+                                variant: Some(variant.name.clone()),
+                            };
+                            let (schema, props) = self.interface(fields, imports, &at, origin)?;
                             tag(schema, inline_object(&props))
                         }
                     };
-                    members.push(schema);
+                    members.push(Member {
+                        id: id_at(member_ids, index),
+                        schema,
+                    });
                     texts.push(ts);
                 }
                 // A union even of one member: a variant's bytes say which
                 // it is, however many there are (TSBuffer mode reads them
                 // without the schema).
-                (Schema::union(members), Decl::Alias(texts.join(" | ")))
+                let union = Schema::Union {
+                    members,
+                    origin: Some(name.to_owned()),
+                };
+                (union, Decl::Alias(texts.join(" | ")))
             }
         })
     }
@@ -808,10 +962,18 @@ impl<'a> Exporter<'a> {
         fields: &[Field],
         imports: &mut Imports,
         owner: &str,
+        origin: Origin,
     ) -> Result<(Schema, Vec<PropertyText>), String> {
+        let ids = self.ids.and_then(|ids| {
+            let container = ids.container(&origin.container)?;
+            match &origin.variant {
+                None => container.fields.as_deref(),
+                Some(variant) => container.variant_fields.get(variant).map(|ids| &**ids),
+            }
+        });
         let mut properties = Vec::with_capacity(fields.len());
         let mut texts = Vec::with_capacity(fields.len());
-        for (id, field) in fields.iter().enumerate() {
+        for (position, field) in fields.iter().enumerate() {
             let at = format!("{owner}.{}", field.name);
             let (optional, shape) = match &field.shape {
                 TypeShape::Option(inner) => (true, inner.as_ref()),
@@ -819,7 +981,7 @@ impl<'a> Exporter<'a> {
             };
             let ty = self.convert(shape, imports, &at)?;
             properties.push(Property {
-                id,
+                id: id_at(ids, position),
                 name: field.name.clone(),
                 optional,
                 schema: ty.schema,
@@ -834,6 +996,7 @@ impl<'a> Exporter<'a> {
             Schema::Interface {
                 properties,
                 index_signature: None,
+                origin: Some(origin),
             },
             texts,
         ))
@@ -913,7 +1076,7 @@ impl<'a> Exporter<'a> {
                     ty
                 } else {
                     Ty {
-                        schema: Schema::union(vec![ty.schema, Schema::null()]),
+                        schema: Schema::nullable(ty.schema),
                         ts: format!("{} | null", ty.ts),
                         union: true,
                     }
@@ -943,6 +1106,7 @@ impl<'a> Exporter<'a> {
                             key_type,
                             schema: ty.schema,
                         })),
+                        origin: None,
                     },
                     format!("{{ [key: {key_ts}]: {} }}", ty.ts),
                 )

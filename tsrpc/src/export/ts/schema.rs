@@ -31,6 +31,10 @@ pub(super) enum Schema {
         properties: Vec<Property>,
         #[serde(rename = "indexSignature", skip_serializing_if = "Option::is_none")]
         index_signature: Option<Box<IndexSignature>>,
+        /// The struct (or struct variant) the properties are the fields
+        /// of, whose ids they are.
+        #[serde(skip)]
+        origin: Option<Origin>,
     },
     Buffer {
         #[serde(rename = "arrayType")]
@@ -41,13 +45,16 @@ pub(super) enum Schema {
     },
     Union {
         members: Vec<Member>,
+        /// The enum whose variants the members are.
+        #[serde(skip)]
+        origin: Option<String>,
     },
     Date,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub(super) struct Property {
-    pub(super) id: usize,
+    pub(super) id: u64,
     pub(super) name: String,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub(super) optional: bool,
@@ -65,7 +72,7 @@ pub(super) struct IndexSignature {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub(super) struct Member {
-    pub(super) id: usize,
+    pub(super) id: u64,
     #[serde(rename = "type")]
     pub(super) schema: Schema,
 }
@@ -75,23 +82,35 @@ impl Schema {
         Schema::Literal { literal: None }
     }
 
-    pub(super) fn union(members: Vec<Schema>) -> Self {
+    /// The union `T | null` (members 0 and 1).
+    pub(super) fn nullable(schema: Schema) -> Self {
         Schema::Union {
-            members: members
-                .into_iter()
-                .enumerate()
-                .map(|(id, schema)| Member { id, schema })
-                .collect(),
+            members: vec![
+                Member { id: 0, schema },
+                Member {
+                    id: 1,
+                    schema: Schema::null(),
+                },
+            ],
+            origin: None,
         }
     }
 
     pub(super) fn is_nullable(&self) -> bool {
         match self {
             Schema::Literal { literal: None } => true,
-            Schema::Union { members } => members.iter().any(|m| m.schema.is_nullable()),
+            Schema::Union { members, .. } => members.iter().any(|m| m.schema.is_nullable()),
             _ => false,
         }
     }
+}
+
+/// Where an interface's property ids come from: the fields of struct
+/// `container`, or of its struct variant `variant`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Origin {
+    pub(super) container: String,
+    pub(super) variant: Option<String>,
 }
 
 /// TSRPC's `ServiceProto`.

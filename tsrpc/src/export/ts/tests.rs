@@ -621,3 +621,136 @@ fn untraceable_services_and_name_clashes_are_left_out_and_named() {
     assert!(export.file("PtlClash.ts").is_some());
     assert!(export.file("user/PtlNamed.ts").is_none());
 }
+
+api!(FOREST, ReqForest, ResEmpty, "ids/Forest", {
+    tree: Tree,
+    maybe: Option<i32>,
+    shape: Shape,
+});
+
+/// The ids `previous` gives `table`'s types, or the differences.
+fn keep_ids(descriptors: &[&'static ServiceDescriptor], previous: Value) -> Value {
+    let table = ServiceTable::from_descriptors(descriptors.iter().copied()).unwrap();
+    let export = export_typescript_keeping_ids(&table, &previous.to_string()).unwrap();
+    proto(&export)
+}
+
+fn differences(descriptors: &[&'static ServiceDescriptor], previous: Value) -> Vec<String> {
+    let table = ServiceTable::from_descriptors(descriptors.iter().copied()).unwrap();
+    learn_ids(&table, &previous.to_string())
+        .unwrap()
+        .differences
+}
+
+/// A serviceProto of `ids/Forest` as the export writes it with
+/// position ids, the types named as a TSRPC project might name them.
+fn forest_proto() -> Value {
+    let table = ServiceTable::from_descriptors([&FOREST]).unwrap();
+    let text = export_typescript(&table)
+        .unwrap()
+        .service_proto_json()
+        .replace("types/", "models/");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn ids_are_learned_through_references_and_recursion() {
+    let mut previous = forest_proto();
+    previous["services"][0]["id"] = json!(12);
+    let tree = &mut previous["types"]["models/Tree"]["properties"];
+    tree[0]["id"] = json!(7); // label
+    tree[1]["id"] = json!(3); // children
+    let shape = &mut previous["types"]["models/Shape"]["members"];
+    shape[3]["id"] = json!(9); // Rect
+    shape[3]["type"]["properties"][0]["type"]["properties"][1]["id"] = json!(4); // Rect.label
+    // `maybe` is new to the file, which once had a field of id 8.
+    let req = &mut previous["types"]["ids/PtlForest/ReqForest"]["properties"];
+    req.as_array_mut().unwrap().remove(1);
+    req.as_array_mut()
+        .unwrap()
+        .push(json!({ "id": 8, "name": "gone", "optional": true, "type": { "type": "String" } }));
+    assert_eq!(
+        differences(&[&FOREST], previous.clone()),
+        Vec::<String>::new()
+    );
+
+    let out = keep_ids(&[&FOREST, &SCALARS], previous);
+    assert_eq!(out["services"][0]["name"], "Scalars");
+    // A service the file lacks: after the largest service id.
+    assert_eq!(out["services"][0]["id"], 13);
+    assert_eq!(out["services"][1]["id"], 12);
+    assert_eq!(property(&out, "types/Tree", "label")["id"], 7);
+    assert_eq!(property(&out, "types/Tree", "children")["id"], 3);
+    let members = &out["types"]["types/Shape"]["members"];
+    assert_eq!(
+        members
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].clone())
+            .collect::<Vec<_>>(),
+        [json!(0), json!(1), json!(2), json!(9)]
+    );
+    assert_eq!(
+        members[3]["type"]["properties"][0]["type"]["properties"][1]["id"],
+        4
+    );
+    // `maybe` was not in the file: after the largest id it used, 8.
+    assert_eq!(property(&out, "ids/PtlForest/ReqForest", "maybe")["id"], 9);
+    assert_eq!(property(&out, "ids/PtlForest/ReqForest", "shape")["id"], 2);
+}
+
+#[test]
+fn differences_are_named_where_they_are() {
+    let base = forest_proto();
+
+    // An optional property sent as a required `null | int`; a property
+    // only the file has, optional, is no difference.
+    let mut swapped = base.clone();
+    swapped["types"]["models/Tree"]["properties"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "id": 5, "name": "note", "optional": true, "type": { "type": "String" } }));
+    let maybe = &mut swapped["types"]["ids/PtlForest/ReqForest"]["properties"][1];
+    maybe["optional"] = json!(false);
+    maybe["type"] = json!({ "type": "Union", "members": [
+        { "id": 0, "type": { "type": "Literal", "literal": null } },
+        { "id": 1, "type": { "type": "Number", "scalarType": "int" } } ] });
+    assert_eq!(
+        differences(&[&FOREST], swapped),
+        [
+            "`ids/PtlForest/ReqForest.maybe`: Number (int) in Rust, Union in the serviceProto",
+            "`ids/PtlForest/ReqForest.maybe`: optional in Rust, required in the serviceProto",
+        ]
+    );
+
+    // An interface that extends another; a variant the Rust enum lacks; a
+    // scalar of another kind.
+    let mut other = base.clone();
+    other["types"]["models/Tree"]["extends"] =
+        json!([{ "id": 0, "type": { "type": "Reference", "target": "models/Base" } }]);
+    other["types"]["models/Shape"]["members"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "id": 4, "type": { "type": "Literal", "literal": "Star" } }));
+    other["types"]["models/Shape"]["members"][1]["type"]["properties"][0]["type"] =
+        json!({ "type": "Number", "scalarType": "int" });
+    assert_eq!(
+        differences(&[&FOREST], other),
+        [
+            "`ids/PtlForest/ReqForest.shape<Circle>.Circle`: Number (double) in Rust, Number (int) in the serviceProto",
+            "`ids/PtlForest/ReqForest.shape`: the serviceProto's union has 1 member(s) that Rust does not",
+            "`ids/PtlForest/ReqForest.tree`: the serviceProto's interface extends another, which a Rust struct does not (its fields are a separate block)",
+        ]
+    );
+
+    // Not a serviceProto at all.
+    let table = ServiceTable::from_descriptors([&FOREST]).unwrap();
+    let err = export_typescript_keeping_ids(&table, "{").unwrap_err();
+    assert!(
+        err.problems()[0].starts_with("the serviceProto is not valid JSON"),
+        "{err}"
+    );
+    let err = export_typescript_keeping_ids(&table, "{}").unwrap_err();
+    assert_eq!(err.problems(), ["the serviceProto has no `services` list"]);
+}

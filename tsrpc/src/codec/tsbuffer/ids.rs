@@ -1,0 +1,41 @@
+//! The TSBuffer codec's look-ups of the ids in use (`schema/ids.rs`):
+//! positions unless a `serviceProto.json` was installed.
+
+use crate::schema::ids::installed;
+pub(super) use crate::schema::ids::{id_at, index_of};
+
+/// A service's id on the wire.
+#[inline]
+pub(super) fn service_to_wire(table_id: u32) -> u32 {
+    match installed() {
+        Some(ids) => ids.service(table_id).unwrap_or(table_id),
+        None => table_id,
+    }
+}
+
+/// The table id of a service's id on the wire; `u32::MAX` (no service)
+/// for an id the installed `serviceProto` does not have.
+#[inline]
+pub(super) fn service_from_wire(wire_id: u32) -> u32 {
+    match installed() {
+        Some(ids) => ids.service_of_wire(wire_id).unwrap_or(u32::MAX),
+        None => wire_id,
+    }
+}
+
+/// The fields' property ids of the struct `name` (`variant` of enum `name`
+/// for a struct variant), when not their positions.
+#[inline]
+pub(super) fn fields(name: &str, variant: Option<&str>) -> Option<&'static [u64]> {
+    let container = installed()?.container(name)?;
+    match variant {
+        None => container.fields.as_deref(),
+        Some(variant) => container.variant_fields.get(variant).map(|ids| &**ids),
+    }
+}
+
+/// The member ids of enum `name`, when not the variants' indexes.
+#[inline]
+pub(super) fn members(name: &str) -> Option<&'static [u64]> {
+    installed()?.container(name)?.members.as_deref()
+}

@@ -1,0 +1,626 @@
+//! Ids kept from an existing `serviceProto.json`.
+//!
+//! The export gives every property, union member and service an id; TSRPC's
+//! generator keeps the ids of what did not change from the previous
+//! `serviceProto.json`, and a TSRPC client sends the ids of the file it was
+//! built with. [`align`] walks the Rust types' schemas (exported with
+//! position ids) beside the file's, and learns which id each field,
+//! variant and service has there: a property by its name, an enum's
+//! variant by its name (a string literal, or the one property of its
+//! interface), a service by its name and kind. It names every place where
+//! the two do not describe the same bytes; [`Alignment::ids`] gives
+//! what did not match a fresh id (after the largest the file used there).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value};
+
+use super::schema::{Origin, Schema};
+use super::{ServiceNames, TsExport};
+use crate::proto::{ServiceKind, ServiceTable};
+use crate::schema::ids::Ids;
+
+/// What [`align`] learned.
+#[derive(Debug, Default)]
+pub(super) struct Alignment {
+    /// Property ids by origin, by field position.
+    fields: BTreeMap<(String, Option<String>), Learned>,
+    /// Member ids by enum, by variant index.
+    members: BTreeMap<String, Learned>,
+    /// Wire ids by table id; the largest wire id in the file.
+    services: BTreeMap<u32, u32>,
+    max_service: Option<u32>,
+    /// Where the Rust types and the file differ, one line each.
+    pub(super) differences: Vec<String>,
+}
+
+/// The ids learned for one struct's fields or one enum's variants.
+#[derive(Debug)]
+struct Learned {
+    ids: Vec<Option<u64>>,
+    /// The largest id the file used there (matched or not).
+    max: Option<u64>,
+}
+
+impl Learned {
+    fn new(len: usize) -> Self {
+        Learned {
+            ids: vec![None; len],
+            max: None,
+        }
+    }
+
+    /// Every position's id: the learned one, or a fresh one.
+    fn complete(&self) -> Box<[u64]> {
+        let mut next = self.max.map_or(0, |m| m + 1);
+        self.ids
+            .iter()
+            .map(|id| {
+                id.unwrap_or_else(|| {
+                    next += 1;
+                    next - 1
+                })
+            })
+            .collect()
+    }
+
+    /// True when every id is its position.
+    fn is_positions(ids: &[u64]) -> bool {
+        ids.iter().enumerate().all(|(i, &id)| id == i as u64)
+    }
+}
+
+impl Alignment {
+    /// The ids to use: those learned, fresh ones (after the largest the
+    /// file used in that place) for the rest.
+    pub(super) fn ids(&self, table: &ServiceTable) -> Ids {
+        let mut ids = Ids::default();
+        for ((container, variant), learned) in &self.fields {
+            let complete = learned.complete();
+            if Learned::is_positions(&complete) {
+                continue;
+            }
+            let entry = ids.container_mut(container);
+            match variant {
+                None => entry.fields = Some(complete),
+                Some(variant) => {
+                    entry.variant_fields.insert(variant.clone(), complete);
+                }
+            }
+        }
+        for (name, learned) in &self.members {
+            let complete = learned.complete();
+            if !Learned::is_positions(&complete) {
+                ids.container_mut(name).members = Some(complete);
+            }
+        }
+        if self.max_service.is_some() {
+            // Every service gets a wire id, so none can be taken for
+            // another's: a service the file lacks gets a fresh one.
+            let mut next = self.max_service.map_or(0, |m| m + 1);
+            for service in table.iter() {
+                let wire = match self.services.get(&service.id()) {
+                    Some(&wire) => wire,
+                    None => {
+                        next += 1;
+                        next - 1
+                    }
+                };
+                ids.set_service(service.id(), wire);
+            }
+        }
+        ids
+    }
+}
+
+/// The schema ids of a service's root types, as TSRPC names them.
+fn root_keys(kind: ServiceKind, name: &str) -> Result<Vec<String>, String> {
+    let names = ServiceNames::new(name)?;
+    let (folder, last) = (&names.folder, &names.last);
+    Ok(match kind {
+        ServiceKind::Api => vec![
+            format!("{folder}Ptl{last}/Req{last}"),
+            format!("{folder}Ptl{last}/Res{last}"),
+        ],
+        ServiceKind::Msg => vec![format!("{folder}Msg{last}/Msg{last}")],
+    })
+}
+
+/// Aligns `export` (of `table`, with position ids) with the text of a
+/// `serviceProto.json`; an error when the text is not one.
+pub(super) fn align(
+    table: &ServiceTable,
+    export: &TsExport,
+    previous: &str,
+) -> Result<Alignment, String> {
+    let proto: Value = serde_json::from_str(previous)
+        .map_err(|e| format!("the serviceProto is not valid JSON: {e}"))?;
+    let empty = Map::new();
+    let old_types = proto
+        .get("types")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let services = proto
+        .get("services")
+        .and_then(Value::as_array)
+        .ok_or("the serviceProto has no `services` list")?;
+    let mut walker = Walker {
+        new_types: &export.schemas,
+        old_types,
+        seen: BTreeSet::new(),
+        out: Alignment::default(),
+    };
+    for old in services {
+        walker.service(table, export, old);
+    }
+    let mut out = walker.out;
+    out.differences.sort();
+    out.differences.dedup();
+    Ok(out)
+}
+
+struct Walker<'a> {
+    new_types: &'a BTreeMap<String, Schema>,
+    old_types: &'a Map<String, Value>,
+    /// Pairs of named types already walked (recursive types end here).
+    seen: BTreeSet<(String, String)>,
+    out: Alignment,
+}
+
+/// A schema's `type`, as TSBuffer names it.
+fn kind(schema: &Schema) -> &'static str {
+    match schema {
+        Schema::Boolean => "Boolean",
+        Schema::Number { .. } => "Number",
+        Schema::String => "String",
+        Schema::Array { .. } => "Array",
+        Schema::Tuple { .. } => "Tuple",
+        Schema::Literal { .. } => "Literal",
+        Schema::Interface { .. } => "Interface",
+        Schema::Buffer { .. } => "Buffer",
+        Schema::Reference { .. } => "Reference",
+        Schema::Union { .. } => "Union",
+        Schema::Date => "Date",
+    }
+}
+
+fn str_of<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
+    value.get(key).and_then(Value::as_str)
+}
+
+fn list<'v>(value: &'v Value, key: &str) -> &'v [Value] {
+    value
+        .get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+impl<'a> Walker<'a> {
+    fn differ(&mut self, at: &str, what: impl std::fmt::Display) {
+        self.out.differences.push(format!("`{at}`: {what}"));
+    }
+
+    fn service(&mut self, table: &ServiceTable, export: &TsExport, old: &Value) {
+        let (Some(name), Some(kind), Some(id)) = (
+            str_of(old, "name"),
+            str_of(old, "type"),
+            old.get("id").and_then(Value::as_u64),
+        ) else {
+            self.out
+                .differences
+                .push(format!("a service without a name, type and id: {old}"));
+            return;
+        };
+        let Ok(wire) = u32::try_from(id) else {
+            self.differ(name, format_args!("service id {id} does not fit 32 bits"));
+            return;
+        };
+        self.out.max_service = self.out.max_service.max(Some(wire));
+        let kind = match kind {
+            "api" => ServiceKind::Api,
+            "msg" => ServiceKind::Msg,
+            other => {
+                self.differ(name, format_args!("unknown service type {other:?}"));
+                return;
+            }
+        };
+        let Some(service) = table.find(kind, name) else {
+            self.differ(
+                name,
+                format_args!(
+                    "the serviceProto's {} has no Rust definition",
+                    if kind == ServiceKind::Api {
+                        "API"
+                    } else {
+                        "message"
+                    }
+                ),
+            );
+            return;
+        };
+        self.out.services.insert(service.id(), wire);
+        let keys = match root_keys(kind, name) {
+            Ok(keys) => keys,
+            Err(e) => return self.differ(name, e),
+        };
+        for key in keys {
+            let Some(new) = self.new_types.get(&key) else {
+                let why = export
+                    .left_out
+                    .iter()
+                    .find(|l| l.contains(&format!("{name:?}")))
+                    .map_or("the Rust types were not exported", String::as_str);
+                return self.differ(name, format_args!("no TSBuffer form: {why}"));
+            };
+            let Some(old) = self.old_types.get(&key) else {
+                self.differ(&key, "not in the serviceProto's types");
+                continue;
+            };
+            self.schema(&key, new, old);
+        }
+    }
+
+    /// Follows references on both sides; `None` when this pair of named
+    /// types was walked already.
+    fn resolve(
+        &mut self,
+        at: &str,
+        mut new: &'a Schema,
+        mut old: &'a Value,
+    ) -> Option<(&'a Schema, &'a Value)> {
+        let (mut new_name, mut old_name) = (String::new(), String::new());
+        while let Schema::Reference { target } = new {
+            new = self.new_types.get(target)?;
+            new_name.clone_from(target);
+        }
+        for _ in 0..64 {
+            if str_of(old, "type") != Some("Reference") {
+                break;
+            }
+            let target = str_of(old, "target").unwrap_or_default();
+            let Some(next) = self.old_types.get(target) else {
+                self.differ(at, format_args!("the serviceProto has no type {target:?}"));
+                return None;
+            };
+            old = next;
+            old_name = target.to_owned();
+        }
+        if (!new_name.is_empty() || !old_name.is_empty()) && !self.seen.insert((new_name, old_name))
+        {
+            return None;
+        }
+        Some((new, old))
+    }
+
+    fn schema(&mut self, at: &str, new: &'a Schema, old: &'a Value) {
+        let Some((new, old)) = self.resolve(at, new, old) else {
+            return;
+        };
+        let old_kind = str_of(old, "type").unwrap_or("(none)");
+        if kind(new) != old_kind {
+            let new_kind = match new {
+                Schema::Number { scalar_type } => {
+                    format!("Number ({})", scalar_type.unwrap_or("double"))
+                }
+                other => kind(other).to_owned(),
+            };
+            let old_kind = match str_of(old, "scalarType") {
+                Some(scalar) => format!("{old_kind} ({scalar})"),
+                None => old_kind.to_owned(),
+            };
+            return self.differ(
+                at,
+                format_args!("{new_kind} in Rust, {old_kind} in the serviceProto"),
+            );
+        }
+        match new {
+            Schema::Boolean | Schema::String | Schema::Date | Schema::Reference { .. } => {}
+            Schema::Number { scalar_type } => {
+                let new_scalar = scalar_type.unwrap_or("double");
+                let old_scalar = str_of(old, "scalarType").unwrap_or("double");
+                if new_scalar != old_scalar {
+                    self.differ(
+                        at,
+                        format_args!("Number ({new_scalar}) in Rust, Number ({old_scalar}) in the serviceProto"),
+                    );
+                }
+            }
+            Schema::Buffer { array_type } => {
+                let old_type = str_of(old, "arrayType").unwrap_or("Uint8Array");
+                if *array_type != old_type {
+                    self.differ(
+                        at,
+                        format_args!("{array_type} in Rust, {old_type} in the serviceProto"),
+                    );
+                }
+            }
+            Schema::Literal { literal } => {
+                let new_value = literal.clone().map_or(Value::Null, Value::String);
+                let old_value = old.get("literal").cloned().unwrap_or(Value::Null);
+                if new_value != old_value {
+                    self.differ(
+                        at,
+                        format_args!(
+                            "the literal {new_value} in Rust, {old_value} in the serviceProto"
+                        ),
+                    );
+                }
+            }
+            Schema::Array { element_type } => match old.get("elementType") {
+                Some(old_element) => self.schema(&format!("{at}[]"), element_type, old_element),
+                None => self.differ(at, "an Array without its elementType"),
+            },
+            Schema::Tuple { element_types } => {
+                let old_elements = list(old, "elementTypes");
+                if old_elements.len() != element_types.len()
+                    || old.get("optionalStartIndex").is_some()
+                {
+                    return self.differ(
+                        at,
+                        format_args!(
+                            "a tuple of {} in Rust, of {}{} in the serviceProto",
+                            element_types.len(),
+                            old_elements.len(),
+                            if old.get("optionalStartIndex").is_some() {
+                                " with optional elements"
+                            } else {
+                                ""
+                            }
+                        ),
+                    );
+                }
+                for (i, (new, old)) in element_types.iter().zip(old_elements).enumerate() {
+                    self.schema(&format!("{at}.{i}"), new, old);
+                }
+            }
+            Schema::Interface {
+                properties,
+                index_signature,
+                origin,
+            } => {
+                if !list(old, "extends").is_empty() {
+                    self.differ(
+                        at,
+                        "the serviceProto's interface extends another, which a Rust struct does not (its fields are a separate block)",
+                    );
+                }
+                let old_props = list(old, "properties");
+                let mut learned = Learned::new(properties.len());
+                learned.max = old_props
+                    .iter()
+                    .filter_map(|p| p.get("id").and_then(Value::as_u64))
+                    .max();
+                for (position, new) in properties.iter().enumerate() {
+                    let field_at = format!("{at}.{}", new.name);
+                    let Some(old) = old_props
+                        .iter()
+                        .find(|p| str_of(p, "name") == Some(new.name.as_str()))
+                    else {
+                        // An optional field the file's peers do not know
+                        // is never missed: it gets a fresh id.
+                        if !new.optional {
+                            self.differ(&field_at, "required in Rust, not in the serviceProto");
+                        }
+                        continue;
+                    };
+                    let old_optional = old
+                        .get("optional")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
+                    if new.optional != old_optional {
+                        let (rust, file) = if new.optional {
+                            ("optional", "required")
+                        } else {
+                            ("required", "optional")
+                        };
+                        self.differ(
+                            &field_at,
+                            format_args!("{rust} in Rust, {file} in the serviceProto"),
+                        );
+                    }
+                    let old_id = old.get("id").and_then(Value::as_u64);
+                    match (origin, old_id) {
+                        (_, None) => self.differ(&field_at, "a property without an id"),
+                        (Some(_), Some(id)) => learned.ids[position] = Some(id),
+                        (None, Some(id)) if id != new.id => self.differ(
+                            &field_at,
+                            format_args!("property id {} here, {id} in the serviceProto", new.id),
+                        ),
+                        (None, Some(_)) => {}
+                    }
+                    if let Some(old_type) = old.get("type") {
+                        self.schema(&field_at, &new.schema, old_type);
+                    }
+                }
+                for old in old_props {
+                    let name = str_of(old, "name").unwrap_or_default();
+                    let optional = old.get("optional").and_then(Value::as_bool) == Some(true);
+                    // An optional one is skipped where it comes, and
+                    // never expected.
+                    if !optional && !properties.iter().any(|p| p.name == name) {
+                        self.differ(
+                            &format!("{at}.{name}"),
+                            "required in the serviceProto, not in Rust",
+                        );
+                    }
+                }
+                match (index_signature, old.get("indexSignature")) {
+                    (None, None) => {}
+                    (Some(new), Some(old)) => {
+                        let old_key = str_of(old, "keyType").unwrap_or_default();
+                        if new.key_type != old_key {
+                            self.differ(
+                                at,
+                                format_args!(
+                                    "keys are {} in Rust, {old_key} in the serviceProto",
+                                    new.key_type
+                                ),
+                            );
+                        }
+                        if let Some(old_type) = old.get("type") {
+                            self.schema(&format!("{at}[key]"), &new.schema, old_type);
+                        }
+                    }
+                    (new, _) => self.differ(
+                        at,
+                        if new.is_some() {
+                            "a map in Rust, no index signature in the serviceProto"
+                        } else {
+                            "an index signature in the serviceProto, not in Rust"
+                        },
+                    ),
+                }
+                if let Some(origin) = origin {
+                    self.learn_fields(at, origin, learned);
+                }
+            }
+            Schema::Union { members, origin } => {
+                let old_members = list(old, "members");
+                let mut learned = Learned::new(members.len());
+                learned.max = old_members
+                    .iter()
+                    .filter_map(|m| m.get("id").and_then(Value::as_u64))
+                    .max();
+                let mut matched = BTreeSet::new();
+                for (index, new) in members.iter().enumerate() {
+                    let found = match origin {
+                        // An enum's variant, by its name.
+                        Some(_) => {
+                            let key = self.new_member_key(&new.schema);
+                            let found = old_members.iter().find(|m| {
+                                m.get("type").and_then(|t| self.old_member_key(t)) == key
+                            });
+                            let variant_at = format!("{at}<{}>", key.unwrap_or_default());
+                            match found {
+                                Some(found) => Some((found, variant_at)),
+                                None => {
+                                    self.differ(&variant_at, "in Rust, not in the serviceProto");
+                                    None
+                                }
+                            }
+                        }
+                        // `T | null`: by id, as the codec writes them.
+                        None => {
+                            let found = old_members
+                                .iter()
+                                .find(|m| m.get("id").and_then(Value::as_u64) == Some(new.id));
+                            if found.is_none() {
+                                self.differ(
+                                    at,
+                                    format_args!(
+                                        "the serviceProto's union has no member {}",
+                                        new.id
+                                    ),
+                                );
+                            }
+                            found.map(|found| (found, format!("{at}|{}", new.id)))
+                        }
+                    };
+                    let Some((found, member_at)) = found else {
+                        continue;
+                    };
+                    let id = found.get("id").and_then(Value::as_u64);
+                    matched.insert(id);
+                    learned.ids[index] = id;
+                    if let Some(old_type) = found.get("type") {
+                        self.schema(&member_at, &new.schema, old_type);
+                    }
+                }
+                if old_members.len() > matched.len() {
+                    self.differ(
+                        at,
+                        format_args!(
+                            "the serviceProto's union has {} member(s) that Rust does not",
+                            old_members.len() - matched.len()
+                        ),
+                    );
+                }
+                if let Some(name) = origin
+                    && let Some(problem) = record(&mut self.out.members, name.clone(), learned)
+                {
+                    self.differ(
+                        at,
+                        format_args!("the Rust enum {name} is used where {problem}"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// An enum variant's name, from its member's schema: a string literal,
+    /// or the one property of an interface.
+    fn new_member_key(&self, schema: &Schema) -> Option<String> {
+        match schema {
+            Schema::Literal {
+                literal: Some(name),
+            } => Some(name.clone()),
+            Schema::Interface { properties, .. } if properties.len() == 1 => {
+                Some(properties[0].name.clone())
+            }
+            _ => None,
+        }
+    }
+
+    fn old_member_key(&self, mut schema: &'a Value) -> Option<String> {
+        for _ in 0..64 {
+            if str_of(schema, "type") != Some("Reference") {
+                break;
+            }
+            schema = self.old_types.get(str_of(schema, "target")?)?;
+        }
+        match str_of(schema, "type")? {
+            "Literal" => schema.get("literal")?.as_str().map(str::to_owned),
+            "Interface" => match list(schema, "properties") {
+                [one] if list(schema, "extends").is_empty() => {
+                    str_of(one, "name").map(str::to_owned)
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn learn_fields(&mut self, at: &str, origin: &Origin, learned: Learned) {
+        let name = match &origin.variant {
+            Some(variant) => format!("{}::{variant}", origin.container),
+            None => origin.container.clone(),
+        };
+        let key = (origin.container.clone(), origin.variant.clone());
+        if let Some(problem) = record(&mut self.out.fields, key, learned) {
+            self.differ(
+                at,
+                format_args!("the Rust type {name} is used where {problem}"),
+            );
+        }
+    }
+}
+
+/// Records what one place taught about a Rust type under `key`; what it
+/// disagrees on with another place, if anything.
+fn record<K: Ord>(map: &mut BTreeMap<K, Learned>, key: K, learned: Learned) -> Option<String> {
+    match map.get_mut(&key) {
+        None => {
+            map.insert(key, learned);
+            None
+        }
+        Some(known) => merge(known, learned),
+    }
+}
+
+/// Merges what a second place taught about one Rust type; what they
+/// disagree on, if anything.
+fn merge(known: &mut Learned, learned: Learned) -> Option<String> {
+    known.max = known.max.max(learned.max);
+    for (a, b) in known.ids.iter_mut().zip(learned.ids) {
+        match (*a, b) {
+            (Some(x), Some(y)) if x != y => {
+                return Some(format!(
+                    "the serviceProto gives one of its ids as {x} and as {y}"
+                ));
+            }
+            (None, Some(y)) => *a = Some(y),
+            _ => {}
+        }
+    }
+    None
+}
