@@ -13,8 +13,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tsrpc::client::{HttpClient, WsClient};
 use tsrpc::server::{ApiCall, MsgCall};
-use tsrpc::{Server, TsrpcError};
+use tsrpc::{Encoding, Server, TsrpcError};
 
 #[tsrpc::api(name = "shop/Order")]
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -206,6 +208,92 @@ fn a_file_that_does_not_describe_the_rust_types_is_refused_naming_each_differenc
             "`shop/Refund`: the serviceProto's API has no Rust definition",
         ]
     );
+}
+
+#[tokio::test]
+async fn rust_clients_using_the_projects_file_talk_to_tsrpc_servers_built_with_it() {
+    let table = tsrpc::ServiceTable::global().unwrap();
+    tsrpc::export::use_service_proto(table, &fixture_text()).unwrap();
+    let mut node = tokio::process::Command::new("node")
+        .arg(interop().join("stable-ids-server.js"))
+        .arg(fixture())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts");
+    let stdout = node.stdout.take().expect("piped");
+    let line = tokio::time::timeout(
+        Duration::from_secs(30),
+        BufReader::new(stdout).lines().next_line(),
+    )
+    .await
+    .expect("the Node servers start in time")
+    .expect("their stdout is readable")
+    .expect("they print their ports");
+    let ports: Value = serde_json::from_str(&line).expect("the ports as JSON");
+
+    let delivery = ReqOrder {
+        item: "tea".into(),
+        count: 2,
+        kind: Kind::Delivery {
+            address: "Main St 1".into(),
+            express: true,
+        },
+        // Not in the file: Node skips it.
+        note: Some("ring twice".into()),
+    };
+    let expected = ResOrder {
+        id: 20,
+        status: Status::Paid(201),
+        lines: vec![Line {
+            sku: "tea@Main St 1".into(),
+            qty: 2,
+        }],
+    };
+    let ws = WsClient::builder(format!("ws://127.0.0.1:{}", ports["ws"]))
+        .encoding(Encoding::Tsbuffer)
+        .build();
+    let notes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let inbox = notes.clone();
+    ws.listen_msg(move |note: MsgNote| inbox.lock().unwrap().push(note))
+        .unwrap();
+    ws.connect().await.unwrap();
+    assert_eq!(ws.call_api(delivery.clone()).await.unwrap(), expected);
+    let err = ws
+        .call_api(ReqOrder {
+            item: String::new(),
+            ..delivery.clone()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.message, "item is empty");
+    ws.send_msg(&MsgNote {
+        text: "hello".into(),
+        from: "rust".into(),
+    })
+    .await
+    .unwrap();
+    for _ in 0..100 {
+        if !notes.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        *notes.lock().unwrap(),
+        [MsgNote {
+            text: "HELLO".into(),
+            from: "node, to rust".into()
+        }]
+    );
+
+    let http = HttpClient::builder(format!("http://127.0.0.1:{}", ports["http"]))
+        .encoding(Encoding::Tsbuffer)
+        .build()
+        .unwrap();
+    assert_eq!(http.call_api(delivery).await.unwrap(), expected);
+    drop(node.stdin.take());
 }
 
 /// The ids of `types[name]`'s properties, by name.
