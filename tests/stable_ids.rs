@@ -7,6 +7,8 @@
 //! difference, and the export keeps its ids. Its own test binary, since
 //! the ids are the process's.
 
+mod node;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -108,67 +110,10 @@ async fn start() -> (Server, std::net::SocketAddr) {
     (server, addr)
 }
 
-/// The interop folder, its npm packages installed (as `tests/interop.rs`
-/// does when they are missing).
-fn interop() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop");
-    if !dir.join("node_modules/.package-lock.json").exists() {
-        let status = std::process::Command::new("bash")
-            .arg(dir.join("setup.sh"))
-            .status()
-            .expect("bash runs interop/setup.sh");
-        assert!(status.success(), "interop/setup.sh failed");
-    }
-    dir
-}
-
 #[tokio::test]
 async fn typescript_binary_clients_built_with_the_projects_file_use_its_ids() {
     let (server, addr) = start().await;
-    let child = tokio::process::Command::new("node")
-        .arg(interop().join("stable-ids-client.js"))
-        .arg(fixture())
-        .arg(format!("ws://{addr}"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node starts");
-    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("the client finishes")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lines: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect();
-    assert_eq!(
-        lines[0],
-        json!({ "ws": { "isSucc": true, "res": {
-            "id": 20, "status": { "Paid": 201 }, "lines": [{ "sku": "tea@Main St 1", "qty": 2 }] } } })
-    );
-    assert_eq!(
-        lines[1],
-        json!({ "ws": { "isSucc": true, "res": {
-            "id": 10, "status": "Open", "lines": [{ "sku": "cake", "qty": 1 }] } } })
-    );
-    assert_eq!(lines[2]["ws"]["isSucc"], false, "{}", lines[2]);
-    assert_eq!(lines[2]["ws"]["err"]["message"], "item is empty");
-    assert_eq!(
-        lines[3],
-        json!({ "notes": [{ "text": "HELLO", "from": "rust, to node" }] })
-    );
-    assert_eq!(
-        lines[4],
-        json!({ "http": { "isSucc": true, "res": {
-            "id": 30, "status": "Open", "lines": [{ "sku": "tea", "qty": 3 }] } } })
-    );
+    node::check_shop_clients(addr).await;
     assert_eq!(server.stats().websockets_tsbuffer, 0, "the client is gone");
     server.stop().await;
 }
@@ -215,7 +160,7 @@ async fn rust_clients_using_the_projects_file_talk_to_tsrpc_servers_built_with_i
     let table = tsrpc::ServiceTable::global().unwrap();
     tsrpc::export::use_service_proto(table, &fixture_text()).unwrap();
     let mut node = tokio::process::Command::new("node")
-        .arg(interop().join("stable-ids-server.js"))
+        .arg(node::interop().join("stable-ids-server.js"))
         .arg(fixture())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -1,0 +1,733 @@
+//! `tsrpc import`: the Rust protocol module of a TSRPC project, written
+//! from its `serviceProto.json`.
+//!
+//! Every API and message of the file becomes a `#[tsrpc::api]` request and
+//! response or a `#[tsrpc::msg]` struct, and every type they use a Rust
+//! type whose TypeScript export is the file's schema again, so a server
+//! started with the file (`ServerBuilder::service_proto`, which the module's
+//! `SERVICE_PROTO` holds) answers the project's clients, in JSON mode and in
+//! TSRPC's binary mode, with the file's ids. What has no Rust form is named,
+//! every place at once, and nothing is written.
+//!
+//! ```
+//! let proto = r#"{ "version": 1,
+//!     "services": [{ "id": 0, "name": "Chat", "type": "msg" }],
+//!     "types": { "MsgChat/MsgChat": { "type": "Interface", "properties": [
+//!         { "id": 0, "name": "content", "type": { "type": "String" } },
+//!         { "id": 1, "name": "sentAt", "optional": true, "type": { "type": "Date" } } ] } } }"#;
+//! let module = tsrpc_cli::rust_protocol(proto, "serviceProto.json").unwrap();
+//! assert!(module.contains("#[tsrpc::msg(name = \"Chat\")]\n"));
+//! assert!(module.contains("    #[serde(rename = \"sentAt\")]\n    pub sent_at: Option<tsrpc::Timestamp>,\n"));
+//! ```
+//!
+//! The guide (with TSRPC's chatroom as the worked example) is the tsrpc
+//! crate's `tsrpc::guide::migration`.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value};
+
+/// Why a `serviceProto.json` could not be brought over: one line per
+/// place, naming the type and property as the file does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportError {
+    problems: Vec<String>,
+}
+
+impl ImportError {
+    /// One line per problem.
+    pub fn problems(&self) -> &[String] {
+        &self.problems
+    }
+}
+
+impl std::fmt::Display for ImportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot bring the serviceProto over: {}",
+            self.problems.join("; ")
+        )
+    }
+}
+
+impl std::error::Error for ImportError {}
+
+/// The Rust protocol module of the `serviceProto.json` text `proto`;
+/// `source` names the file in the module's header.
+pub fn rust_protocol(proto: &str, source: &str) -> Result<String, ImportError> {
+    let fail = |problem: String| ImportError {
+        problems: vec![problem],
+    };
+    let value: Value = serde_json::from_str(proto)
+        .map_err(|e| fail(format!("the serviceProto is not valid JSON: {e}")))?;
+    let empty = Map::new();
+    let types = value
+        .get("types")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let services = value
+        .get("services")
+        .and_then(Value::as_array)
+        .ok_or_else(|| fail("the serviceProto has no `services` list".into()))?;
+    let mut generator = Generator {
+        types,
+        names: BTreeMap::new(),
+        taken: BTreeSet::new(),
+        queue: VecDeque::new(),
+        items: Vec::new(),
+        problems: Vec::new(),
+    };
+    let mut services: Vec<&Value> = services.iter().collect();
+    services.sort_by_key(|s| s.get("id").and_then(Value::as_u64));
+    let roots = generator.name_roots(&services);
+    for root in roots {
+        generator.service(root);
+    }
+    while let Some(key) = generator.queue.pop_front() {
+        generator.named(&key);
+    }
+    if !generator.problems.is_empty() {
+        let mut problems = generator.problems;
+        problems.sort();
+        problems.dedup();
+        return Err(ImportError { problems });
+    }
+    let mut out = header(source, &value);
+    let _ = writeln!(
+        out,
+        "/// The `{source}` this module was written from: serve its clients with\n\
+         /// `tsrpc::Server::builder().service_proto(SERVICE_PROTO)`, which uses\n\
+         /// its service and property ids.\n\
+         pub const SERVICE_PROTO: &str = {};",
+        raw_string(proto)
+    );
+    for item in &generator.items {
+        out.push('\n');
+        out.push_str(item);
+    }
+    Ok(out)
+}
+
+fn header(source: &str, proto: &Value) -> String {
+    let version = proto
+        .get("version")
+        .map(|v| format!(" (version {v})"))
+        .unwrap_or_default();
+    format!(
+        "//! The protocol of a TSRPC project, written by `tsrpc import` from\n\
+         //! `{source}`{version}. Written again from a newer file rather than edited.\n\
+         //!\n\
+         //! Each type's TypeScript export is the file's schema again: a server\n\
+         //! started with `.service_proto(SERVICE_PROTO)` answers the project's\n\
+         //! clients unchanged (JSON and binary modes).\n\
+         \n\
+         use serde::{{Deserialize, Serialize}};\n\
+         \n"
+    )
+}
+
+/// `r#"..."#` with as many `#` as the text needs.
+fn raw_string(text: &str) -> String {
+    let mut hashes = 1;
+    while text.contains(&format!("\"{}", "#".repeat(hashes))) {
+        hashes += 1;
+    }
+    let h = "#".repeat(hashes);
+    format!("r{h}\"{text}\"{h}")
+}
+
+const DERIVE: &str = "#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]\n";
+
+/// A service's root types, with their Rust names.
+struct Root<'v> {
+    name: String,
+    kind: RootKind,
+    /// (schema key, Rust name) of the request or message, then the response.
+    keys: Vec<(String, String)>,
+    _service: &'v Value,
+}
+
+#[derive(PartialEq, Eq)]
+enum RootKind {
+    Api,
+    Msg,
+}
+
+struct Generator<'v> {
+    types: &'v Map<String, Value>,
+    /// Schema key to Rust type name.
+    names: BTreeMap<String, String>,
+    taken: BTreeSet<String>,
+    /// Named types to write.
+    queue: VecDeque<String>,
+    items: Vec<String>,
+    problems: Vec<String>,
+}
+
+fn str_of<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
+    value.get(key).and_then(Value::as_str)
+}
+
+fn list<'v>(value: &'v Value, key: &str) -> &'v [Value] {
+    value
+        .get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// `UserId` from `user_id`, `userId`, `user-id`.
+fn pascal(text: &str) -> String {
+    let mut out = String::new();
+    let mut upper = true;
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            if upper {
+                out.extend(c.to_uppercase());
+            } else {
+                out.push(c);
+            }
+            upper = false;
+        } else {
+            upper = true;
+        }
+    }
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, 'V');
+    }
+    out
+}
+
+/// `user_id` from `userId`, `UserID`, `user-id`.
+fn snake(text: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_ascii_uppercase() {
+            let after_lower =
+                i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
+            let before_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase())
+                && i > 0
+                && chars[i - 1].is_ascii_uppercase();
+            if (after_lower || before_lower) && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else if c.is_ascii_alphanumeric() || c == '_' {
+            out.push(c);
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
+
+const KEYWORDS: &[&str] = &[
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
+    "pub", "ref", "return", "static", "struct", "trait", "true", "type", "unsafe", "use", "where",
+    "while", "abstract", "become", "box", "do", "final", "macro", "override", "priv", "try",
+    "typeof", "unsized", "virtual", "yield",
+];
+
+/// A field's Rust identifier (`r#type` for a keyword).
+fn field_ident(name: &str) -> String {
+    let ident = snake(name);
+    if matches!(ident.as_str(), "self" | "super" | "crate" | "Self" | "_") {
+        format!("{ident}_")
+    } else if KEYWORDS.contains(&ident.as_str()) {
+        format!("r#{ident}")
+    } else {
+        ident
+    }
+}
+
+/// `#[serde(rename = ...)]` when the Rust name is not the wire name.
+fn rename(indent: &str, rust: &str, wire: &str) -> String {
+    if rust.trim_start_matches("r#") == wire {
+        String::new()
+    } else {
+        format!("{indent}#[serde(rename = {})]\n", json_string(wire))
+    }
+}
+
+fn json_string(text: &str) -> String {
+    Value::String(text.to_owned()).to_string()
+}
+
+/// The schema of a union `T | null` as tsrpc reads it (T member 0, null
+/// member 1): `Some(T)`; `Err` for the members the other way round.
+fn nullable(schema: &Value) -> Option<Result<&Value, ()>> {
+    if str_of(schema, "type") != Some("Union") {
+        return None;
+    }
+    let members = list(schema, "members");
+    let [a, b] = members else { return None };
+    let is_null = |m: &Value| {
+        m.get("type").is_some_and(|t| {
+            str_of(t, "type") == Some("Literal") && t.get("literal").is_none_or(Value::is_null)
+        })
+    };
+    let id = |m: &Value| m.get("id").and_then(Value::as_u64);
+    let (value, null) = match (is_null(a), is_null(b)) {
+        (false, true) => (a, b),
+        (true, false) => (b, a),
+        _ => return None,
+    };
+    if id(value) == Some(0) && id(null) == Some(1) {
+        Some(value.get("type").ok_or(()))
+    } else {
+        Some(Err(()))
+    }
+}
+
+impl<'v> Generator<'v> {
+    fn problem(&mut self, at: &str, what: impl std::fmt::Display) {
+        self.problems.push(format!("`{at}`: {what}"));
+    }
+
+    /// A Rust type name for `wanted` not given yet (`key` disambiguates:
+    /// its folders go in front).
+    fn fresh_name(&mut self, wanted: &str, key: &str) -> String {
+        let base = pascal(wanted);
+        let mut name = base.clone();
+        let folders: Vec<&str> = key.split('/').rev().skip(1).collect();
+        let mut prefix = String::new();
+        for folder in folders {
+            if !self.taken.contains(&name) && !is_reserved(&name) {
+                break;
+            }
+            prefix = format!("{}{prefix}", pascal(folder));
+            name = format!("{prefix}{base}");
+        }
+        let mut n = 2;
+        let stem = name.clone();
+        while self.taken.contains(&name) || is_reserved(&name) {
+            name = format!("{stem}{n}");
+            n += 1;
+        }
+        self.taken.insert(name.clone());
+        name
+    }
+
+    /// The Rust name of the named type `key`, queued to be written.
+    fn name_of(&mut self, key: &str) -> String {
+        if let Some(name) = self.names.get(key) {
+            return name.clone();
+        }
+        let last = key.rsplit('/').next().unwrap_or(key);
+        let name = self.fresh_name(last, key);
+        self.names.insert(key.to_owned(), name.clone());
+        self.queue.push_back(key.to_owned());
+        name
+    }
+
+    fn name_roots(&mut self, services: &[&'v Value]) -> Vec<Root<'v>> {
+        let mut roots = Vec::new();
+        for service in services {
+            let (Some(name), Some(kind)) = (str_of(service, "name"), str_of(service, "type"))
+            else {
+                self.problems
+                    .push(format!("a service without a name and type: {service}"));
+                continue;
+            };
+            let (folder, last) = match name.rfind('/') {
+                Some(i) => (&name[..=i], &name[i + 1..]),
+                None => ("", name),
+            };
+            let (kind, keys) = match kind {
+                "api" => (
+                    RootKind::Api,
+                    vec![
+                        format!("{folder}Ptl{last}/Req{last}"),
+                        format!("{folder}Ptl{last}/Res{last}"),
+                    ],
+                ),
+                "msg" => (RootKind::Msg, vec![format!("{folder}Msg{last}/Msg{last}")]),
+                other => {
+                    self.problem(name, format_args!("unknown service type {other:?}"));
+                    continue;
+                }
+            };
+            let mut named = Vec::new();
+            for key in keys {
+                if !self.types.contains_key(&key) {
+                    self.problem(&key, "not in the serviceProto's types");
+                    continue;
+                }
+                let last = key.rsplit('/').next().unwrap_or(&key).to_owned();
+                let rust = self.fresh_name(&last, &key);
+                self.names.insert(key.clone(), rust.clone());
+                named.push((key, rust));
+            }
+            roots.push(Root {
+                name: name.to_owned(),
+                kind,
+                keys: named,
+                _service: service,
+            });
+        }
+        roots
+    }
+
+    fn service(&mut self, root: Root<'v>) {
+        let expected = if root.kind == RootKind::Api { 2 } else { 1 };
+        if root.keys.len() != expected {
+            return;
+        }
+        let attribute = match root.kind {
+            RootKind::Api => format!(
+                "#[tsrpc::api(name = {}, res = {})]\n",
+                json_string(&root.name),
+                root.keys[1].1
+            ),
+            RootKind::Msg => format!("#[tsrpc::msg(name = {})]\n", json_string(&root.name)),
+        };
+        for (i, (key, rust)) in root.keys.iter().enumerate() {
+            let schema = &self.types[key.as_str()];
+            if str_of(schema, "type") != Some("Interface") || schema.get("indexSignature").is_some()
+            {
+                self.problem(
+                    key,
+                    "a request, response or message must be an interface of properties",
+                );
+                continue;
+            }
+            let attr = if i == 0 { attribute.as_str() } else { "" };
+            if let Some(item) = self.interface(key, rust, schema, attr) {
+                self.items.push(item);
+            }
+        }
+    }
+
+    /// Writes the named type `key`.
+    fn named(&mut self, key: &str) {
+        let rust = self.names[key].clone();
+        let Some(schema) = self.types.get(key) else {
+            return self.problem(key, "referenced, but not in the serviceProto's types");
+        };
+        let doc = format!("/// `{key}` in the serviceProto.\n");
+        let item = match str_of(schema, "type") {
+            Some("Interface") if schema.get("indexSignature").is_none() => {
+                self.interface(key, &rust, schema, "")
+            }
+            Some("Union") if nullable(schema).is_none() => self.enumeration(key, &rust, schema),
+            _ => self
+                .ty(schema, key, &rust)
+                .map(|inner| format!("{doc}{DERIVE}pub struct {rust}(pub {inner});\n")),
+        };
+        if let Some(item) = item {
+            self.items.push(item);
+        }
+    }
+
+    /// A struct of the interface's properties.
+    fn interface(
+        &mut self,
+        at: &str,
+        rust: &str,
+        schema: &Value,
+        attribute: &str,
+    ) -> Option<String> {
+        let fields = self.fields(at, rust, schema, "    pub ")?;
+        Some(format!(
+            "/// `{at}` in the serviceProto.\n{attribute}{DERIVE}pub struct {rust} {{\n{fields}}}\n"
+        ))
+    }
+
+    /// The fields of an interface, each line starting with `lead`.
+    fn fields(&mut self, at: &str, owner: &str, schema: &Value, lead: &str) -> Option<String> {
+        if !list(schema, "extends").is_empty() {
+            self.problem(
+                at,
+                "extends another interface: TSBuffer writes the base's properties in a block of their own, which a Rust struct has no form for (yet)",
+            );
+            return None;
+        }
+        if schema.get("indexSignature").is_some() {
+            self.problem(
+                at,
+                "properties and an index signature together have no Rust form",
+            );
+            return None;
+        }
+        let indent = &lead[..lead.len() - lead.trim_start().len()];
+        let mut out = String::new();
+        let mut idents = BTreeSet::new();
+        let mut ok = true;
+        for property in list(schema, "properties") {
+            let Some(name) = str_of(property, "name") else {
+                self.problem(at, "a property without a name");
+                ok = false;
+                continue;
+            };
+            let field_at = format!("{at}.{name}");
+            let optional = property.get("optional").and_then(Value::as_bool) == Some(true);
+            let Some(schema) = property.get("type") else {
+                self.problem(&field_at, "a property without a type");
+                ok = false;
+                continue;
+            };
+            let hint = format!("{owner}{}", pascal(name));
+            let ty = match nullable(schema) {
+                // A required `T | null`: a newtype of `Option<T>`, which the
+                // export writes out where it is used.
+                Some(Ok(inner)) if !optional => {
+                    let wrapper = self.fresh_name(&hint, &field_at);
+                    let inner = self.ty(inner, &field_at, &format!("{hint}Value"));
+                    inner.map(|inner| {
+                        self.items.push(format!(
+                            "/// `{field_at}`: `{inner} | null`.\n{DERIVE}pub struct {wrapper}(pub Option<{inner}>);\n"
+                        ));
+                        wrapper
+                    })
+                }
+                _ => self.ty(schema, &field_at, &hint),
+            };
+            let Some(ty) = ty else {
+                ok = false;
+                continue;
+            };
+            let mut ident = field_ident(name);
+            let stem = ident.clone();
+            let mut n = 2;
+            while !idents.insert(ident.clone()) {
+                ident = format!("{stem}_{n}");
+                n += 1;
+            }
+            let ty = if optional {
+                format!("Option<{ty}>")
+            } else {
+                ty
+            };
+            out.push_str(&rename(indent, &ident, name));
+            let _ = writeln!(out, "{lead}{ident}: {ty},");
+        }
+        ok.then_some(out)
+    }
+
+    /// An enum of the union's members: string literals are unit variants,
+    /// `{ Name: T }` interfaces variants carrying `T`.
+    fn enumeration(&mut self, at: &str, rust: &str, schema: &Value) -> Option<String> {
+        let mut members: Vec<&Value> = list(schema, "members").iter().collect();
+        members.sort_by_key(|m| m.get("id").and_then(Value::as_u64));
+        let mut variants = String::new();
+        let mut names = BTreeSet::new();
+        let mut ok = true;
+        for member in members {
+            let Some(ty) = member.get("type") else {
+                ok = false;
+                continue;
+            };
+            let (wire, carried) = match (str_of(ty, "type"), list(ty, "properties")) {
+                (Some("Literal"), _) => {
+                    match ty.get("literal").and_then(Value::as_str) {
+                        Some(literal) => (literal, None),
+                        None => {
+                            self.problem(at, "a union member that is a literal other than a string has no Rust form");
+                            ok = false;
+                            continue;
+                        }
+                    }
+                }
+                (Some("Interface"), [one])
+                    if list(ty, "extends").is_empty()
+                        && ty.get("indexSignature").is_none()
+                        && one.get("optional").and_then(Value::as_bool) != Some(true) =>
+                {
+                    match (str_of(one, "name"), one.get("type")) {
+                        (Some(name), Some(value)) => (name, Some(value)),
+                        _ => {
+                            ok = false;
+                            continue;
+                        }
+                    }
+                }
+                _ => {
+                    self.problem(
+                        at,
+                        "a union whose members are not string literals and `{ Name: value }` interfaces has no Rust form (serde's untagged and internally tagged enums cannot be read without the input describing itself)",
+                    );
+                    return None;
+                }
+            };
+            let mut variant = pascal(wire);
+            let stem = variant.clone();
+            let mut n = 2;
+            while !names.insert(variant.clone()) {
+                variant = format!("{stem}{n}");
+                n += 1;
+            }
+            variants.push_str(&rename("    ", &variant, wire));
+            let variant_at = format!("{at}<{wire}>");
+            match carried {
+                None => {
+                    let _ = writeln!(variants, "    {variant},");
+                }
+                Some(value)
+                    if str_of(value, "type") == Some("Interface")
+                        && value.get("indexSignature").is_none() =>
+                {
+                    match self.fields(&variant_at, &format!("{rust}{variant}"), value, "        ") {
+                        Some(fields) => {
+                            let _ = write!(variants, "    {variant} {{\n{fields}    }},\n");
+                        }
+                        None => ok = false,
+                    }
+                }
+                Some(value) => match self.ty(value, &variant_at, &format!("{rust}{variant}")) {
+                    Some(ty) => {
+                        let _ = writeln!(variants, "    {variant}({ty}),");
+                    }
+                    None => ok = false,
+                },
+            }
+        }
+        ok.then(|| {
+            format!("/// `{at}` in the serviceProto.\n{DERIVE}pub enum {rust} {{\n{variants}}}\n")
+        })
+    }
+
+    /// The Rust type of a schema used in place; `hint` names a type it
+    /// needs to define (an inline interface or union).
+    fn ty(&mut self, schema: &Value, at: &str, hint: &str) -> Option<String> {
+        let kind = str_of(schema, "type").unwrap_or("(none)");
+        Some(match kind {
+            "String" => "String".into(),
+            "Boolean" => "bool".into(),
+            "Date" => "tsrpc::Timestamp".into(),
+            "Number" => match str_of(schema, "scalarType") {
+                None | Some("double") => "f64".into(),
+                Some("int") => "i64".into(),
+                Some("uint") => "u64".into(),
+                Some(other) => {
+                    self.problem(at, format_args!("a {other} has no Rust form in tsrpc yet"));
+                    return None;
+                }
+            },
+            "Buffer" => match str_of(schema, "arrayType") {
+                None | Some("Uint8Array") => "tsrpc::Binary".into(),
+                Some(other) => {
+                    self.problem(
+                        at,
+                        format_args!(
+                            "a {other} has no Rust form (`Uint8Array` has: `tsrpc::Binary`)"
+                        ),
+                    );
+                    return None;
+                }
+            },
+            "Array" => {
+                let element = schema.get("elementType")?;
+                format!(
+                    "Vec<{}>",
+                    self.ty(element, &format!("{at}[]"), &format!("{hint}Item"))?
+                )
+            }
+            "Tuple" => {
+                if schema.get("optionalStartIndex").is_some() {
+                    self.problem(at, "a tuple with optional elements has no Rust form");
+                    return None;
+                }
+                let elements = list(schema, "elementTypes");
+                let mut types = Vec::new();
+                for (i, element) in elements.iter().enumerate() {
+                    types.push(self.ty(element, &format!("{at}.{i}"), &format!("{hint}{i}"))?);
+                }
+                match types.len() {
+                    0 => {
+                        self.problem(at, "an empty tuple has no Rust form");
+                        return None;
+                    }
+                    1 => format!("({},)", types[0]),
+                    _ => format!("({})", types.join(", ")),
+                }
+            }
+            "Reference" => {
+                let target = str_of(schema, "target").unwrap_or_default();
+                if !self.types.contains_key(target) {
+                    self.problem(
+                        at,
+                        format_args!("refers to {target:?}, not in the serviceProto's types"),
+                    );
+                    return None;
+                }
+                self.name_of(target)
+            }
+            "Union" => match nullable(schema) {
+                Some(Ok(inner)) => format!("Option<{}>", self.ty(inner, at, hint)?),
+                Some(Err(())) => {
+                    self.problem(at, "`null | T` with null as member 0: tsrpc writes `T | null` (T member 0, null member 1)");
+                    return None;
+                }
+                None => {
+                    let name = self.fresh_name(hint, at);
+                    let item = self.enumeration(at, &name, schema)?;
+                    self.items.push(item);
+                    name
+                }
+            },
+            "Interface" => match schema.get("indexSignature") {
+                Some(index)
+                    if list(schema, "properties").is_empty()
+                        && list(schema, "extends").is_empty() =>
+                {
+                    let key = match str_of(index, "keyType") {
+                        Some("Number") => "i64",
+                        _ => "String",
+                    };
+                    let value = self.ty(
+                        index.get("type")?,
+                        &format!("{at}[key]"),
+                        &format!("{hint}Value"),
+                    )?;
+                    format!("std::collections::HashMap<{key}, {value}>")
+                }
+                _ => {
+                    let name = self.fresh_name(hint, at);
+                    let item = self.interface(at, &name, schema, "")?;
+                    self.items.push(item);
+                    name
+                }
+            },
+            "Literal" => {
+                self.problem(
+                    at,
+                    "a literal type outside a union has no Rust form yet (TSRPC never writes it in binary mode)",
+                );
+                return None;
+            }
+            other => {
+                self.problem(at, format_args!("{other} types have no Rust form in tsrpc"));
+                return None;
+            }
+        })
+    }
+}
+
+/// Names a generated type may not take.
+fn is_reserved(name: &str) -> bool {
+    matches!(
+        name,
+        "Self"
+            | "Option"
+            | "Vec"
+            | "String"
+            | "Box"
+            | "Result"
+            | "Some"
+            | "None"
+            | "Ok"
+            | "Err"
+            | "Serialize"
+            | "Deserialize"
+            | "SERVICE_PROTO"
+    )
+}
+
+#[cfg(test)]
+mod tests;
