@@ -2,15 +2,19 @@
 // serviceProto (read at run time), against the chatroom backend moved to
 // Rust with `tsrpc import` (tests/migration.rs).
 //
-//     node chatroom-client.js <serviceProto.json> ws://127.0.0.1:<port> <binary|json>
+//     node chatroom-client.js <serviceProto.ts> ws://127.0.0.1:<port> <binary|json>
 //
+// The serviceProto is the object of TSRPC's generated serviceProto.ts,
+// taken out of it as the TypeScript compiler would leave it.
 // Prints one JSON line per result; exits non-zero on the first failure.
 'use strict';
 const fs = require('fs');
 const { HttpClient, WsClient } = require('tsrpc');
 
 const [protoPath, url, mode] = process.argv.slice(2);
-const proto = JSON.parse(fs.readFileSync(protoPath, 'utf8'));
+const text = fs.readFileSync(protoPath, 'utf8');
+const start = text.indexOf('{', text.indexOf('export const serviceProto'));
+const proto = JSON.parse(text.slice(start).trim().replace(/;$/, ''));
 const json = mode === 'json';
 const logger = { debug() {}, log() {}, warn() {}, error: console.error };
 

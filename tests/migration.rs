@@ -23,8 +23,8 @@ async fn the_chatrooms_typescript_clients_talk_to_the_migrated_backend_unchanged
         .build()
         .expect("the generated types are the file's");
     let addr = server.start().await.expect("the server starts");
-    let proto = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples/migrated-chatroom/serviceProto.json");
+    let proto =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/migrated-chatroom/serviceProto.ts");
     for mode in ["binary", "json"] {
         let lines = node::run(
             "chatroom-client.js",

@@ -5,7 +5,7 @@
 //! (`tsrpc::guide::migration`) walks through it.
 //!
 //! ```text
-//! cargo run -p tsrpc-cli -- import examples/migrated-chatroom/serviceProto.json -o examples/migrated-chatroom/protocol.rs
+//! cargo run -p tsrpc-cli -- import examples/migrated-chatroom/serviceProto.ts -o examples/migrated-chatroom/protocol.rs
 //! cargo run --example migrated-chatroom -- --port 3000
 //! ```
 

@@ -1,5 +1,5 @@
 //! The protocol of a TSRPC project, written by `tsrpc import` from
-//! `serviceProto.json`. Written again from a newer file rather than edited.
+//! `serviceProto.ts`. Written again from a newer file rather than edited.
 //!
 //! Each type's TypeScript export is the file's schema again: a server
 //! started with `.service_proto(SERVICE_PROTO)` answers the project's
@@ -7,9 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The `serviceProto.json` this module was written from: serve its clients with
-/// `tsrpc::Server::builder().service_proto(SERVICE_PROTO)`, which uses
-/// its service and property ids.
+/// The serviceProto of `serviceProto.ts`, as JSON: start the server with
+/// `.service_proto(SERVICE_PROTO)` to use its service and property ids.
 pub const SERVICE_PROTO: &str = r#"{
     "services": [
         {
@@ -68,8 +67,7 @@ pub const SERVICE_PROTO: &str = r#"{
             ]
         }
     }
-}
-"#;
+}"#;
 
 /// `MsgChat/MsgChat` in the serviceProto.
 #[tsrpc::msg(name = "Chat")]

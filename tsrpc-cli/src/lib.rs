@@ -54,14 +54,36 @@ impl std::fmt::Display for ImportError {
 
 impl std::error::Error for ImportError {}
 
-/// The Rust protocol module of the `serviceProto.json` text `proto`;
-/// `source` names the file in the module's header.
-pub fn rust_protocol(proto: &str, source: &str) -> Result<String, ImportError> {
+/// The `ServiceProto` object in `text`: the whole text (a
+/// `serviceProto.json`), or the object assigned to `serviceProto` in a
+/// `serviceProto.ts` as TSRPC's generator writes it (JSON text after
+/// `export const serviceProto: ServiceProto<ServiceType> = `). Returns the
+/// object's own text and its value.
+fn service_proto_of(text: &str) -> Result<(&str, Value), String> {
+    if let Ok(value) = serde_json::from_str(text) {
+        return Ok((text, value));
+    }
+    let start = text
+        .find("export const serviceProto")
+        .and_then(|at| text[at..].find('=').map(|eq| at + eq + 1))
+        .and_then(|after| text[after..].find('{').map(|brace| after + brace))
+        .ok_or("the serviceProto is neither JSON nor a serviceProto.ts (`export const serviceProto ... = {...}`)")?;
+    let mut values = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
+    let value = values
+        .next()
+        .ok_or("no object after `export const serviceProto =`")?
+        .map_err(|e| format!("the serviceProto object is not JSON: {e}"))?;
+    Ok((&text[start..start + values.byte_offset()], value))
+}
+
+/// The Rust protocol module of the text of a `serviceProto.json` (or of
+/// the `serviceProto.ts` TSRPC's generator writes); `source` names the
+/// file in the module's header.
+pub fn rust_protocol(text: &str, source: &str) -> Result<String, ImportError> {
     let fail = |problem: String| ImportError {
         problems: vec![problem],
     };
-    let value: Value = serde_json::from_str(proto)
-        .map_err(|e| fail(format!("the serviceProto is not valid JSON: {e}")))?;
+    let (proto, value) = service_proto_of(text).map_err(fail)?;
     let empty = Map::new();
     let types = value
         .get("types")
@@ -97,9 +119,8 @@ pub fn rust_protocol(proto: &str, source: &str) -> Result<String, ImportError> {
     let mut out = header(source, &value);
     let _ = writeln!(
         out,
-        "/// The `{source}` this module was written from: serve its clients with\n\
-         /// `tsrpc::Server::builder().service_proto(SERVICE_PROTO)`, which uses\n\
-         /// its service and property ids.\n\
+        "/// The serviceProto of `{source}`, as JSON: start the server with\n\
+         /// `.service_proto(SERVICE_PROTO)` to use its service and property ids.\n\
          pub const SERVICE_PROTO: &str = {};",
         raw_string(proto)
     );

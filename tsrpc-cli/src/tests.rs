@@ -252,9 +252,28 @@ fn what_has_no_rust_form_is_named_all_at_once() {
     );
     let err = rust_protocol("{", "x.json").unwrap_err();
     assert!(
-        err.problems()[0].starts_with("the serviceProto is not valid JSON"),
+        err.problems()[0].starts_with("the serviceProto is neither JSON nor"),
         "{err}"
     );
+    let err = rust_protocol("export const serviceProto = {,};", "x.ts").unwrap_err();
+    assert!(
+        err.problems()[0].starts_with("the serviceProto object is not JSON"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_service_proto_ts_is_read_too() {
+    let json = proto(
+        json!([prop(0, "x", json!({ "type": "String" }))]),
+        json!({}),
+    );
+    let ts = format!(
+        "import {{ ServiceProto }} from 'tsrpc-proto';\n\nexport interface ServiceType {{}}\n\nexport const serviceProto: ServiceProto<ServiceType> = {json};"
+    );
+    let from_ts = rust_protocol(&ts, "serviceProto.ts").unwrap();
+    // The module holds the object alone, as JSON.
+    assert_eq!(from_ts, rust_protocol(&json, "serviceProto.ts").unwrap());
 }
 
 #[test]

@@ -41,9 +41,9 @@ fn check(proto: &str, module: &str, command: &str) {
 #[test]
 fn the_migrated_chatroom_is_the_commands_output() {
     check(
-        "examples/migrated-chatroom/serviceProto.json",
+        "examples/migrated-chatroom/serviceProto.ts",
         "examples/migrated-chatroom/protocol.rs",
-        "cargo run -p tsrpc-cli -- import examples/migrated-chatroom/serviceProto.json -o examples/migrated-chatroom/protocol.rs",
+        "cargo run -p tsrpc-cli -- import examples/migrated-chatroom/serviceProto.ts -o examples/migrated-chatroom/protocol.rs",
     );
 }
 

@@ -1,4 +1,20 @@
-{
+import { ServiceProto } from 'tsrpc-proto';
+import { MsgChat } from './MsgChat';
+import { ReqSend, ResSend } from './PtlSend';
+
+export interface ServiceType {
+    api: {
+        "Send": {
+            req: ReqSend,
+            res: ResSend
+        }
+    },
+    msg: {
+        "Chat": MsgChat
+    }
+}
+
+export const serviceProto: ServiceProto<ServiceType> = {
     "services": [
         {
             "id": 0,
@@ -56,4 +72,4 @@
             ]
         }
     }
-}
+};
