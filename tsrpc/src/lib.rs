@@ -71,7 +71,8 @@
 //! The long-form documentation is in [`guide`]: [the server](guide::server)
 //! (settings, connections, calls, broadcasts, HTTP, limits, tracing),
 //! [flows](guide::flows), [TypeScript](guide::typescript) (the export and
-//! TSRPC front ends) and [the wire](guide::wire) (the bytes). A newcomer
+//! TSRPC front ends), [the wire](guide::wire) (the bytes) and [moving a
+//! TSRPC backend to Rust](guide::migration). A newcomer
 //! looking for **how a call is answered** reads `server/dispatch/` (the one
 //! pipeline of WebSocket, HTTP and in-process calls); for **how a broadcast
 //! works**, [`Server::broadcast_msg_to`] in `server/mod.rs` over each
@@ -267,6 +268,8 @@ pub mod guide {
     pub mod typescript {}
     #[doc = include_str!("docs/wire.md")]
     pub mod wire {}
+    #[doc = include_str!("docs/migration.md")]
+    pub mod migration {}
 }
 
 /// Support for the code the macros generate. Not public API.
