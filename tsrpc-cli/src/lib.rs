@@ -462,10 +462,10 @@ impl<'v> Generator<'v> {
 
     /// The fields of an interface, each line starting with `lead`.
     fn fields(&mut self, at: &str, owner: &str, schema: &Value, lead: &str) -> Option<String> {
-        if !list(schema, "extends").is_empty() {
+        if let Some(base) = self.base_with_properties(schema) {
             self.problem(
                 at,
-                "extends another interface: TSBuffer writes the base's properties in a block of their own, which a Rust struct has no form for (yet)",
+                format_args!("extends {base}, whose properties TSBuffer writes in a block of their own, which a Rust struct has no form for yet (an interface extending only empty ones, as TSRPC's `BaseRequest`, is brought over)"),
             );
             return None;
         }
@@ -529,6 +529,30 @@ impl<'v> Generator<'v> {
             let _ = writeln!(out, "{lead}{ident}: {ty},");
         }
         ok.then_some(out)
+    }
+
+    /// The first interface `schema` extends (directly or not) that has
+    /// properties or an index signature. Empty bases (TSRPC's templates'
+    /// `BaseRequest`, `BaseResponse`, `BaseMessage`) change no bytes:
+    /// TSBuffer leaves out an `extends` block with nothing in it.
+    fn base_with_properties(&self, schema: &Value) -> Option<String> {
+        let mut todo: Vec<&Value> = list(schema, "extends").iter().collect();
+        let mut seen = 0;
+        while let Some(extend) = todo.pop() {
+            seen += 1;
+            let target = extend.get("type").and_then(|t| str_of(t, "target"));
+            let base = target.and_then(|t| self.types.get(t));
+            let name = target.unwrap_or("an inline interface").to_owned();
+            let Some(base) = base else { return Some(name) };
+            if seen > 64
+                || !list(base, "properties").is_empty()
+                || base.get("indexSignature").is_some()
+            {
+                return Some(name);
+            }
+            todo.extend(list(base, "extends"));
+        }
+        None
     }
 
     /// An enum of the union's members: string literals are unit variants,

@@ -236,12 +236,13 @@ fn what_has_no_rust_form_is_named_all_at_once() {
         ]),
         json!({ "shop/Derived": { "type": "Interface",
             "extends": [{ "id": 0, "type": { "type": "Reference", "target": "shop/Base" } }],
-            "properties": [] } }),
+            "properties": [] },
+            "shop/Base": { "type": "Interface", "properties": [prop(0, "token", json!({ "type": "String" }))] } }),
     );
     assert_eq!(
         got,
         [
-            "`shop/Derived`: extends another interface: TSBuffer writes the base's properties in a block of their own, which a Rust struct has no form for (yet)",
+            "`shop/Derived`: extends shop/Base, whose properties TSBuffer writes in a block of their own, which a Rust struct has no form for yet (an interface extending only empty ones, as TSRPC's `BaseRequest`, is brought over)",
             "`shop/PtlEdit/ReqEdit.backwards`: `null | T` with null as member 0: tsrpc writes `T | null` (T member 0, null member 1)",
             "`shop/PtlEdit/ReqEdit.big`: a bigint has no Rust form in tsrpc yet",
             "`shop/PtlEdit/ReqEdit.flag`: a literal type outside a union has no Rust form yet (TSRPC never writes it in binary mode)",

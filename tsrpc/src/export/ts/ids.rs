@@ -378,10 +378,12 @@ impl<'a> Walker<'a> {
                 index_signature,
                 origin,
             } => {
-                if !list(old, "extends").is_empty() {
+                if let Some(base) = self.base_with_properties(old) {
                     self.differ(
                         at,
-                        "the serviceProto's interface extends another, which a Rust struct does not (its fields are a separate block)",
+                        format_args!(
+                            "the serviceProto's interface extends {base}, whose properties TSBuffer writes in a block of their own, which a Rust struct has no form for (an interface extending only empty ones, as TSRPC's `BaseRequest`, is fine)"
+                        ),
                     );
                 }
                 let old_props = list(old, "properties");
@@ -545,6 +547,30 @@ impl<'a> Walker<'a> {
                 }
             }
         }
+    }
+
+    /// The first interface `old` extends (directly or not) that has
+    /// properties or an index signature. An empty base (TSRPC's
+    /// `BaseRequest` as its templates write it) changes no bytes: TSBuffer
+    /// leaves out an `extends` block with nothing in it.
+    fn base_with_properties(&self, old: &Value) -> Option<String> {
+        let mut todo: Vec<&Value> = list(old, "extends").iter().collect();
+        let mut seen = 0;
+        while let Some(extend) = todo.pop() {
+            seen += 1;
+            let target = extend.get("type").and_then(|t| str_of(t, "target"));
+            let base = target.and_then(|t| self.old_types.get(t));
+            let name = target.unwrap_or("an inline interface").to_owned();
+            let Some(base) = base else { return Some(name) };
+            if seen > 64
+                || !list(base, "properties").is_empty()
+                || base.get("indexSignature").is_some()
+            {
+                return Some(name);
+            }
+            todo.extend(list(base, "extends"));
+        }
+        None
     }
 
     /// An enum variant's name, from its member's schema: a string literal,
