@@ -46,7 +46,7 @@ fn run(args: &[String]) -> Result<(), String> {
     let source = PathBuf::from(input)
         .file_name()
         .map_or_else(|| input.clone(), |name| name.to_string_lossy().into_owned());
-    let module = tsrpc_cli::rust_protocol(&text, &source).map_err(|e| {
+    let module = tsrpc::export::rust_protocol(&text, &source).map_err(|e| {
         let mut message = format!("{input} cannot be brought over:");
         for problem in e.problems() {
             message.push_str("\n  ");

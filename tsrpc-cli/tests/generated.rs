@@ -30,7 +30,7 @@ fn check(proto: &str, module: &str, command: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let text = std::fs::read_to_string(root.join(proto)).expect("the serviceProto");
     let name = Path::new(proto).file_name().unwrap().to_string_lossy();
-    let generated = tsrpc_cli::rust_protocol(&text, &name).expect("it can be brought over");
+    let generated = tsrpc::export::rust_protocol(&text, &name).expect("it can be brought over");
     let checked_in = std::fs::read_to_string(root.join(module)).expect("the checked-in module");
     assert!(
         rustfmt(&generated) == rustfmt(&checked_in),

@@ -22,8 +22,11 @@
 //!
 //! The guide, with how each Rust type maps: [`crate::guide::typescript`].
 
+mod rust;
+mod service_proto;
 mod ts;
 
+pub use rust::{ImportError, rust_protocol};
 pub use ts::{
     ServiceProtoError, TsExport, TsExportError, TsFile, export_typescript,
     export_typescript_filtered, export_typescript_keeping_ids, use_service_proto,

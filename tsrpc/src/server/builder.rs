@@ -345,7 +345,8 @@ impl ServerBuilder {
 
     /// Answers TSRPC clients in binary (TSBuffer) mode with the service
     /// and property ids of the project's `serviceProto.json` (its text,
-    /// from `include_str!` or a file), rather than positions: the file the
+    /// from `include_str!` or a file; TSRPC's `serviceProto.ts` is read
+    /// too), rather than positions: the file the
     /// clients were built with. [`build`](Self::build) fails, naming each
     /// difference, when the file does not describe the Rust types; see
     /// [`export::use_service_proto`](crate::export::use_service_proto),

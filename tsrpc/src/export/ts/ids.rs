@@ -15,8 +15,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
+use super::TsExport;
 use super::schema::{Origin, Schema};
-use super::{ServiceNames, TsExport};
+use crate::export::service_proto::{self, base_with_properties, list, str_of};
 use crate::proto::{ServiceKind, ServiceTable};
 use crate::schema::ids::Ids;
 
@@ -113,19 +114,6 @@ impl Alignment {
     }
 }
 
-/// The schema ids of a service's root types, as TSRPC names them.
-fn root_keys(kind: ServiceKind, name: &str) -> Result<Vec<String>, String> {
-    let names = ServiceNames::new(name)?;
-    let (folder, last) = (&names.folder, &names.last);
-    Ok(match kind {
-        ServiceKind::Api => vec![
-            format!("{folder}Ptl{last}/Req{last}"),
-            format!("{folder}Ptl{last}/Res{last}"),
-        ],
-        ServiceKind::Msg => vec![format!("{folder}Msg{last}/Msg{last}")],
-    })
-}
-
 /// Aligns `export` (of `table`, with position ids) with the text of a
 /// `serviceProto.json`; an error when the text is not one.
 pub(super) fn align(
@@ -133,8 +121,7 @@ pub(super) fn align(
     export: &TsExport,
     previous: &str,
 ) -> Result<Alignment, String> {
-    let proto: Value = serde_json::from_str(previous)
-        .map_err(|e| format!("the serviceProto is not valid JSON: {e}"))?;
+    let (_, proto) = service_proto::parse(previous)?;
     let empty = Map::new();
     let old_types = proto
         .get("types")
@@ -184,17 +171,6 @@ fn kind(schema: &Schema) -> &'static str {
     }
 }
 
-fn str_of<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
-    value.get(key).and_then(Value::as_str)
-}
-
-fn list<'v>(value: &'v Value, key: &str) -> &'v [Value] {
-    value
-        .get(key)
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
-}
-
 impl<'a> Walker<'a> {
     fn differ(&mut self, at: &str, what: impl std::fmt::Display) {
         self.out.differences.push(format!("`{at}`: {what}"));
@@ -239,11 +215,7 @@ impl<'a> Walker<'a> {
             return;
         };
         self.out.services.insert(service.id(), wire);
-        let keys = match root_keys(kind, name) {
-            Ok(keys) => keys,
-            Err(e) => return self.differ(name, e),
-        };
-        for key in keys {
+        for key in service_proto::root_keys(kind == ServiceKind::Api, name) {
             let Some(new) = self.new_types.get(&key) else {
                 let why = export
                     .left_out
@@ -378,7 +350,7 @@ impl<'a> Walker<'a> {
                 index_signature,
                 origin,
             } => {
-                if let Some(base) = self.base_with_properties(old) {
+                if let Some(base) = base_with_properties(self.old_types, old) {
                     self.differ(
                         at,
                         format_args!(
@@ -547,30 +519,6 @@ impl<'a> Walker<'a> {
                 }
             }
         }
-    }
-
-    /// The first interface `old` extends (directly or not) that has
-    /// properties or an index signature. An empty base (TSRPC's
-    /// `BaseRequest` as its templates write it) changes no bytes: TSBuffer
-    /// leaves out an `extends` block with nothing in it.
-    fn base_with_properties(&self, old: &Value) -> Option<String> {
-        let mut todo: Vec<&Value> = list(old, "extends").iter().collect();
-        let mut seen = 0;
-        while let Some(extend) = todo.pop() {
-            seen += 1;
-            let target = extend.get("type").and_then(|t| str_of(t, "target"));
-            let base = target.and_then(|t| self.old_types.get(t));
-            let name = target.unwrap_or("an inline interface").to_owned();
-            let Some(base) = base else { return Some(name) };
-            if seen > 64
-                || !list(base, "properties").is_empty()
-                || base.get("indexSignature").is_some()
-            {
-                return Some(name);
-            }
-            todo.extend(list(base, "extends"));
-        }
-        None
     }
 
     /// An enum variant's name, from its member's schema: a string literal,

@@ -754,7 +754,7 @@ fn differences_are_named_where_they_are() {
     let table = ServiceTable::from_descriptors([&FOREST]).unwrap();
     let err = export_typescript_keeping_ids(&table, "{").unwrap_err();
     assert!(
-        err.problems()[0].starts_with("the serviceProto is not valid JSON"),
+        err.problems()[0].starts_with("the serviceProto is neither JSON nor"),
         "{err}"
     );
     let err = export_typescript_keeping_ids(&table, "{}").unwrap_err();

@@ -1,32 +1,12 @@
-//! `tsrpc import`: the Rust protocol module of a TSRPC project, written
-//! from its `serviceProto.json`.
-//!
-//! Every API and message of the file becomes a `#[tsrpc::api]` request and
-//! response or a `#[tsrpc::msg]` struct, and every type they use a Rust
-//! type whose TypeScript export is the file's schema again, so a server
-//! started with the file (`ServerBuilder::service_proto`, which the module's
-//! `SERVICE_PROTO` holds) answers the project's clients, in JSON mode and in
-//! TSRPC's binary mode, with the file's ids. What has no Rust form is named,
-//! every place at once, and nothing is written.
-//!
-//! ```
-//! let proto = r#"{ "version": 1,
-//!     "services": [{ "id": 0, "name": "Chat", "type": "msg" }],
-//!     "types": { "MsgChat/MsgChat": { "type": "Interface", "properties": [
-//!         { "id": 0, "name": "content", "type": { "type": "String" } },
-//!         { "id": 1, "name": "sentAt", "optional": true, "type": { "type": "Date" } } ] } } }"#;
-//! let module = tsrpc_cli::rust_protocol(proto, "serviceProto.json").unwrap();
-//! assert!(module.contains("#[tsrpc::msg(name = \"Chat\")]\n"));
-//! assert!(module.contains("    #[serde(rename = \"sentAt\")]\n    pub sent_at: Option<tsrpc::Timestamp>,\n"));
-//! ```
-//!
-//! The guide (with TSRPC's chatroom as the worked example) is the tsrpc
-//! crate's `tsrpc::guide::migration`.
+//! The Rust protocol module of a TSRPC project's `serviceProto`
+//! ([`rust_protocol`]), which the `tsrpc import` command writes.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
+
+use super::service_proto::{self, base_with_properties, list, str_of};
 
 /// Why a `serviceProto.json` could not be brought over: one line per
 /// place, naming the type and property as the file does.
@@ -54,36 +34,38 @@ impl std::fmt::Display for ImportError {
 
 impl std::error::Error for ImportError {}
 
-/// The `ServiceProto` object in `text`: the whole text (a
-/// `serviceProto.json`), or the object assigned to `serviceProto` in a
-/// `serviceProto.ts` as TSRPC's generator writes it (JSON text after
-/// `export const serviceProto: ServiceProto<ServiceType> = `). Returns the
-/// object's own text and its value.
-fn service_proto_of(text: &str) -> Result<(&str, Value), String> {
-    if let Ok(value) = serde_json::from_str(text) {
-        return Ok((text, value));
-    }
-    let start = text
-        .find("export const serviceProto")
-        .and_then(|at| text[at..].find('=').map(|eq| at + eq + 1))
-        .and_then(|after| text[after..].find('{').map(|brace| after + brace))
-        .ok_or("the serviceProto is neither JSON nor a serviceProto.ts (`export const serviceProto ... = {...}`)")?;
-    let mut values = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
-    let value = values
-        .next()
-        .ok_or("no object after `export const serviceProto =`")?
-        .map_err(|e| format!("the serviceProto object is not JSON: {e}"))?;
-    Ok((&text[start..start + values.byte_offset()], value))
-}
-
-/// The Rust protocol module of the text of a `serviceProto.json` (or of
-/// the `serviceProto.ts` TSRPC's generator writes); `source` names the
-/// file in the module's header.
+/// The Rust protocol module of a TSRPC project: `text` is its
+/// `serviceProto.json`, or the `serviceProto.ts` TSRPC's generator writes;
+/// `source` names the file in the module's header.
+///
+/// Every API and message of the file becomes a `#[tsrpc::api]` request and
+/// response or a `#[tsrpc::msg]` struct, and every type they use a Rust
+/// type whose TypeScript export is the file's schema again, so a server
+/// started with the file ([`ServerBuilder::service_proto`], which the
+/// module's `SERVICE_PROTO` holds) answers the project's clients, in JSON
+/// mode and in TSRPC's binary mode, with the file's ids. What has no Rust
+/// form is named, every place at once, and nothing is written. The
+/// `tsrpc` command (crate `tsrpc-cli`) runs it: `tsrpc import
+/// serviceProto.ts -o src/protocol.rs`; the guide, with TSRPC's chatroom
+/// as the worked example, is [`crate::guide::migration`].
+///
+/// ```
+/// let proto = r#"{ "version": 1,
+///     "services": [{ "id": 0, "name": "Chat", "type": "msg" }],
+///     "types": { "MsgChat/MsgChat": { "type": "Interface", "properties": [
+///         { "id": 0, "name": "content", "type": { "type": "String" } },
+///         { "id": 1, "name": "sentAt", "optional": true, "type": { "type": "Date" } } ] } } }"#;
+/// let module = tsrpc::export::rust_protocol(proto, "serviceProto.json").unwrap();
+/// assert!(module.contains("#[tsrpc::msg(name = \"Chat\")]\n"));
+/// assert!(module.contains("    #[serde(rename = \"sentAt\")]\n    pub sent_at: Option<tsrpc::Timestamp>,\n"));
+/// ```
+///
+/// [`ServerBuilder::service_proto`]: crate::server::ServerBuilder::service_proto
 pub fn rust_protocol(text: &str, source: &str) -> Result<String, ImportError> {
     let fail = |problem: String| ImportError {
         problems: vec![problem],
     };
-    let (proto, value) = service_proto_of(text).map_err(fail)?;
+    let (proto, value) = service_proto::parse(text).map_err(fail)?;
     let empty = Map::new();
     let types = value
         .get("types")
@@ -185,17 +167,6 @@ struct Generator<'v> {
     queue: VecDeque<String>,
     items: Vec<String>,
     problems: Vec<String>,
-}
-
-fn str_of<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
-    value.get(key).and_then(Value::as_str)
-}
-
-fn list<'v>(value: &'v Value, key: &str) -> &'v [Value] {
-    value
-        .get(key)
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
 }
 
 /// `UserId` from `user_id`, `userId`, `user-id`.
@@ -356,24 +327,15 @@ impl<'v> Generator<'v> {
                     .push(format!("a service without a name and type: {service}"));
                 continue;
             };
-            let (folder, last) = match name.rfind('/') {
-                Some(i) => (&name[..=i], &name[i + 1..]),
-                None => ("", name),
-            };
-            let (kind, keys) = match kind {
-                "api" => (
-                    RootKind::Api,
-                    vec![
-                        format!("{folder}Ptl{last}/Req{last}"),
-                        format!("{folder}Ptl{last}/Res{last}"),
-                    ],
-                ),
-                "msg" => (RootKind::Msg, vec![format!("{folder}Msg{last}/Msg{last}")]),
+            let kind = match kind {
+                "api" => RootKind::Api,
+                "msg" => RootKind::Msg,
                 other => {
                     self.problem(name, format_args!("unknown service type {other:?}"));
                     continue;
                 }
             };
+            let keys = service_proto::root_keys(kind == RootKind::Api, name);
             let mut named = Vec::new();
             for key in keys {
                 if !self.types.contains_key(&key) {
@@ -462,7 +424,7 @@ impl<'v> Generator<'v> {
 
     /// The fields of an interface, each line starting with `lead`.
     fn fields(&mut self, at: &str, owner: &str, schema: &Value, lead: &str) -> Option<String> {
-        if let Some(base) = self.base_with_properties(schema) {
+        if let Some(base) = base_with_properties(self.types, schema) {
             self.problem(
                 at,
                 format_args!("extends {base}, whose properties TSBuffer writes in a block of their own, which a Rust struct has no form for yet (an interface extending only empty ones, as TSRPC's `BaseRequest`, is brought over)"),
@@ -529,30 +491,6 @@ impl<'v> Generator<'v> {
             let _ = writeln!(out, "{lead}{ident}: {ty},");
         }
         ok.then_some(out)
-    }
-
-    /// The first interface `schema` extends (directly or not) that has
-    /// properties or an index signature. Empty bases (TSRPC's templates'
-    /// `BaseRequest`, `BaseResponse`, `BaseMessage`) change no bytes:
-    /// TSBuffer leaves out an `extends` block with nothing in it.
-    fn base_with_properties(&self, schema: &Value) -> Option<String> {
-        let mut todo: Vec<&Value> = list(schema, "extends").iter().collect();
-        let mut seen = 0;
-        while let Some(extend) = todo.pop() {
-            seen += 1;
-            let target = extend.get("type").and_then(|t| str_of(t, "target"));
-            let base = target.and_then(|t| self.types.get(t));
-            let name = target.unwrap_or("an inline interface").to_owned();
-            let Some(base) = base else { return Some(name) };
-            if seen > 64
-                || !list(base, "properties").is_empty()
-                || base.get("indexSignature").is_some()
-            {
-                return Some(name);
-            }
-            todo.extend(list(base, "extends"));
-        }
-        None
     }
 
     /// An enum of the union's members: string literals are unit variants,

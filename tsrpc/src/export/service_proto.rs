@@ -1,0 +1,83 @@
+//! Reading TSRPC's `ServiceProto` JSON (a `serviceProto.json`, or the
+//! object of a `serviceProto.ts`): what the ids check (`ts/ids.rs`) and
+//! the Rust module writer (`rust/`) both need to know of it.
+
+use serde_json::{Map, Value};
+
+/// The string at `key`.
+pub(super) fn str_of<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
+    value.get(key).and_then(Value::as_str)
+}
+
+/// The array at `key`, empty when absent.
+pub(super) fn list<'v>(value: &'v Value, key: &str) -> &'v [Value] {
+    value
+        .get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// The schema keys of a service's root types, as TSRPC names them:
+/// `{folder}Ptl{Name}/Req{Name}` and `.../Res{Name}` for an API,
+/// `{folder}Msg{Name}/Msg{Name}` for a message.
+pub(super) fn root_keys(api: bool, name: &str) -> Vec<String> {
+    let (folder, last) = match name.rfind('/') {
+        Some(i) => (&name[..=i], &name[i + 1..]),
+        None => ("", name),
+    };
+    if api {
+        vec![
+            format!("{folder}Ptl{last}/Req{last}"),
+            format!("{folder}Ptl{last}/Res{last}"),
+        ]
+    } else {
+        vec![format!("{folder}Msg{last}/Msg{last}")]
+    }
+}
+
+/// The first interface `schema` extends (directly or not) that has
+/// properties or an index signature, by name. An empty base (TSRPC's
+/// project templates' `BaseRequest`, `BaseResponse`, `BaseMessage`)
+/// changes no bytes: TSBuffer leaves out an `extends` block with nothing
+/// in it. A base with properties is written in a block of its own, which
+/// a Rust struct has no form for.
+pub(super) fn base_with_properties(types: &Map<String, Value>, schema: &Value) -> Option<String> {
+    let mut todo: Vec<&Value> = list(schema, "extends").iter().collect();
+    let mut seen = 0;
+    while let Some(extend) = todo.pop() {
+        seen += 1;
+        let target = extend.get("type").and_then(|t| str_of(t, "target"));
+        let name = target.unwrap_or("an inline interface").to_owned();
+        let Some(base) = target.and_then(|t| types.get(t)) else {
+            return Some(name);
+        };
+        if seen > 64 || !list(base, "properties").is_empty() || base.get("indexSignature").is_some()
+        {
+            return Some(name);
+        }
+        todo.extend(list(base, "extends"));
+    }
+    None
+}
+
+/// The `ServiceProto` object in `text`: the whole text (a
+/// `serviceProto.json`), or the object assigned to `serviceProto` in a
+/// `serviceProto.ts` as TSRPC's generator writes it (JSON text after
+/// `export const serviceProto: ServiceProto<ServiceType> = `). Returns the
+/// object's own text and its value.
+pub(super) fn parse(text: &str) -> Result<(&str, Value), String> {
+    if let Ok(value) = serde_json::from_str(text) {
+        return Ok((text, value));
+    }
+    let start = text
+        .find("export const serviceProto")
+        .and_then(|at| text[at..].find('=').map(|eq| at + eq + 1))
+        .and_then(|after| text[after..].find('{').map(|brace| after + brace))
+        .ok_or("the serviceProto is neither JSON nor a serviceProto.ts (`export const serviceProto ... = {...}`)")?;
+    let mut values = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
+    let value = values
+        .next()
+        .ok_or("no object after `export const serviceProto =`")?
+        .map_err(|e| format!("the serviceProto object is not JSON: {e}"))?;
+    Ok((&text[start..start + values.byte_offset()], value))
+}
