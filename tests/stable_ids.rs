@@ -8,6 +8,7 @@
 //! the ids are the process's.
 
 mod node;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -115,6 +116,50 @@ async fn typescript_binary_clients_built_with_the_projects_file_use_its_ids() {
     let (server, addr) = start().await;
     node::check_shop_clients(addr).await;
     assert_eq!(server.stats().websockets_tsbuffer, 0, "the client is gone");
+    server.stop().await;
+}
+
+/// A call of a service id the file does not have is answered on its sn,
+/// saying so (the id is no other service's).
+#[tokio::test]
+async fn an_id_the_file_does_not_have_is_no_service() {
+    use tsrpc::__wire::{self as codec, ServerFrame};
+    let (server, addr) = start().await;
+    let mut ws = support::raw(&format!("ws://{addr}"), Some("buffer")).await;
+    let order = ReqOrder {
+        item: "tea".into(),
+        count: 1,
+        kind: Kind::Pickup,
+        note: None,
+    };
+    let known = server.service_table().api("shop/Order").unwrap().id();
+    // Table ids go out as the file's (4 for `shop/Order`); 99 is no table
+    // id, so it goes out as is, and the file has no 99.
+    for (id, sn) in [(known, 1), (99, 2)] {
+        let frame = codec::encode_api_request_with(Encoding::Tsbuffer, id, "", sn, |out| {
+            codec::write_payload(Encoding::Tsbuffer, &order, out)
+        })
+        .unwrap();
+        support::send_binary(&mut ws, frame.into_bytes().to_vec()).await;
+    }
+    for sn in [1, 2] {
+        let reply = support::next(&mut ws).await;
+        let frame = tsrpc::WireFrame::Binary(reply.into_data());
+        let ServerFrame::ApiReturn {
+            sn: got, result, ..
+        } = codec::decode_server_frame(Encoding::Tsbuffer, frame).unwrap()
+        else {
+            panic!("not a return");
+        };
+        assert_eq!(got, sn);
+        match sn {
+            1 => assert_eq!(result.unwrap().decode::<ResOrder>().unwrap().id, 10),
+            _ => assert_eq!(
+                result.unwrap_err().message,
+                "Unhandled API: an id the serviceProto in use does not have"
+            ),
+        }
+    }
     server.stop().await;
 }
 

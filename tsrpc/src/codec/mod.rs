@@ -411,6 +411,9 @@ impl<'a> From<&'a ServiceRef> for ServiceKey<'a> {
 impl std::fmt::Display for ServiceKey<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            ServiceKey::Id(tsbuffer::NO_SERVICE) => {
+                f.write_str("an id the serviceProto in use does not have")
+            }
             ServiceKey::Id(id) => write!(f, "id {id}"),
             ServiceKey::Name(name) => f.write_str(name),
         }

@@ -2,6 +2,10 @@
 //! positions unless a `serviceProto.json` was installed.
 
 use crate::schema::ids::installed;
+
+/// The table id no service has (a table of 2^32 services cannot be
+/// built): that of a wire id the installed `serviceProto` lacks.
+pub(crate) const NO_SERVICE: u32 = u32::MAX;
 pub(super) use crate::schema::ids::{id_at, index_of};
 
 /// A service's id on the wire.
@@ -13,12 +17,12 @@ pub(super) fn service_to_wire(table_id: u32) -> u32 {
     }
 }
 
-/// The table id of a service's id on the wire; `u32::MAX` (no service)
-/// for an id the installed `serviceProto` does not have.
+/// The table id of a service's id on the wire; [`NO_SERVICE`] for an id
+/// the installed `serviceProto` does not have.
 #[inline]
 pub(super) fn service_from_wire(wire_id: u32) -> u32 {
     match installed() {
-        Some(ids) => ids.service_of_wire(wire_id).unwrap_or(u32::MAX),
+        Some(ids) => ids.service_of_wire(wire_id).unwrap_or(NO_SERVICE),
         None => wire_id,
     }
 }

@@ -9,6 +9,8 @@
 
 mod de;
 mod ids;
+
+pub(super) use ids::NO_SERVICE;
 mod ser;
 #[cfg(test)]
 mod tests;
@@ -331,8 +333,8 @@ fn read_u32(de: &mut de::De<'_>, what: &str) -> Result<u32, FrameError> {
         .map_err(|_| malformed(format_args!("{what} {value} does not fit in 32 bits")))
 }
 
-/// A service id, as the table's id (`u32::MAX`, no service, for one the
-/// installed `serviceProto` does not have).
+/// A service id, as the table's id ([`NO_SERVICE`] for one the installed
+/// `serviceProto` does not have).
 fn read_service(de: &mut de::De<'_>) -> Result<u32, FrameError> {
     read_u32(de, "the service id").map(ids::service_from_wire)
 }
