@@ -411,7 +411,7 @@ impl<'a> From<&'a ServiceRef> for ServiceKey<'a> {
 impl std::fmt::Display for ServiceKey<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ServiceKey::Id(tsbuffer::NO_SERVICE) => {
+            ServiceKey::Id(tsbuffer::NO_SERVICE) if crate::schema::ids::installed().is_some() => {
                 f.write_str("an id the serviceProto in use does not have")
             }
             ServiceKey::Id(id) => write!(f, "id {id}"),

@@ -35,25 +35,58 @@ pub(super) fn root_keys(api: bool, name: &str) -> Vec<String> {
     }
 }
 
-/// The first interface `schema` extends (directly or not) that has
-/// properties or an index signature, by name. An empty base (TSRPC's
-/// project templates' `BaseRequest`, `BaseResponse`, `BaseMessage`)
-/// changes no bytes: TSBuffer leaves out an `extends` block with nothing
-/// in it. A base with properties is written in a block of its own, which
-/// a Rust struct has no form for.
-pub(super) fn base_with_properties(types: &Map<String, Value>, schema: &Value) -> Option<String> {
+/// A union member as an enum variant: a string literal (a unit variant)
+/// or an interface of one required property `{ Name: T }` (a variant
+/// carrying `T`), references followed. Returns the variant's name, what it
+/// carries, and the property (whose id must be 0, as the codec writes it).
+pub(super) fn variant_of<'v>(
+    types: &'v Map<String, Value>,
+    mut member: &'v Value,
+) -> Option<(&'v str, Option<(&'v Value, &'v Value)>)> {
+    for _ in 0..64 {
+        if str_of(member, "type") != Some("Reference") {
+            break;
+        }
+        member = types.get(str_of(member, "target")?)?;
+    }
+    match (str_of(member, "type")?, list(member, "properties")) {
+        ("Literal", _) => Some((member.get("literal")?.as_str()?, None)),
+        ("Interface", [one])
+            if list(member, "extends").is_empty()
+                && member.get("indexSignature").is_none()
+                && one.get("optional").and_then(Value::as_bool) != Some(true) =>
+        {
+            Some((str_of(one, "name")?, Some((one.get("type")?, one))))
+        }
+        _ => None,
+    }
+}
+
+/// Why the interfaces `schema` extends change its bytes, if they do. An
+/// empty base (TSRPC's project templates' `BaseRequest`, `BaseResponse`,
+/// `BaseMessage`) changes none: TSBuffer leaves out an `extends` block
+/// with nothing in it. A base with properties is written in a block of
+/// its own, which a Rust struct has no form for.
+pub(super) fn extends_problem(types: &Map<String, Value>, schema: &Value) -> Option<String> {
     let mut todo: Vec<&Value> = list(schema, "extends").iter().collect();
     let mut seen = 0;
     while let Some(extend) = todo.pop() {
         seen += 1;
-        let target = extend.get("type").and_then(|t| str_of(t, "target"));
-        let name = target.unwrap_or("an inline interface").to_owned();
-        let Some(base) = target.and_then(|t| types.get(t)) else {
-            return Some(name);
+        if seen > 64 {
+            return Some("extends more than 64 interfaces".into());
+        }
+        let Some(target) = extend.get("type").and_then(|t| str_of(t, "target")) else {
+            return Some("extends an interface that is not a reference to a named one".into());
         };
-        if seen > 64 || !list(base, "properties").is_empty() || base.get("indexSignature").is_some()
-        {
-            return Some(name);
+        let Some(base) = types.get(target) else {
+            return Some(format!(
+                "extends {target}, which is not in the serviceProto's types"
+            ));
+        };
+        if !list(base, "properties").is_empty() || base.get("indexSignature").is_some() {
+            return Some(format!(
+                "extends {target}, whose properties TSBuffer writes in a block of their own, which a Rust struct has no form for yet (extending only empty interfaces, as TSRPC's `BaseRequest`, is fine)"
+            ));
         }
         todo.extend(list(base, "extends"));
     }

@@ -82,6 +82,16 @@ impl Ids {
         self.containers.get(name)
     }
 
+    /// The fields' property ids of struct `name` (of its struct variant
+    /// `variant`, for an enum), when not their positions.
+    pub(crate) fn fields(&self, name: &str, variant: Option<&str>) -> Option<&[u64]> {
+        let container = self.container(name)?;
+        match variant {
+            None => container.fields.as_deref(),
+            Some(variant) => container.variant_fields.get(variant).map(|ids| &**ids),
+        }
+    }
+
     /// The ids of struct or enum `name`, created empty.
     pub(crate) fn container_mut(&mut self, name: &str) -> &mut ContainerIds {
         self.containers.entry(name.to_owned()).or_default()

@@ -438,16 +438,14 @@ impl ServerBuilder {
     /// Builds the server, reporting every setup problem at once.
     pub fn build(self) -> Result<Server, SetupError> {
         let table = ServiceTable::global()?;
+        let mut problems = Vec::new();
         if let Some(proto) = &self.service_proto
             && let Err(e) = crate::export::use_service_proto(table, proto)
         {
-            return Err(SetupError {
-                problems: e.problems().to_vec(),
-            });
+            problems.extend_from_slice(e.problems());
         }
         let mut handlers = Registry::default();
         let api_fns: Box<[OnceLock<ErasedApiFn>]> = table.iter().map(|_| OnceLock::new()).collect();
-        let mut problems = Vec::new();
         for descriptor in inventory::iter::<HandlerDescriptor>() {
             if self
                 .filter

@@ -31,11 +31,7 @@ pub(super) fn service_from_wire(wire_id: u32) -> u32 {
 /// for a struct variant), when not their positions.
 #[inline]
 pub(super) fn fields(name: &str, variant: Option<&str>) -> Option<&'static [u64]> {
-    let container = installed()?.container(name)?;
-    match variant {
-        None => container.fields.as_deref(),
-        Some(variant) => container.variant_fields.get(variant).map(|ids| &**ids),
-    }
+    installed()?.fields(name, variant)
 }
 
 /// The member ids of enum `name`, when not the variants' indexes.

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
-use super::service_proto::{self, base_with_properties, list, str_of};
+use super::service_proto::{self, extends_problem, list, str_of, variant_of};
 
 /// Why a `serviceProto.json` could not be brought over: one line per
 /// place, naming the type and property as the file does.
@@ -82,6 +82,8 @@ pub fn rust_protocol(text: &str, source: &str) -> Result<String, ImportError> {
         queue: VecDeque::new(),
         items: Vec::new(),
         problems: Vec::new(),
+        owner: None,
+        indirect: 0,
     };
     let mut services: Vec<&Value> = services.iter().collect();
     services.sort_by_key(|s| s.get("id").and_then(Value::as_u64));
@@ -101,9 +103,10 @@ pub fn rust_protocol(text: &str, source: &str) -> Result<String, ImportError> {
     let mut out = header(source, &value);
     let _ = writeln!(
         out,
-        "/// The serviceProto of `{source}`, as JSON: start the server with\n\
+        "/// The serviceProto of `{}`, as JSON: start the server with\n\
          /// `.service_proto(SERVICE_PROTO)` to use its service and property ids.\n\
          pub const SERVICE_PROTO: &str = {};",
+        doc(source),
         raw_string(proto)
     );
     for item in &generator.items {
@@ -120,14 +123,15 @@ fn header(source: &str, proto: &Value) -> String {
         .unwrap_or_default();
     format!(
         "//! The protocol of a TSRPC project, written by `tsrpc import` from\n\
-         //! `{source}`{version}. Written again from a newer file rather than edited.\n\
+         //! `{}`{version}. Written again from a newer file rather than edited.\n\
          //!\n\
          //! Each type's TypeScript export is the file's schema again: a server\n\
          //! started with `.service_proto(SERVICE_PROTO)` answers the project's\n\
          //! clients unchanged (JSON and binary modes).\n\
          \n\
          use serde::{{Deserialize, Serialize}};\n\
-         \n"
+         \n",
+        doc(source)
     )
 }
 
@@ -167,6 +171,11 @@ struct Generator<'v> {
     queue: VecDeque<String>,
     items: Vec<String>,
     problems: Vec<String>,
+    /// The named type being written, and how many `Vec`s or maps deep
+    /// the type being converted is in it: a reference back to it held
+    /// directly must be boxed (a type cannot hold itself by value).
+    owner: Option<String>,
+    indirect: usize,
 }
 
 /// `UserId` from `user_id`, `userId`, `user-id`.
@@ -243,12 +252,20 @@ fn rename(indent: &str, rust: &str, wire: &str) -> String {
     if rust.trim_start_matches("r#") == wire {
         String::new()
     } else {
-        format!("{indent}#[serde(rename = {})]\n", json_string(wire))
+        format!("{indent}#[serde(rename = {})]\n", string_literal(wire))
     }
 }
 
-fn json_string(text: &str) -> String {
-    Value::String(text.to_owned()).to_string()
+/// `text` as a Rust string literal.
+fn string_literal(text: &str) -> String {
+    format!("{text:?}")
+}
+
+/// `text` for a doc comment: on one line.
+fn doc(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// The schema of a union `T | null` as tsrpc reads it (T member 0, null
@@ -365,12 +382,13 @@ impl<'v> Generator<'v> {
         let attribute = match root.kind {
             RootKind::Api => format!(
                 "#[tsrpc::api(name = {}, res = {})]\n",
-                json_string(&root.name),
+                string_literal(&root.name),
                 root.keys[1].1
             ),
-            RootKind::Msg => format!("#[tsrpc::msg(name = {})]\n", json_string(&root.name)),
+            RootKind::Msg => format!("#[tsrpc::msg(name = {})]\n", string_literal(&root.name)),
         };
         for (i, (key, rust)) in root.keys.iter().enumerate() {
+            self.owner = Some(key.clone());
             let schema = &self.types[key.as_str()];
             if str_of(schema, "type") != Some("Interface") || schema.get("indexSignature").is_some()
             {
@@ -389,11 +407,12 @@ impl<'v> Generator<'v> {
 
     /// Writes the named type `key`.
     fn named(&mut self, key: &str) {
+        self.owner = Some(key.to_owned());
         let rust = self.names[key].clone();
         let Some(schema) = self.types.get(key) else {
             return self.problem(key, "referenced, but not in the serviceProto's types");
         };
-        let doc = format!("/// `{key}` in the serviceProto.\n");
+        let doc = format!("/// `{}` in the serviceProto.\n", doc(key));
         let item = match str_of(schema, "type") {
             Some("Interface") if schema.get("indexSignature").is_none() => {
                 self.interface(key, &rust, schema, "")
@@ -418,17 +437,15 @@ impl<'v> Generator<'v> {
     ) -> Option<String> {
         let fields = self.fields(at, rust, schema, "    pub ")?;
         Some(format!(
-            "/// `{at}` in the serviceProto.\n{attribute}{DERIVE}pub struct {rust} {{\n{fields}}}\n"
+            "/// `{}` in the serviceProto.\n{attribute}{DERIVE}pub struct {rust} {{\n{fields}}}\n",
+            doc(at)
         ))
     }
 
     /// The fields of an interface, each line starting with `lead`.
     fn fields(&mut self, at: &str, owner: &str, schema: &Value, lead: &str) -> Option<String> {
-        if let Some(base) = base_with_properties(self.types, schema) {
-            self.problem(
-                at,
-                format_args!("extends {base}, whose properties TSBuffer writes in a block of their own, which a Rust struct has no form for yet (an interface extending only empty ones, as TSRPC's `BaseRequest`, is brought over)"),
-            );
+        if let Some(problem) = extends_problem(self.types, schema) {
+            self.problem(at, problem);
             return None;
         }
         if schema.get("indexSignature").is_some() {
@@ -464,7 +481,8 @@ impl<'v> Generator<'v> {
                     let inner = self.ty(inner, &field_at, &format!("{hint}Value"));
                     inner.map(|inner| {
                         self.items.push(format!(
-                            "/// `{field_at}`: `{inner} | null`.\n{DERIVE}pub struct {wrapper}(pub Option<{inner}>);\n"
+                            "/// `{}`: `{inner} | null`.\n{DERIVE}pub struct {wrapper}(pub Option<{inner}>);\n",
+                            doc(&field_at)
                         ));
                         wrapper
                     })
@@ -506,39 +524,28 @@ impl<'v> Generator<'v> {
                 ok = false;
                 continue;
             };
-            let (wire, carried) = match (str_of(ty, "type"), list(ty, "properties")) {
-                (Some("Literal"), _) => {
-                    match ty.get("literal").and_then(Value::as_str) {
-                        Some(literal) => (literal, None),
-                        None => {
-                            self.problem(at, "a union member that is a literal other than a string has no Rust form");
-                            ok = false;
-                            continue;
-                        }
-                    }
-                }
-                (Some("Interface"), [one])
-                    if list(ty, "extends").is_empty()
-                        && ty.get("indexSignature").is_none()
-                        && one.get("optional").and_then(Value::as_bool) != Some(true) =>
-                {
-                    match (str_of(one, "name"), one.get("type")) {
-                        (Some(name), Some(value)) => (name, Some(value)),
-                        _ => {
-                            ok = false;
-                            continue;
-                        }
-                    }
-                }
-                _ => {
-                    self.problem(
-                        at,
-                        "a union whose members are not string literals and `{ Name: value }` interfaces has no Rust form (serde's untagged and internally tagged enums cannot be read without the input describing itself)",
-                    );
-                    return None;
-                }
+            let Some((wire, carried)) = variant_of(self.types, ty) else {
+                self.problem(
+                    at,
+                    "a union whose members are not string literals and `{ Name: value }` interfaces has no Rust form (serde's untagged and internally tagged enums cannot be read without the input describing itself)",
+                );
+                return None;
             };
+            if let Some((_, property)) = carried
+                && property.get("id").and_then(Value::as_u64) != Some(0)
+            {
+                self.problem(
+                    &format!("{at}<{wire}>"),
+                    "the property of a `{ Name: value }` member must have id 0 (the codec writes a variant's value as property 0)",
+                );
+                ok = false;
+                continue;
+            }
+            let carried = carried.map(|(value, _)| value);
             let mut variant = pascal(wire);
+            if variant == "Self" {
+                variant.push('_');
+            }
             let stem = variant.clone();
             let mut n = 2;
             while !names.insert(variant.clone()) {
@@ -571,7 +578,10 @@ impl<'v> Generator<'v> {
             }
         }
         ok.then(|| {
-            format!("/// `{at}` in the serviceProto.\n{DERIVE}pub enum {rust} {{\n{variants}}}\n")
+            format!(
+                "/// `{}` in the serviceProto.\n{DERIVE}pub enum {rust} {{\n{variants}}}\n",
+                doc(at)
+            )
         })
     }
 
@@ -606,10 +616,9 @@ impl<'v> Generator<'v> {
             },
             "Array" => {
                 let element = schema.get("elementType")?;
-                format!(
-                    "Vec<{}>",
-                    self.ty(element, &format!("{at}[]"), &format!("{hint}Item"))?
-                )
+                let at = format!("{at}[]");
+                let item = self.held_indirectly(|g| g.ty(element, &at, &format!("{hint}Item")))?;
+                format!("Vec<{item}>")
             }
             "Tuple" => {
                 if schema.get("optionalStartIndex").is_some() {
@@ -639,7 +648,13 @@ impl<'v> Generator<'v> {
                     );
                     return None;
                 }
-                self.name_of(target)
+                let name = self.name_of(target);
+                match &self.owner {
+                    Some(owner) if self.indirect == 0 && self.reaches(target, owner) => {
+                        format!("Box<{name}>")
+                    }
+                    _ => name,
+                }
             }
             "Union" => match nullable(schema) {
                 Some(Ok(inner)) => format!("Option<{}>", self.ty(inner, at, hint)?),
@@ -663,11 +678,10 @@ impl<'v> Generator<'v> {
                         Some("Number") => "i64",
                         _ => "String",
                     };
-                    let value = self.ty(
-                        index.get("type")?,
-                        &format!("{at}[key]"),
-                        &format!("{hint}Value"),
-                    )?;
+                    let at = format!("{at}[key]");
+                    let value = self.held_indirectly(|g| {
+                        g.ty(index.get("type")?, &at, &format!("{hint}Value"))
+                    })?;
                     format!("std::collections::HashMap<{key}, {value}>")
                 }
                 _ => {
@@ -689,6 +703,61 @@ impl<'v> Generator<'v> {
                 return None;
             }
         })
+    }
+}
+
+impl Generator<'_> {
+    /// Runs `convert` for a type held in a `Vec` or a map.
+    fn held_indirectly<T>(&mut self, convert: impl FnOnce(&mut Self) -> T) -> T {
+        self.indirect += 1;
+        let out = convert(self);
+        self.indirect -= 1;
+        out
+    }
+
+    /// True when the named type `from` holds `to` (or is it) by value:
+    /// not through a `Vec` or a map.
+    fn reaches(&self, from: &str, to: &str) -> bool {
+        let mut todo = vec![from];
+        let mut seen = BTreeSet::new();
+        while let Some(key) = todo.pop() {
+            if key == to {
+                return true;
+            }
+            if seen.insert(key)
+                && let Some(schema) = self.types.get(key)
+            {
+                direct_references(schema, &mut todo);
+            }
+        }
+        false
+    }
+}
+
+/// The named types `schema` holds by value (not in an array or a map).
+fn direct_references<'v>(schema: &'v Value, out: &mut Vec<&'v str>) {
+    match str_of(schema, "type") {
+        Some("Reference") => out.extend(str_of(schema, "target")),
+        Some("Interface") => {
+            for property in list(schema, "properties") {
+                if let Some(ty) = property.get("type") {
+                    direct_references(ty, out);
+                }
+            }
+        }
+        Some("Union") => {
+            for member in list(schema, "members") {
+                if let Some(ty) = member.get("type") {
+                    direct_references(ty, out);
+                }
+            }
+        }
+        Some("Tuple") => {
+            for element in list(schema, "elementTypes") {
+                direct_references(element, out);
+            }
+        }
+        _ => {}
     }
 }
 

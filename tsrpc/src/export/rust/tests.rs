@@ -242,7 +242,7 @@ fn what_has_no_rust_form_is_named_all_at_once() {
     assert_eq!(
         got,
         [
-            "`shop/Derived`: extends shop/Base, whose properties TSBuffer writes in a block of their own, which a Rust struct has no form for yet (an interface extending only empty ones, as TSRPC's `BaseRequest`, is brought over)",
+            "`shop/Derived`: extends shop/Base, whose properties TSBuffer writes in a block of their own, which a Rust struct has no form for yet (extending only empty interfaces, as TSRPC's `BaseRequest`, is fine)",
             "`shop/PtlEdit/ReqEdit.backwards`: `null | T` with null as member 0: tsrpc writes `T | null` (T member 0, null member 1)",
             "`shop/PtlEdit/ReqEdit.big`: a bigint has no Rust form in tsrpc yet",
             "`shop/PtlEdit/ReqEdit.flag`: a literal type outside a union has no Rust form yet (TSRPC never writes it in binary mode)",
@@ -275,6 +275,68 @@ fn a_service_proto_ts_is_read_too() {
     let from_ts = rust_protocol(&ts, "serviceProto.ts").unwrap();
     // The module holds the object alone, as JSON.
     assert_eq!(from_ts, rust_protocol(&json, "serviceProto.ts").unwrap());
+}
+
+#[test]
+fn recursive_types_are_boxed_and_odd_names_escaped() {
+    let out = module(
+        json!([
+            prop(
+                0,
+                "root",
+                json!({ "type": "Reference", "target": "tree/Node" })
+            ),
+            prop(
+                1,
+                "odd",
+                json!({ "type": "Reference", "target": "tree/Odd\nName" })
+            ),
+        ]),
+        json!({
+            "tree/Node": { "type": "Interface", "properties": [
+                { "id": 0, "name": "next", "optional": true, "type": { "type": "Reference", "target": "tree/Node" } },
+                prop(1, "children", json!({ "type": "Array", "elementType": { "type": "Reference", "target": "tree/Node" } })),
+                prop(2, "mode", json!({ "type": "Union", "members": [
+                    { "id": 0, "type": { "type": "Literal", "literal": "self" } },
+                    { "id": 1, "type": { "type": "Literal", "literal": "a\u{8}\"b" } } ] })),
+            ] },
+            "tree/Odd\nName": { "type": "String" },
+        }),
+    );
+    // A doc comment stays on its line.
+    assert!(
+        out.contains("/// `tree/Odd Name` in the serviceProto.\n"),
+        "{out}"
+    );
+    assert!(out.contains("pub struct OddName(pub String);\n"), "{out}");
+    // Held by value, a type holding itself is boxed; in a `Vec`, not.
+    assert!(out.contains("    pub next: Option<Box<Node>>,\n"), "{out}");
+    assert!(out.contains("    pub children: Vec<Node>,\n"), "{out}");
+    assert!(
+        out.contains("    #[serde(rename = \"self\")]\n    Self_,\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    #[serde(rename = \"a\\u{8}\\\"b\")]\n    AB,\n"),
+        "{out}"
+    );
+
+    let got = problems(
+        json!([prop(
+            0,
+            "kind",
+            json!({ "type": "Union", "members": [
+            { "id": 0, "type": { "type": "Interface", "properties": [prop(3, "Big", json!({ "type": "String" }))] } },
+            { "id": 1, "type": { "type": "Literal", "literal": "Small" } } ] })
+        )]),
+        json!({}),
+    );
+    assert_eq!(
+        got,
+        [
+            "`shop/PtlEdit/ReqEdit.kind<Big>`: the property of a `{ Name: value }` member must have id 0 (the codec writes a variant's value as property 0)"
+        ]
+    );
 }
 
 #[test]

@@ -17,9 +17,17 @@ use serde_json::{Map, Value};
 
 use super::TsExport;
 use super::schema::{Origin, Schema};
-use crate::export::service_proto::{self, base_with_properties, list, str_of};
+use crate::export::service_proto::{self, extends_problem, list, str_of, variant_of};
 use crate::proto::{ServiceKind, ServiceTable};
 use crate::schema::ids::Ids;
+
+/// References followed in a row at most (a longer chain is a cycle).
+const MAX_REFERENCES: usize = 64;
+
+/// The largest property, member or service id taken from a file: ids are
+/// small in practice, and a fresh one (one more than the largest) must fit
+/// a block header (`(id + 10) << 2`) and JavaScript's exact integers.
+const MAX_ID: u64 = 1 << 31;
 
 /// What [`align`] learned.
 #[derive(Debug, Default)]
@@ -137,8 +145,12 @@ pub(super) fn align(
         seen: BTreeSet::new(),
         out: Alignment::default(),
     };
-    for old in services {
-        walker.service(table, export, old);
+    let (ids, max) = walker.ids_of("services", "service", services);
+    walker.out.max_service = max.and_then(|m| u32::try_from(m).ok());
+    for (old, id) in services.iter().zip(ids) {
+        if let Some(id) = id {
+            walker.service(table, export, old, id);
+        }
     }
     let mut out = walker.out;
     out.differences.sort();
@@ -150,7 +162,9 @@ struct Walker<'a> {
     new_types: &'a BTreeMap<String, Schema>,
     old_types: &'a Map<String, Value>,
     /// Pairs of named types already walked (recursive types end here).
-    seen: BTreeSet<(String, String)>,
+    /// Pairs of schemas already walked, by address (both trees stay as
+    /// they are during the walk): recursive types end here.
+    seen: BTreeSet<(usize, usize)>,
     out: Alignment,
 }
 
@@ -176,22 +190,43 @@ impl<'a> Walker<'a> {
         self.out.differences.push(format!("`{at}`: {what}"));
     }
 
-    fn service(&mut self, table: &ServiceTable, export: &TsExport, old: &Value) {
-        let (Some(name), Some(kind), Some(id)) = (
-            str_of(old, "name"),
-            str_of(old, "type"),
-            old.get("id").and_then(Value::as_u64),
-        ) else {
+    /// The ids of a list of properties, members or services of the file,
+    /// each checked (present, at most [`MAX_ID`], used once: a second use
+    /// would give two Rust fields one block), and the largest.
+    fn ids_of(&mut self, at: &str, what: &str, items: &[Value]) -> (Vec<Option<u64>>, Option<u64>) {
+        let mut used = BTreeSet::new();
+        let mut ids = Vec::with_capacity(items.len());
+        for item in items {
+            let id = match item.get("id").and_then(Value::as_u64) {
+                None => {
+                    self.differ(at, format_args!("a {what} without an id: {item}"));
+                    None
+                }
+                Some(id) if id > MAX_ID => {
+                    self.differ(at, format_args!("{what} id {id} is larger than {MAX_ID}"));
+                    None
+                }
+                Some(id) if !used.insert(id) => {
+                    self.differ(at, format_args!("{what} id {id} is used twice"));
+                    None
+                }
+                Some(id) => Some(id),
+            };
+            ids.push(id);
+        }
+        let max = ids.iter().flatten().copied().max();
+        (ids, max)
+    }
+
+    fn service(&mut self, table: &ServiceTable, export: &TsExport, old: &Value, id: u64) {
+        let (Some(name), Some(kind), Ok(wire)) =
+            (str_of(old, "name"), str_of(old, "type"), u32::try_from(id))
+        else {
             self.out
                 .differences
-                .push(format!("a service without a name, type and id: {old}"));
+                .push(format!("a service without a name and type: {old}"));
             return;
         };
-        let Ok(wire) = u32::try_from(id) else {
-            self.differ(name, format_args!("service id {id} does not fit 32 bits"));
-            return;
-        };
-        self.out.max_service = self.out.max_service.max(Some(wire));
         let kind = match kind {
             "api" => ServiceKind::Api,
             "msg" => ServiceKind::Msg,
@@ -232,20 +267,21 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// Follows references on both sides; `None` when this pair of named
-    /// types was walked already.
+    /// Follows references on both sides; `None` when this pair was walked
+    /// already.
     fn resolve(
         &mut self,
         at: &str,
         mut new: &'a Schema,
         mut old: &'a Value,
     ) -> Option<(&'a Schema, &'a Value)> {
-        let (mut new_name, mut old_name) = (String::new(), String::new());
-        while let Schema::Reference { target } = new {
+        for _ in 0..MAX_REFERENCES {
+            let Schema::Reference { target } = new else {
+                break;
+            };
             new = self.new_types.get(target)?;
-            new_name.clone_from(target);
         }
-        for _ in 0..64 {
+        for _ in 0..MAX_REFERENCES {
             if str_of(old, "type") != Some("Reference") {
                 break;
             }
@@ -255,13 +291,12 @@ impl<'a> Walker<'a> {
                 return None;
             };
             old = next;
-            old_name = target.to_owned();
         }
-        if (!new_name.is_empty() || !old_name.is_empty()) && !self.seen.insert((new_name, old_name))
-        {
-            return None;
-        }
-        Some((new, old))
+        let pair = (
+            std::ptr::from_ref(new) as usize,
+            std::ptr::from_ref(old) as usize,
+        );
+        self.seen.insert(pair).then_some((new, old))
     }
 
     fn schema(&mut self, at: &str, new: &'a Schema, old: &'a Value) {
@@ -350,25 +385,19 @@ impl<'a> Walker<'a> {
                 index_signature,
                 origin,
             } => {
-                if let Some(base) = base_with_properties(self.old_types, old) {
-                    self.differ(
-                        at,
-                        format_args!(
-                            "the serviceProto's interface extends {base}, whose properties TSBuffer writes in a block of their own, which a Rust struct has no form for (an interface extending only empty ones, as TSRPC's `BaseRequest`, is fine)"
-                        ),
-                    );
+                if let Some(problem) = extends_problem(self.old_types, old) {
+                    self.differ(at, format_args!("the serviceProto's interface {problem}"));
                 }
                 let old_props = list(old, "properties");
                 let mut learned = Learned::new(properties.len());
-                learned.max = old_props
-                    .iter()
-                    .filter_map(|p| p.get("id").and_then(Value::as_u64))
-                    .max();
+                let (old_ids, max) = self.ids_of(at, "property", old_props);
+                learned.max = max;
                 for (position, new) in properties.iter().enumerate() {
                     let field_at = format!("{at}.{}", new.name);
-                    let Some(old) = old_props
+                    let Some((old, old_id)) = old_props
                         .iter()
-                        .find(|p| str_of(p, "name") == Some(new.name.as_str()))
+                        .zip(&old_ids)
+                        .find(|(p, _)| str_of(p, "name") == Some(new.name.as_str()))
                     else {
                         // An optional field the file's peers do not know
                         // is never missed: it gets a fresh id.
@@ -392,9 +421,9 @@ impl<'a> Walker<'a> {
                             format_args!("{rust} in Rust, {file} in the serviceProto"),
                         );
                     }
-                    let old_id = old.get("id").and_then(Value::as_u64);
-                    match (origin, old_id) {
-                        (_, None) => self.differ(&field_at, "a property without an id"),
+                    match (origin, *old_id) {
+                        // Reported by `ids_of`.
+                        (_, None) => {}
                         (Some(_), Some(id)) => learned.ids[position] = Some(id),
                         (None, Some(id)) if id != new.id => self.differ(
                             &field_at,
@@ -451,17 +480,15 @@ impl<'a> Walker<'a> {
             Schema::Union { members, origin } => {
                 let old_members = list(old, "members");
                 let mut learned = Learned::new(members.len());
-                learned.max = old_members
-                    .iter()
-                    .filter_map(|m| m.get("id").and_then(Value::as_u64))
-                    .max();
+                let (member_ids, max) = self.ids_of(at, "union member", old_members);
+                learned.max = max;
                 let mut matched = BTreeSet::new();
                 for (index, new) in members.iter().enumerate() {
                     let found = match origin {
                         // An enum's variant, by its name.
                         Some(_) => {
                             let key = self.new_member_key(&new.schema);
-                            let found = old_members.iter().find(|m| {
+                            let found = old_members.iter().zip(&member_ids).find(|(m, _)| {
                                 m.get("type").and_then(|t| self.old_member_key(t)) == key
                             });
                             let variant_at = format!("{at}<{}>", key.unwrap_or_default());
@@ -477,7 +504,8 @@ impl<'a> Walker<'a> {
                         None => {
                             let found = old_members
                                 .iter()
-                                .find(|m| m.get("id").and_then(Value::as_u64) == Some(new.id));
+                                .zip(&member_ids)
+                                .find(|(_, id)| **id == Some(new.id));
                             if found.is_none() {
                                 self.differ(
                                     at,
@@ -490,12 +518,11 @@ impl<'a> Walker<'a> {
                             found.map(|found| (found, format!("{at}|{}", new.id)))
                         }
                     };
-                    let Some((found, member_at)) = found else {
+                    let Some(((found, id), member_at)) = found else {
                         continue;
                     };
-                    let id = found.get("id").and_then(Value::as_u64);
-                    matched.insert(id);
-                    learned.ids[index] = id;
+                    matched.insert(*id);
+                    learned.ids[index] = *id;
                     if let Some(old_type) = found.get("type") {
                         self.schema(&member_at, &new.schema, old_type);
                     }
@@ -535,23 +562,8 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn old_member_key(&self, mut schema: &'a Value) -> Option<String> {
-        for _ in 0..64 {
-            if str_of(schema, "type") != Some("Reference") {
-                break;
-            }
-            schema = self.old_types.get(str_of(schema, "target")?)?;
-        }
-        match str_of(schema, "type")? {
-            "Literal" => schema.get("literal")?.as_str().map(str::to_owned),
-            "Interface" => match list(schema, "properties") {
-                [one] if list(schema, "extends").is_empty() => {
-                    str_of(one, "name").map(str::to_owned)
-                }
-                _ => None,
-            },
-            _ => None,
-        }
+    fn old_member_key(&self, schema: &'a Value) -> Option<String> {
+        variant_of(self.old_types, schema).map(|(name, _)| name.to_owned())
     }
 
     fn learn_fields(&mut self, at: &str, origin: &Origin, learned: Learned) {
@@ -572,18 +584,31 @@ impl<'a> Walker<'a> {
 /// Records what one place taught about a Rust type under `key`; what it
 /// disagrees on with another place, if anything.
 fn record<K: Ord>(map: &mut BTreeMap<K, Learned>, key: K, learned: Learned) -> Option<String> {
-    match map.get_mut(&key) {
-        None => {
-            map.insert(key, learned);
-            None
-        }
-        Some(known) => merge(known, learned),
+    let Some(known) = map.get_mut(&key) else {
+        map.insert(key, learned);
+        return None;
+    };
+    if known.ids.len() != learned.ids.len() {
+        return Some(
+            "another Rust type of the same serde name is used too: rename one with #[serde(rename = \"...\")] so that each has ids of its own".into(),
+        );
     }
+    if let Some(problem) = merge(known, learned) {
+        return Some(problem);
+    }
+    let mut used = BTreeSet::new();
+    known
+        .ids
+        .iter()
+        .flatten()
+        .find(|id| !used.insert(**id))
+        .map(|id| format!("the serviceProto gives two of its fields or variants id {id}"))
 }
 
 /// Merges what a second place taught about one Rust type; what they
 /// disagree on, if anything.
 fn merge(known: &mut Learned, learned: Learned) -> Option<String> {
+    // (`record` checked the lengths.)
     known.max = known.max.max(learned.max);
     for (a, b) in known.ids.iter_mut().zip(learned.ids) {
         match (*a, b) {

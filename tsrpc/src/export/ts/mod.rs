@@ -291,15 +291,19 @@ pub fn export_typescript_keeping_ids(
     table: &ServiceTable,
     previous: &str,
 ) -> Result<TsExport, TsExportError> {
-    let ids = learn_ids(table, previous)?.ids(table);
     let services: Vec<&ServiceInfo> = table.iter().collect();
+    let ids = learn_ids(table, &services, previous)?.ids(table);
     Exporter::run(&services, Some(&ids))
 }
 
-/// What aligning the table's types with `previous` taught.
-fn learn_ids(table: &ServiceTable, previous: &str) -> Result<ids::Alignment, TsExportError> {
-    let services: Vec<&ServiceInfo> = table.iter().collect();
-    let positions = Exporter::run(&services, None)?;
+/// What aligning the table's types (`services`: all of them) with
+/// `previous` taught.
+fn learn_ids(
+    table: &ServiceTable,
+    services: &[&ServiceInfo],
+    previous: &str,
+) -> Result<ids::Alignment, TsExportError> {
+    let positions = Exporter::run(services, None)?;
     ids::align(table, &positions, previous).map_err(|problem| TsExportError {
         problems: vec![problem],
     })
@@ -359,7 +363,8 @@ pub fn use_service_proto(
     table: &ServiceTable,
     service_proto: &str,
 ) -> Result<(), ServiceProtoError> {
-    let alignment = learn_ids(table, service_proto).map_err(|e| ServiceProtoError {
+    let services: Vec<&ServiceInfo> = table.iter().collect();
+    let alignment = learn_ids(table, &services, service_proto).map_err(|e| ServiceProtoError {
         problems: e.problems,
     })?;
     if !alignment.differences.is_empty() {
@@ -964,13 +969,9 @@ impl<'a> Exporter<'a> {
         owner: &str,
         origin: Origin,
     ) -> Result<(Schema, Vec<PropertyText>), String> {
-        let ids = self.ids.and_then(|ids| {
-            let container = ids.container(&origin.container)?;
-            match &origin.variant {
-                None => container.fields.as_deref(),
-                Some(variant) => container.variant_fields.get(variant).map(|ids| &**ids),
-            }
-        });
+        let ids = self
+            .ids
+            .and_then(|ids| ids.fields(&origin.container, origin.variant.as_deref()));
         let mut properties = Vec::with_capacity(fields.len());
         let mut texts = Vec::with_capacity(fields.len());
         for (position, field) in fields.iter().enumerate() {

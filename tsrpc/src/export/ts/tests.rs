@@ -637,7 +637,8 @@ fn keep_ids(descriptors: &[&'static ServiceDescriptor], previous: Value) -> Valu
 
 fn differences(descriptors: &[&'static ServiceDescriptor], previous: Value) -> Vec<String> {
     let table = ServiceTable::from_descriptors(descriptors.iter().copied()).unwrap();
-    learn_ids(&table, &previous.to_string())
+    let services: Vec<&ServiceInfo> = table.iter().collect();
+    learn_ids(&table, &services, &previous.to_string())
         .unwrap()
         .differences
 }
@@ -746,8 +747,31 @@ fn differences_are_named_where_they_are() {
         [
             "`ids/PtlForest/ReqForest.shape<Circle>.Circle`: Number (double) in Rust, Number (int) in the serviceProto",
             "`ids/PtlForest/ReqForest.shape`: the serviceProto's union has 1 member(s) that Rust does not",
-            "`ids/PtlForest/ReqForest.tree`: the serviceProto's interface extends models/Base, whose properties TSBuffer writes in a block of their own, which a Rust struct has no form for (an interface extending only empty ones, as TSRPC's `BaseRequest`, is fine)",
+            "`ids/PtlForest/ReqForest.tree`: the serviceProto's interface extends models/Base, whose properties TSBuffer writes in a block of their own, which a Rust struct has no form for yet (extending only empty interfaces, as TSRPC's `BaseRequest`, is fine)",
         ]
+    );
+
+    // Ids used twice would give two fields one block; ids too large for a
+    // block header are refused.
+    let mut twice = base.clone();
+    twice["services"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "id": 0, "name": "ids/Other", "type": "api" }));
+    twice["types"]["models/Tree"]["properties"][1]["id"] = json!(0);
+    twice["types"]["models/Shape"]["members"][2]["id"] = json!(1u64 << 40);
+    assert_eq!(
+        differences(&[&FOREST], twice),
+        [
+            "`ids/PtlForest/ReqForest.tree`: property id 0 is used twice",
+            "`ids/PtlForest/ReqForest.shape`: union member id 1099511627776 is larger than 2147483648",
+            "`services`: service id 0 is used twice",
+        ]
+        .map(String::from)
+        .into_iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect::<Vec<_>>()
     );
 
     // Not a serviceProto at all.
