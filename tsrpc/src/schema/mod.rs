@@ -424,6 +424,23 @@ mod tests {
         );
     }
 
+    #[derive(Serialize, Deserialize)]
+    struct Aliased {
+        #[serde(alias = "w")]
+        x: u32,
+        y: String,
+    }
+
+    #[test]
+    fn aliases_are_reported() {
+        let err = msg::<Aliased>().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("struct Aliased has 2 fields but deserializes 3 names (w, x, y): `#[serde(alias)]` is not supported"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn self_describing_serde_features_are_reported() {
         let err = msg::<MsgLoose>().unwrap_err();

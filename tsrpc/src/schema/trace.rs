@@ -635,13 +635,24 @@ impl<'de> de::Deserializer<'de> for De<'_> {
         self.tracer.enter(name)?;
         let mut slots = vec![None; fields.len()];
         // Structs are read as sequences of their fields, in order.
-        let result = visitor.visit_seq(Fixed {
+        let mut seq = Fixed {
             tracer: &mut *self.tracer,
             expected: &expected,
             out: &mut slots,
             index: 0,
-        });
+        };
+        let result = visitor.visit_seq(&mut seq);
+        let read = seq.index;
         self.tracer.stack.pop();
+        if result.is_ok() && read < fields.len() {
+            // serde lists a field's aliases among its names: names and
+            // fields no longer line up, which TSBuffer's property ids need.
+            return Err(TraceError::Custom(format!(
+                "struct {name} has {read} fields but deserializes {} names ({}): `#[serde(alias)]` is not supported (TSBuffer names fields by position)",
+                fields.len(),
+                fields.join(", ")
+            )));
+        }
         if let Some(Partial::Struct(known)) = self.tracer.types.get_mut(name) {
             for ((_, slot), shape) in known.iter_mut().zip(slots) {
                 self.tracer.changed |= learn(slot, shape);
