@@ -10,14 +10,14 @@ use tsrpc::Encoding;
 use crate::load::{self, CallSpec, Window};
 use crate::scenarios::small_req;
 
-/// The `load <port> json|binary|tsbuffer [seconds] [http|wss|ws] [serial]` mode: small WebSocket (or HTTP) calls
+/// The `load <port> json|binary|tsbuffer|tsbuffer-ids [seconds] [http|wss|ws] [serial]` mode: small WebSocket (or HTTP) calls
 /// against a server started elsewhere (for profiling one, e.g. under
 /// `valgrind --tool=callgrind tsrpc-bench serve tsrpc`); `serial` makes one
 /// call at a time on one connection, without a warm-up, and prints the
 /// number of calls (to divide a server's instruction count by); and
 /// `load <port> fan <clients> <broadcasts>`: broadcasts to idle clients.
 pub(crate) fn load_only(args: &[String]) -> ExitCode {
-    let usage = "usage: tsrpc-bench load <port> json|binary|tsbuffer [seconds] [http|wss|ws] [serial]\n       tsrpc-bench load <port> fan <clients> <broadcasts>";
+    let usage = "usage: tsrpc-bench load <port> json|binary|tsbuffer|tsbuffer-ids [seconds] [http|wss|ws] [serial]\n       tsrpc-bench load <port> fan <clients> <broadcasts>";
     if args.get(1).map(String::as_str) == Some("fan") {
         return fan_only(args, usage);
     }
@@ -32,6 +32,11 @@ pub(crate) fn load_only(args: &[String]) -> ExitCode {
         "json" => Encoding::Json,
         "binary" => Encoding::Binary,
         "tsbuffer" => Encoding::Tsbuffer,
+        // Against `serve tsrpc-ids`: the same shuffled ids on both sides.
+        "tsbuffer-ids" => {
+            crate::proto::install_shuffled_ids();
+            Encoding::Tsbuffer
+        }
         _ => {
             eprintln!("{usage}");
             return ExitCode::from(2);

@@ -147,3 +147,59 @@ async fn broadcast(call: ApiCall<ReqBroadcast>) -> Result<ResBroadcast, TsrpcErr
         receivers: u32::try_from(conns.len()).unwrap_or(u32::MAX),
     })
 }
+
+/// Installs, for this process, a `serviceProto` of the benchmark's
+/// protocol whose ids are not positions (as a TSRPC project's are once
+/// edited): every interface of several properties numbers them backwards
+/// from 3, every enum's members backwards, every service from 100. The
+/// `serve tsrpc-ids` server and the `load <port> tsbuffer-ids` generator
+/// both install it, so that TSBuffer calls pay the ids' look-ups.
+pub(crate) fn install_shuffled_ids() {
+    use serde_json::{Value, json};
+    fn shuffle(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                let kind = map.get("type").and_then(Value::as_str).map(str::to_owned);
+                if kind.as_deref() == Some("Interface")
+                    && let Some(Value::Array(properties)) = map.get_mut("properties")
+                    && properties.len() > 1
+                {
+                    let n = properties.len();
+                    for (i, property) in properties.iter_mut().enumerate() {
+                        property["id"] = json!(3 + n - 1 - i);
+                    }
+                }
+                let nullable = |members: &[Value]| {
+                    members
+                        .iter()
+                        .any(|m| m["type"]["type"] == "Literal" && m["type"]["literal"].is_null())
+                };
+                if kind.as_deref() == Some("Union")
+                    && let Some(Value::Array(members)) = map.get_mut("members")
+                    && !nullable(members)
+                {
+                    let n = members.len();
+                    for (i, member) in members.iter_mut().enumerate() {
+                        member["id"] = json!(n - 1 - i);
+                    }
+                }
+                map.values_mut().for_each(shuffle);
+            }
+            Value::Array(items) => items.iter_mut().for_each(shuffle),
+            _ => {}
+        }
+    }
+    let table = tsrpc::ServiceTable::global().expect("the benchmark's protocol");
+    let export = tsrpc::export::export_typescript(table).expect("it exports");
+    let mut proto: Value = serde_json::from_str(export.service_proto_json()).expect("JSON");
+    if let Some(Value::Array(services)) = proto.get_mut("services") {
+        for service in services {
+            service["id"] = json!(service["id"].as_u64().unwrap_or(0) + 100);
+        }
+    }
+    if let Some(types) = proto.get_mut("types") {
+        shuffle(types);
+    }
+    tsrpc::export::use_service_proto(table, &proto.to_string())
+        .expect("the shuffled serviceProto describes the protocol");
+}

@@ -33,7 +33,10 @@ pub(crate) fn serve(kind: &str, redis: Option<&str>) -> ExitCode {
     runtime.block_on(async {
         let local = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let port = match kind {
-            "tsrpc" | "tsrpc-info" | "tsrpc-debug" | "tsrpc-tls" | "tsrpc-cluster" => {
+            "tsrpc" | "tsrpc-info" | "tsrpc-debug" | "tsrpc-tls" | "tsrpc-cluster" | "tsrpc-ids" => {
+                if kind == "tsrpc-ids" {
+                    crate::proto::install_shuffled_ids();
+                }
                 let mut builder = tsrpc::Server::builder().bind(local);
                 if kind == "tsrpc-tls" {
                     builder = builder.tls(crate::tls::server_tls());
@@ -68,7 +71,7 @@ pub(crate) fn serve(kind: &str, redis: Option<&str>) -> ExitCode {
             }
             _ => {
                 eprintln!(
-                    "usage: tsrpc-bench serve tsrpc|tsrpc-info|tsrpc-debug|tsrpc-tls|raw-ws|raw-http\n       tsrpc-bench serve tsrpc-cluster redis://host:port"
+                    "usage: tsrpc-bench serve tsrpc|tsrpc-info|tsrpc-debug|tsrpc-tls|tsrpc-ids|raw-ws|raw-http\n       tsrpc-bench serve tsrpc-cluster redis://host:port"
                 );
                 return ExitCode::from(2);
             }
