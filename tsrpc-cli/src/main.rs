@@ -11,11 +11,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: tsrpc import <serviceProto.json> [-o <protocol.rs>]
+const USAGE: &str = "usage: tsrpc import <serviceProto.ts|serviceProto.json> [-o <protocol.rs>]
 
-Writes the Rust protocol module of a TSRPC project's serviceProto.json: a
-#[tsrpc::api] or #[tsrpc::msg] struct per service, a Rust type per type they
-use, and SERVICE_PROTO, the file, for ServerBuilder::service_proto.";
+Writes the Rust protocol module of a TSRPC project's serviceProto (the
+serviceProto.ts TSRPC's generator writes, or its JSON): a #[tsrpc::api] or
+#[tsrpc::msg] struct per service, a Rust type per type they use, and
+SERVICE_PROTO, the file's ids, for ServerBuilder::service_proto.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,6 +29,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes `text` to standard output; a closed pipe (`| head`) is no error.
+fn print(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("cannot write: {e}")),
+        _ => Ok(()),
+    }
+}
+
 fn run(args: &[String]) -> Result<(), String> {
     let (input, output) = match args {
         [command, input] if command == "import" => (input, None),
@@ -36,10 +46,7 @@ fn run(args: &[String]) -> Result<(), String> {
         {
             (input, Some(PathBuf::from(output)))
         }
-        [flag] if flag == "-h" || flag == "--help" => {
-            println!("{USAGE}");
-            return Ok(());
-        }
+        [flag] if flag == "-h" || flag == "--help" => return print(&format!("{USAGE}\n")),
         _ => return Err(USAGE.into()),
     };
     let text = std::fs::read_to_string(input).map_err(|e| format!("cannot read {input}: {e}"))?;
@@ -57,9 +64,6 @@ fn run(args: &[String]) -> Result<(), String> {
     match output {
         Some(path) => std::fs::write(&path, module)
             .map_err(|e| format!("cannot write {}: {e}", path.display())),
-        None => {
-            print!("{module}");
-            Ok(())
-        }
+        None => print(&module),
     }
 }

@@ -375,15 +375,13 @@ impl<'v> Generator<'v> {
     }
 
     fn service(&mut self, root: Root<'v>) {
-        let expected = if root.kind == RootKind::Api { 2 } else { 1 };
-        if root.keys.len() != expected {
-            return;
-        }
+        // (A root missing from the file's types was named; the others are
+        // still checked, so that every problem is named at once.)
         let attribute = match root.kind {
             RootKind::Api => format!(
                 "#[tsrpc::api(name = {}, res = {})]\n",
                 string_literal(&root.name),
-                root.keys[1].1
+                root.keys.get(1).map_or("()", |(_, rust)| rust.as_str())
             ),
             RootKind::Msg => format!("#[tsrpc::msg(name = {})]\n", string_literal(&root.name)),
         };
