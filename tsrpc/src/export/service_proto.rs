@@ -4,6 +4,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::proto::ServiceKind;
+
 /// The string at `key`.
 pub(super) fn str_of<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
     value.get(key).and_then(Value::as_str)
@@ -17,21 +19,36 @@ pub(super) fn list<'v>(value: &'v Value, key: &str) -> &'v [Value] {
         .map_or(&[], Vec::as_slice)
 }
 
+/// A service of the file's `services` list: its name and kind, or what
+/// is wrong with it (`at` names it then).
+pub(super) fn service(value: &Value) -> Result<(&str, ServiceKind), (String, String)> {
+    let (Some(name), Some(kind)) = (str_of(value, "name"), str_of(value, "type")) else {
+        return Err((
+            "services".into(),
+            format!("a service without a name and type: {value}"),
+        ));
+    };
+    match kind {
+        "api" => Ok((name, ServiceKind::Api)),
+        "msg" => Ok((name, ServiceKind::Msg)),
+        other => Err((name.to_owned(), format!("unknown service type {other:?}"))),
+    }
+}
+
 /// The schema keys of a service's root types, as TSRPC names them:
 /// `{folder}Ptl{Name}/Req{Name}` and `.../Res{Name}` for an API,
 /// `{folder}Msg{Name}/Msg{Name}` for a message.
-pub(super) fn root_keys(api: bool, name: &str) -> Vec<String> {
+pub(super) fn root_keys(kind: ServiceKind, name: &str) -> Vec<String> {
     let (folder, last) = match name.rfind('/') {
         Some(i) => (&name[..=i], &name[i + 1..]),
         None => ("", name),
     };
-    if api {
-        vec![
+    match kind {
+        ServiceKind::Api => vec![
             format!("{folder}Ptl{last}/Req{last}"),
             format!("{folder}Ptl{last}/Res{last}"),
-        ]
-    } else {
-        vec![format!("{folder}Msg{last}/Msg{last}")]
+        ],
+        ServiceKind::Msg => vec![format!("{folder}Msg{last}/Msg{last}")],
     }
 }
 

@@ -20,7 +20,9 @@ pub struct ServiceInfo {
 }
 
 impl ServiceInfo {
-    /// The service's id: its index in the table, used by binary frames.
+    /// The service's id: its index in the table, used by binary frames
+    /// (TSRPC's binary mode maps it to a project's own id when a
+    /// `serviceProto` is in use: [`crate::export::use_service_proto`]).
     pub fn id(&self) -> u32 {
         self.id
     }

@@ -5,7 +5,8 @@
 //! A payload is encoded with its type's TSBuffer schema, the one the
 //! TypeScript export writes into `serviceProto.json`; since the export maps
 //! each Rust shape to one schema, the serde calls alone say which schema a
-//! value has (`ser.rs`, `de.rs`).
+//! value has (`ser.rs`, `de.rs`). Ids are positions unless a project's
+//! `serviceProto` is in use (`ids.rs`, `crate::schema::ids`).
 
 mod de;
 mod ids;

@@ -3,7 +3,8 @@
 //! The export maps each Rust shape to one TSBuffer schema (README's
 //! mapping table), so the serializer needs no schema: the serde calls say
 //! which schema the value has. A struct is an `Interface` whose property
-//! ids are its fields' positions; an `Option` field is an optional
+//! ids are its fields' positions (or a project's ids, `ids.rs`); an
+//! `Option` field is an optional
 //! property; an `Option` elsewhere is the union `T | null`; an enum is a
 //! union of its variants (a unit variant a string literal, any other an
 //! interface with the one property named after the variant).

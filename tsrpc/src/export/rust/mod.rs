@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
+use crate::proto::ServiceKind;
+
 use super::service_proto::{self, extends_problem, list, str_of, variant_of};
 
 /// Why a `serviceProto.json` could not be brought over: one line per
@@ -148,18 +150,11 @@ fn raw_string(text: &str) -> String {
 const DERIVE: &str = "#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]\n";
 
 /// A service's root types, with their Rust names.
-struct Root<'v> {
+struct Root {
     name: String,
-    kind: RootKind,
+    kind: ServiceKind,
     /// (schema key, Rust name) of the request or message, then the response.
     keys: Vec<(String, String)>,
-    _service: &'v Value,
-}
-
-#[derive(PartialEq, Eq)]
-enum RootKind {
-    Api,
-    Msg,
 }
 
 struct Generator<'v> {
@@ -335,24 +330,17 @@ impl<'v> Generator<'v> {
         name
     }
 
-    fn name_roots(&mut self, services: &[&'v Value]) -> Vec<Root<'v>> {
+    fn name_roots(&mut self, services: &[&'v Value]) -> Vec<Root> {
         let mut roots = Vec::new();
         for service in services {
-            let (Some(name), Some(kind)) = (str_of(service, "name"), str_of(service, "type"))
-            else {
-                self.problems
-                    .push(format!("a service without a name and type: {service}"));
-                continue;
-            };
-            let kind = match kind {
-                "api" => RootKind::Api,
-                "msg" => RootKind::Msg,
-                other => {
-                    self.problem(name, format_args!("unknown service type {other:?}"));
+            let (name, kind) = match service_proto::service(service) {
+                Ok(service) => service,
+                Err((at, problem)) => {
+                    self.problem(&at, problem);
                     continue;
                 }
             };
-            let keys = service_proto::root_keys(kind == RootKind::Api, name);
+            let keys = service_proto::root_keys(kind, name);
             let mut named = Vec::new();
             for key in keys {
                 if !self.types.contains_key(&key) {
@@ -368,22 +356,21 @@ impl<'v> Generator<'v> {
                 name: name.to_owned(),
                 kind,
                 keys: named,
-                _service: service,
             });
         }
         roots
     }
 
-    fn service(&mut self, root: Root<'v>) {
+    fn service(&mut self, root: Root) {
         // (A root missing from the file's types was named; the others are
         // still checked, so that every problem is named at once.)
         let attribute = match root.kind {
-            RootKind::Api => format!(
+            ServiceKind::Api => format!(
                 "#[tsrpc::api(name = {}, res = {})]\n",
                 string_literal(&root.name),
                 root.keys.get(1).map_or("()", |(_, rust)| rust.as_str())
             ),
-            RootKind::Msg => format!("#[tsrpc::msg(name = {})]\n", string_literal(&root.name)),
+            ServiceKind::Msg => format!("#[tsrpc::msg(name = {})]\n", string_literal(&root.name)),
         };
         for (i, (key, rust)) in root.keys.iter().enumerate() {
             self.owner = Some(key.clone());

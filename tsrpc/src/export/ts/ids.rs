@@ -219,22 +219,12 @@ impl<'a> Walker<'a> {
     }
 
     fn service(&mut self, table: &ServiceTable, export: &TsExport, old: &Value, id: u64) {
-        let (Some(name), Some(kind), Ok(wire)) =
-            (str_of(old, "name"), str_of(old, "type"), u32::try_from(id))
-        else {
-            self.out
-                .differences
-                .push(format!("a service without a name and type: {old}"));
-            return;
+        let (name, kind) = match service_proto::service(old) {
+            Ok(service) => service,
+            Err((at, problem)) => return self.differ(&at, problem),
         };
-        let kind = match kind {
-            "api" => ServiceKind::Api,
-            "msg" => ServiceKind::Msg,
-            other => {
-                self.differ(name, format_args!("unknown service type {other:?}"));
-                return;
-            }
-        };
+        // `ids_of` checked it is at most `MAX_ID`.
+        let wire = u32::try_from(id).unwrap_or(u32::MAX);
         let Some(service) = table.find(kind, name) else {
             self.differ(
                 name,
@@ -250,7 +240,7 @@ impl<'a> Walker<'a> {
             return;
         };
         self.out.services.insert(service.id(), wire);
-        for key in service_proto::root_keys(kind == ServiceKind::Api, name) {
+        for key in service_proto::root_keys(kind, name) {
             let Some(new) = self.new_types.get(&key) else {
                 let why = export
                     .left_out
