@@ -369,3 +369,21 @@ fn the_export_keeps_the_projects_ids_and_gives_new_fields_fresh_ones() {
     let plain = tsrpc::export::export_typescript(table).unwrap();
     assert_eq!(plain.service_proto_json(), export.service_proto_json());
 }
+
+/// The ids are the process's: the same file again is fine, another one
+/// (here: the order service renumbered) is refused rather than mixed in.
+#[test]
+fn a_second_file_with_other_ids_is_refused() {
+    let table = tsrpc::ServiceTable::global().unwrap();
+    tsrpc::export::use_service_proto(table, &fixture_text()).unwrap();
+    tsrpc::export::use_service_proto(table, &fixture_text()).unwrap();
+    let mut other: Value = serde_json::from_str(&fixture_text()).unwrap();
+    other["services"][0]["id"] = json!(5);
+    let err = tsrpc::export::use_service_proto(table, &other.to_string()).unwrap_err();
+    assert_eq!(
+        err.problems(),
+        [
+            "another serviceProto's ids are already in use in this process (one process serves one protocol)"
+        ]
+    );
+}
