@@ -160,17 +160,27 @@ impl<'b, 'de, D: Deserializer<'de>> Deserializer<'de> for Limited<'b, D> {
         deserialize_f64();
         deserialize_char();
         deserialize_str();
-        deserialize_string();
         deserialize_unit();
         deserialize_unit_struct(name: &'static str);
         deserialize_identifier();
+    }
+
+    // Every decoder reads from a slice, so an owned string is asked for as
+    // a borrowed one, which the visitor copies: bincode's owned `String`
+    // (and byte buffer) zero-fills its buffer before copying into it.
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.inner.deserialize_str(visitor)
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        let visitor = self.wrap(visitor);
+        self.inner.deserialize_bytes(visitor)
     }
 
     forward_deserialize! {
         deserialize_any();
         // serde_json answers bytes asked for with an array's elements.
         deserialize_bytes();
-        deserialize_byte_buf();
         deserialize_option();
         deserialize_newtype_struct(name: &'static str);
         deserialize_seq();

@@ -5,7 +5,7 @@
 //! heartbeat and the close codes.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::task::Context;
 
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -136,6 +136,7 @@ async fn session(
         server: server.clone(),
         conn: conn.clone(),
         hello: AtomicBool::new(false),
+        last_named: AtomicU32::new(u32::MAX),
     };
     let end = ws::drive(socket, rx, &outbound, limits, &session).await;
     server.remove_connection(&conn);
@@ -160,6 +161,8 @@ struct Session {
     /// Bounds the API calls of this connection running at once; when all
     /// are taken the connection is not read until one returns.
     slots: Arc<CallSlots>,
+    /// The table id of the service last found by name.
+    last_named: AtomicU32,
 }
 
 /// The answer to a heartbeat: the heartbeat.
@@ -171,7 +174,17 @@ impl Session {
     fn resolve(&self, service: ServiceKey<'_>, kind: ServiceKind) -> Option<&'static ServiceInfo> {
         let table = self.server.service_table();
         match service {
-            ServiceKey::Name(name) => table.find(kind, name),
+            ServiceKey::Name(name) => {
+                // A client mostly calls what it called last: one compare of
+                // the name instead of hashing it.
+                let last = table.get(self.last_named.load(Ordering::Relaxed));
+                if let Some(info) = last.filter(|s| s.name() == name && s.kind() == kind) {
+                    return Some(info);
+                }
+                let info = table.find(kind, name)?;
+                self.last_named.store(info.id(), Ordering::Relaxed);
+                Some(info)
+            }
             ServiceKey::Id(id) => table.get(id).filter(|s| s.kind() == kind),
         }
     }
