@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use support::*;
+use tokio_tungstenite::tungstenite::Message;
 use tsrpc::client::flows::{self as client, ClientFlows};
 use tsrpc::server::flows::{
     ApiCallFlow, ApiReturnFlow, ApiReturned, ConnDisconnect, DataFlow, MsgCallFlow, SendMsgFlow,
@@ -334,8 +335,13 @@ async fn data_flows_see_and_change_raw_frames_both_ways() {
         .pre_send_data
         .push(|mut data: DataFlow| async move {
             if let tsrpc::WireFrame::Text(text) = &data.data {
-                let masked = String::from_utf8_lossy(text).replace("secret", "******");
-                data.data = tsrpc::WireFrame::Text(masked.into());
+                let text = String::from_utf8_lossy(text);
+                data.data = tsrpc::WireFrame::Text(if text.contains("garble") {
+                    // Not UTF-8: never sent as a text frame.
+                    vec![b'[', 0xff, b']'].into()
+                } else {
+                    text.replace("secret", "******").into()
+                });
             }
             Some(data)
         });
@@ -345,6 +351,15 @@ async fn data_flows_see_and_change_raw_frames_both_ways() {
     assert_eq!(
         next_text(&mut ws).await,
         r#"["Echo",{"isSucc":true,"res":{"a":2,"b":"a ******","c":true}},2]"#
+    );
+    // A node that makes text that is not UTF-8: an empty binary frame is
+    // sent instead, and the connection goes on.
+    send_text(&mut ws, r#"["Echo",{"a":3,"b":"garble","c":true},3]"#).await;
+    assert_eq!(next(&mut ws).await, Message::Binary(Default::default()));
+    send_text(&mut ws, r#"["Echo",{"a":4,"b":"fine","c":true},4]"#).await;
+    assert_eq!(
+        next_text(&mut ws).await,
+        r#"["Echo",{"isSucc":true,"res":{"a":4,"b":"fine","c":true}},4]"#
     );
     // HTTP bodies pass through the same flows.
     let http = HttpClient::builder(url.replace("ws://", "http://"))

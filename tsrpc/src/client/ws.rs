@@ -703,16 +703,16 @@ impl WsClient {
     /// Queues a frame through the `pre_send_data` flow.
     async fn send_data(&self, outbound: &Outbound, frame: WireFrame) -> Result<(), TsrpcError> {
         let flows = &self.inner.flows;
-        let frame = if flows.pre_send_data.is_empty() {
-            frame
+        let message = if flows.pre_send_data.is_empty() {
+            ws::to_message(frame)
         } else {
             match flows.pre_send_data.exec(DataFlow { data: frame }).await {
-                FlowStep::Continue(data) => data.data,
+                FlowStep::Continue(data) => ws::to_message_checked(data.data),
                 FlowStep::Stop => return Ok(()),
                 FlowStep::Fail(e) => return Err(e),
             }
         };
-        outbound.send(ws::to_message(frame)).map_err(|_| {
+        outbound.send(message).map_err(|_| {
             TsrpcError::network("Lost connection to server").with_code(codes::LOST_CONN)
         })
     }

@@ -487,7 +487,8 @@ impl Connection {
         };
         let message = match (unchanged, prepared) {
             (true, Some(prepared)) => prepared.clone(),
-            _ => frame.into(),
+            (true, None) => frame.into(),
+            (false, _) => Prepared::checked(frame),
         };
         self.send(message)
     }

@@ -49,9 +49,18 @@ pub(crate) struct Peer(Outbound);
 #[derive(Clone, Debug)]
 pub(crate) struct Prepared(WsMessage);
 
+/// A frame the codec made.
 impl From<WireFrame> for Prepared {
     fn from(frame: WireFrame) -> Self {
         Prepared(ws::to_message(frame))
+    }
+}
+
+impl Prepared {
+    /// A frame a `pre_send_data` flow node made or changed: its text is
+    /// checked.
+    pub(crate) fn checked(frame: WireFrame) -> Self {
+        Prepared(ws::to_message_checked(frame))
     }
 }
 

@@ -19,9 +19,14 @@ pub(crate) struct CloseRequest {
 /// frame's header, so that a flood of empty frames is bounded too.
 pub(crate) const FRAME_OVERHEAD: usize = 64;
 
-/// The bytes a frame counts for against the queue's bound.
+/// The bytes a frame counts for against the queue's bound: its payload
+/// (a frame queued ready-made counts its payload too, not its header).
 pub(crate) fn cost(frame: &Message) -> usize {
-    frame.len() + FRAME_OVERHEAD
+    let len = match frame {
+        Message::Frame(frame) => frame.payload().len(),
+        frame => frame.len(),
+    };
+    len + FRAME_OVERHEAD
 }
 
 /// The bound's one rule: a frame of `cost` bytes joins `before` bytes if

@@ -14,7 +14,8 @@ use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data as OpData, OpCode};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
@@ -109,13 +110,28 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
     }
 }
 
-/// A frame ready to be queued; cheap to clone (the bytes are shared), so a
-/// broadcast converts once and clones per receiver.
+/// A frame the codec made, ready to be queued; cheap to clone (the bytes
+/// are shared), so a broadcast converts once and clones per receiver.
+/// Text is sent as it is, unchecked: the JSON encoder writes only UTF-8
+/// (Rust strings, ASCII punctuation and serde_json's output), and checking
+/// each answer again cost a pass over its bytes. A frame from anywhere
+/// else goes through [`to_message_checked`].
 pub(crate) fn to_message(frame: WireFrame) -> Message {
+    match frame {
+        WireFrame::Text(bytes) => {
+            Message::Frame(Frame::message(bytes, OpCode::Data(OpData::Text), true))
+        }
+        WireFrame::Binary(bytes) => Message::Binary(bytes),
+    }
+}
+
+/// A frame a flow node made or changed, ready to be queued: never send
+/// invalid text, so a text frame that is not UTF-8 is logged and replaced
+/// by an empty binary frame.
+pub(crate) fn to_message_checked(frame: WireFrame) -> Message {
     match frame {
         WireFrame::Text(bytes) => match Utf8Bytes::try_from(bytes) {
             Ok(text) => Message::Text(text),
-            // The JSON encoder only writes UTF-8; never send invalid text.
             Err(e) => {
                 tracing::error!("refusing to send a text frame that is not UTF-8: {e}");
                 Message::Binary(Bytes::new())
