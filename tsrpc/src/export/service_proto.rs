@@ -110,12 +110,44 @@ pub(super) fn extends_problem(types: &Map<String, Value>, schema: &Value) -> Opt
     None
 }
 
-/// The `ServiceProto` object in `text`: the whole text (a
+/// A `ServiceProto` read from its text: what the ids check and the Rust
+/// module writer both read of it.
+pub(super) struct Parsed<'t> {
+    /// The object's own text (without a `serviceProto.ts`'s code around it).
+    pub(super) text: &'t str,
+    /// The file's `version`, if it has one.
+    pub(super) version: Option<Value>,
+    /// The schemas by key (`{folder}Ptl{Name}/Req{Name}`); none when absent.
+    pub(super) types: Map<String, Value>,
+    /// The `services` list, which every serviceProto has.
+    pub(super) services: Vec<Value>,
+}
+
+/// Reads the `ServiceProto` object in `text`: the whole text (a
 /// `serviceProto.json`), or the object assigned to `serviceProto` in a
 /// `serviceProto.ts` as TSRPC's generator writes it (JSON text after
-/// `export const serviceProto: ServiceProto<ServiceType> = `). Returns the
-/// object's own text and its value.
-pub(super) fn parse(text: &str) -> Result<(&str, Value), String> {
+/// `export const serviceProto: ServiceProto<ServiceType> = `).
+pub(super) fn parse(text: &str) -> Result<Parsed<'_>, String> {
+    let (text, mut value) = object(text)?;
+    let mut take = |key: &str| value.get_mut(key).map(Value::take);
+    let version = take("version");
+    let types = match take("types") {
+        Some(Value::Object(types)) => types,
+        _ => Map::new(),
+    };
+    let Some(Value::Array(services)) = take("services") else {
+        return Err("the serviceProto has no `services` list".into());
+    };
+    Ok(Parsed {
+        text,
+        version,
+        types,
+        services,
+    })
+}
+
+/// The object's own text and its value (see [`parse`]).
+fn object(text: &str) -> Result<(&str, Value), String> {
     if let Ok(value) = serde_json::from_str(text) {
         return Ok((text, value));
     }

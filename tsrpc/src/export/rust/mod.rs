@@ -67,16 +67,8 @@ pub fn rust_protocol(text: &str, source: &str) -> Result<String, ImportError> {
     let fail = |problem: String| ImportError {
         problems: vec![problem],
     };
-    let (proto, value) = service_proto::parse(text).map_err(fail)?;
-    let empty = Map::new();
-    let types = value
-        .get("types")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    let services = value
-        .get("services")
-        .and_then(Value::as_array)
-        .ok_or_else(|| fail("the serviceProto has no `services` list".into()))?;
+    let proto = service_proto::parse(text).map_err(fail)?;
+    let types = &proto.types;
     let mut generator = Generator {
         types,
         names: BTreeMap::new(),
@@ -87,7 +79,7 @@ pub fn rust_protocol(text: &str, source: &str) -> Result<String, ImportError> {
         owner: None,
         indirect: 0,
     };
-    let mut services: Vec<&Value> = services.iter().collect();
+    let mut services: Vec<&Value> = proto.services.iter().collect();
     services.sort_by_key(|s| s.get("id").and_then(Value::as_u64));
     let roots = generator.name_roots(&services);
     for root in roots {
@@ -102,14 +94,14 @@ pub fn rust_protocol(text: &str, source: &str) -> Result<String, ImportError> {
         problems.dedup();
         return Err(ImportError { problems });
     }
-    let mut out = header(source, &value);
+    let mut out = header(source, proto.version.as_ref());
     let _ = writeln!(
         out,
         "/// The serviceProto of `{}`, as JSON: start the server with\n\
          /// `.service_proto(SERVICE_PROTO)` to use its service and property ids.\n\
          pub const SERVICE_PROTO: &str = {};",
         doc(source),
-        raw_string(proto)
+        raw_string(proto.text)
     );
     for item in &generator.items {
         out.push('\n');
@@ -118,9 +110,8 @@ pub fn rust_protocol(text: &str, source: &str) -> Result<String, ImportError> {
     Ok(out)
 }
 
-fn header(source: &str, proto: &Value) -> String {
-    let version = proto
-        .get("version")
+fn header(source: &str, version: Option<&Value>) -> String {
+    let version = version
         .map(|v| format!(" (version {v})"))
         .unwrap_or_default();
     format!(

@@ -129,19 +129,11 @@ pub(super) fn align(
     export: &TsExport,
     previous: &str,
 ) -> Result<Alignment, String> {
-    let (_, proto) = service_proto::parse(previous)?;
-    let empty = Map::new();
-    let old_types = proto
-        .get("types")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    let services = proto
-        .get("services")
-        .and_then(Value::as_array)
-        .ok_or("the serviceProto has no `services` list")?;
+    let proto = service_proto::parse(previous)?;
+    let services = &proto.services;
     let mut walker = Walker {
         new_types: &export.schemas,
-        old_types,
+        old_types: &proto.types,
         seen: BTreeSet::new(),
         out: Alignment::default(),
     };
