@@ -54,7 +54,7 @@ struct ConnectionInner {
     remote_addr: Option<SocketAddr>,
     transport: Transport,
     peer: Option<Peer>,
-    /// 0: not known yet, 1: JSON, 2: binary.
+    /// 0: not known yet, else the encoding's `encoding_code`.
     encoding: AtomicU8,
     /// The request headers of an HTTP call, or of a WebSocket's upgrade.
     headers: Option<http::HeaderMap>,
@@ -88,19 +88,6 @@ fn same_bytes(a: &WireFrame, b: &WireFrame) -> bool {
         (WireFrame::Text(_), WireFrame::Text(_)) | (WireFrame::Binary(_), WireFrame::Binary(_))
     ) && x.as_ptr() == y.as_ptr()
         && x.len() == y.len()
-}
-
-/// What a connection starts with, beside its id and transport.
-#[derive(Default)]
-struct Setup {
-    remote_addr: Option<SocketAddr>,
-    peer: Option<Peer>,
-    encoding: Option<Encoding>,
-    headers: Option<http::HeaderMap>,
-    uri: Option<http::Uri>,
-    extensions: http::Extensions,
-    flows: Option<Arc<ServerFlows>>,
-    rooms: Option<Arc<Rooms>>,
 }
 
 /// What a WebSocket connection keeps of its upgrade request.
@@ -157,9 +144,29 @@ fn percent_decoded(text: &str) -> Cow<'_, str> {
         .unwrap_or(Cow::Borrowed(text))
 }
 
+impl ConnectionInner {
+    /// A connection that has nothing yet but its id and transport.
+    fn bare(id: u64, transport: Transport) -> Self {
+        ConnectionInner {
+            id,
+            remote_addr: None,
+            transport,
+            peer: None,
+            encoding: AtomicU8::new(0),
+            headers: None,
+            uri: None,
+            extensions: Mutex::default(),
+            flows: None,
+            rooms: None,
+        }
+    }
+}
+
 impl Connection {
     pub(crate) fn in_process() -> Self {
-        Self::build(0, Transport::InProcess, Setup::default())
+        Connection {
+            inner: Arc::new(ConnectionInner::bare(0, Transport::InProcess)),
+        }
     }
 
     /// A WebSocket connection, with what its upgrade request carried
@@ -172,57 +179,40 @@ impl Connection {
         flows: Arc<ServerFlows>,
         rooms: Arc<Rooms>,
     ) -> Self {
-        Self::build(
-            id,
-            Transport::WebSocket,
-            Setup {
-                remote_addr: upgrade.remote_addr,
-                peer: Some(peer),
-                encoding,
-                headers: Some(upgrade.headers),
-                uri: Some(upgrade.uri),
-                extensions: upgrade.extensions,
-                flows: Some(flows),
-                rooms: Some(rooms),
-            },
-        )
+        let inner = ConnectionInner {
+            remote_addr: upgrade.remote_addr,
+            peer: Some(peer),
+            encoding: AtomicU8::new(encoding.map_or(0, encoding_code)),
+            headers: Some(upgrade.headers),
+            uri: Some(upgrade.uri),
+            extensions: Mutex::new(upgrade.extensions),
+            flows: Some(flows),
+            rooms: Some(Membership {
+                rooms,
+                joined: Mutex::default(),
+            }),
+            ..ConnectionInner::bare(id, Transport::WebSocket)
+        };
+        Connection {
+            inner: Arc::new(inner),
+        }
     }
 
+    /// One HTTP request's connection (an HTTP call builds one per request).
     pub(crate) fn http(
         id: u64,
         remote_addr: Option<SocketAddr>,
         encoding: Encoding,
         headers: http::HeaderMap,
     ) -> Self {
-        Self::build(
-            id,
-            Transport::Http,
-            Setup {
-                remote_addr,
-                encoding: Some(encoding),
-                headers: Some(headers),
-                ..Setup::default()
-            },
-        )
-    }
-
-    fn build(id: u64, transport: Transport, setup: Setup) -> Self {
+        let inner = ConnectionInner {
+            remote_addr,
+            encoding: AtomicU8::new(encoding_code(encoding)),
+            headers: Some(headers),
+            ..ConnectionInner::bare(id, Transport::Http)
+        };
         Connection {
-            inner: Arc::new(ConnectionInner {
-                id,
-                remote_addr: setup.remote_addr,
-                transport,
-                peer: setup.peer,
-                encoding: AtomicU8::new(setup.encoding.map_or(0, encoding_code)),
-                headers: setup.headers,
-                uri: setup.uri,
-                extensions: Mutex::new(setup.extensions),
-                flows: setup.flows,
-                rooms: setup.rooms.map(|rooms| Membership {
-                    rooms,
-                    joined: Mutex::default(),
-                }),
-            }),
+            inner: Arc::new(inner),
         }
     }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -51,11 +51,11 @@ impl Origins {
     /// native apps: no browser) is allowed, and so is a page of the
     /// server's own origin (its `Host`).
     pub(crate) fn check(&self, headers: &HeaderMap) -> OriginCheck {
-        let origin = headers.get(header::ORIGIN);
         match self {
+            // Whatever the request's `Origin`: no look-up.
             Origins::Any => OriginCheck::Allowed(Some(HeaderValue::from_static("*"))),
             Origins::List(list) => {
-                let Some(origin) = origin else {
+                let Some(origin) = headers.get(header::ORIGIN) else {
                     return OriginCheck::Allowed(None);
                 };
                 let text = origin.to_str().unwrap_or("");
@@ -374,12 +374,9 @@ async fn post<A: App, B: RequestBody>(
         return reply_response(HttpReply::json_error(StatusCode::SERVICE_UNAVAILABLE, &err));
     }
     let max = settings.max_body_size;
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > max as u64) {
+    // A body that says it is too large (its `Content-Length`, which hyper
+    // has read) is refused before it is read.
+    if body.size_hint().lower() > max as u64 {
         return too_large(max);
     }
     let encoding = match parts
@@ -402,8 +399,8 @@ async fn post<A: App, B: RequestBody>(
         .query()
         .is_some_and(|q| q.split('&').any(|pair| pair == "type=msg"));
     let reading = active.map(Active::reading_body);
-    let body = match Limited::new(body, max).collect().await {
-        Ok(collected) => collected.to_bytes(),
+    let body = match read_body(body, max).await {
+        Ok(body) => body,
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(max),
         Err(_) if reading.as_ref().is_some_and(|r| r.timed_out()) => {
             return body_too_slow(settings.body_read_timeout);
@@ -426,6 +423,32 @@ async fn post<A: App, B: RequestBody>(
         remote,
     };
     reply_response(app.http_call(call).await)
+}
+
+/// A request body, read whole, up to `max` bytes (past them, the error
+/// is a [`LengthLimitError`]). A body that came in one chunk, as most
+/// calls' bodies do, is that chunk: no list of chunks, no copy.
+async fn read_body<B: RequestBody>(body: B, max: usize) -> Result<Bytes, BoxError> {
+    let mut body = std::pin::pin!(Limited::new(body, max));
+    let mut first = Bytes::new();
+    let mut joined: Option<BytesMut> = None;
+    while let Some(frame) = body.frame().await {
+        // Trailers say nothing to a call.
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        match &mut joined {
+            Some(joined) => joined.extend_from_slice(&data),
+            None if first.is_empty() => first = data,
+            None => {
+                let mut both = BytesMut::with_capacity(first.len() + data.len());
+                both.extend_from_slice(&first);
+                both.extend_from_slice(&data);
+                joined = Some(both);
+            }
+        }
+    }
+    Ok(joined.map_or(first, BytesMut::freeze))
 }
 
 /// The file under `root` that a request path names, refusing any path that
@@ -493,6 +516,49 @@ async fn static_file(root: &Path, req: &http::request::Parts) -> Response<Respon
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+
+    use bytes::Bytes;
+    use http::HeaderMap;
+    use http_body_util::{LengthLimitError, StreamBody};
+    use hyper::body::Frame;
+
+    fn body(
+        frames: Vec<Frame<Bytes>>,
+    ) -> StreamBody<impl futures_util::Stream<Item = Result<Frame<Bytes>, std::io::Error>>> {
+        StreamBody::new(futures_util::stream::iter(frames.into_iter().map(Ok)))
+    }
+
+    #[tokio::test]
+    async fn a_body_is_read_whole_within_its_limit() {
+        // One chunk: that chunk itself, not a copy.
+        let one = Bytes::from_static(b"{\"a\":1}");
+        let read = super::read_body(body(vec![Frame::data(one.clone())]), 100)
+            .await
+            .unwrap();
+        assert_eq!(read.as_ptr(), one.as_ptr());
+        // Several chunks, an empty one and trailers: joined in order.
+        let frames = vec![
+            Frame::data(Bytes::from_static(b"ab")),
+            Frame::data(Bytes::new()),
+            Frame::data(Bytes::from_static(b"cd")),
+            Frame::trailers(HeaderMap::new()),
+            Frame::data(Bytes::from_static(b"e")),
+        ];
+        let read = super::read_body(body(frames), 100).await.unwrap();
+        assert_eq!(read, "abcde");
+        assert_eq!(super::read_body(body(vec![]), 100).await.unwrap(), "");
+        // Past the limit: a `LengthLimitError`, however it is cut.
+        for frames in [
+            vec![Frame::data(Bytes::from_static(b"abcdef"))],
+            vec![
+                Frame::data(Bytes::from_static(b"abc")),
+                Frame::data(Bytes::from_static(b"def")),
+            ],
+        ] {
+            let err = super::read_body(body(frames), 5).await.unwrap_err();
+            assert!(err.downcast_ref::<LengthLimitError>().is_some(), "{err}");
+        }
+    }
 
     #[test]
     fn paths_cannot_leave_the_static_folder() {
