@@ -449,6 +449,8 @@ impl ser::Error for NotNone {
     }
 }
 
+/// Asks a value's `Serialize` whether it is `None`. (The benchmark's
+/// encode counter knows it by this name: a probe is not an encode.)
 struct NoneProbe;
 
 macro_rules! not_none {
