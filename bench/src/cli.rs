@@ -23,6 +23,8 @@ for profiling one server:
                                 tsrpc-info/-debug: with a tracing subscriber at that level
   load <port> json|binary|tsbuffer [s] [http|wss|ws] [serial]
                                 small WebSocket (or HTTP) calls against that server
+  load <port> fan <clients> <broadcasts>
+                                broadcasts to idle JSON clients of that server
 
 options:
   --rounds N      rounds per scenario, alternating the servers (default 3;
