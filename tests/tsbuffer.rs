@@ -139,3 +139,91 @@ async fn the_http_client_speaks_tsbuffer() {
     http.send_msg(&chat).await.unwrap();
     server.stop().await;
 }
+
+/// A request whose old field name is kept as a `#[serde(alias)]`.
+#[tsrpc::api(name = "Renamed", res = ResRenamed)]
+#[derive(serde::Serialize, serde::Deserialize, Debug)]
+pub struct ReqRenamed {
+    #[serde(alias = "title")]
+    pub name: String,
+    pub note: Option<String>,
+    pub tag: Option<String>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+pub struct ResRenamed {
+    pub note: Option<String>,
+    pub tag: Option<String>,
+}
+
+#[tsrpc::handler]
+async fn renamed(call: tsrpc::ApiCall<ReqRenamed>) -> Result<ResRenamed, tsrpc::TsrpcError> {
+    Ok(ResRenamed {
+        note: call.req.note,
+        tag: call.req.tag,
+    })
+}
+
+/// Its fields in the same order, without the alias.
+#[derive(serde::Serialize)]
+struct PlainRenamed {
+    name: String,
+    note: Option<String>,
+    tag: Option<String>,
+}
+
+/// serde lists a struct's aliases among its field names, so TSBuffer's
+/// positions would read one field into another (`tag` into `note`): TSBuffer
+/// mode refuses such a struct, both ways, saying why; JSON mode carries it.
+#[tokio::test]
+async fn tsbuffer_refuses_structs_with_aliases_and_json_carries_them() {
+    let (server, url) = start(Server::builder()).await;
+    let tagged = || ReqRenamed {
+        name: "n".into(),
+        note: None,
+        tag: Some("t".into()),
+    };
+    let json = WsClient::builder(url.as_str()).build();
+    json.connect().await.unwrap();
+    let res = json.call_api(tagged()).await.unwrap();
+    assert_eq!(
+        res,
+        ResRenamed {
+            note: None,
+            tag: Some("t".into())
+        }
+    );
+    // A TSBuffer body with the fields at their positions, as a peer that
+    // numbers them writes it: refused, not read as `note: "t"`.
+    let id = server.service_table().api("Renamed").unwrap().id();
+    let plain = PlainRenamed {
+        name: "n".into(),
+        note: None,
+        tag: Some("t".into()),
+    };
+    let body = codec::encode_tsbuffer_http_request_with(id, |out| {
+        codec::write_payload(Encoding::Tsbuffer, &plain, out)
+    })
+    .unwrap()
+    .into_bytes();
+    let addr = url.trim_start_matches("ws://").parse().unwrap();
+    let head = "POST /Renamed HTTP/1.1\r\nContent-Type: application/octet-stream";
+    let res = raw_http_bytes(addr, head, &body).await;
+    let frame = tsrpc::WireFrame::Binary(res.bytes.into());
+    let err = match codec::decode_server_frame(Encoding::Tsbuffer, frame).unwrap() {
+        ServerFrame::ApiReturn { result, .. } => result.unwrap_err(),
+        other => panic!("not a return: {other:?}"),
+    };
+    assert!(
+        err.message.contains("cannot carry struct `ReqRenamed`"),
+        "{err}"
+    );
+    // The Rust client refuses to send it.
+    let tsbuffer = WsClient::builder(url.as_str())
+        .encoding(Encoding::Tsbuffer)
+        .build();
+    tsbuffer.connect().await.unwrap();
+    let err = tsbuffer.call_api(tagged()).await.unwrap_err();
+    assert!(err.message.contains("#[serde(alias)]"), "{err}");
+    server.stop().await;
+}

@@ -14,7 +14,9 @@
 //! hold one serde name to one shape. The TSBuffer codec reads the ids
 //! (`codec/tsbuffer/ids.rs`); the export writes and checks them.
 
-use std::sync::OnceLock;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{OnceLock, PoisonError, RwLock};
 
 use fnv::FnvHashMap;
 
@@ -57,6 +59,32 @@ pub(crate) fn install(ids: Ids) -> Result<(), String> {
         ),
         _ => Ok(()),
     }
+}
+
+/// Structs whose fields have no positions TSBuffer can number: serde
+/// lists `#[serde(alias)]` names among a struct's field names, so the
+/// decoder's positions there are no longer the encoder's. The tracer notes
+/// each such struct it meets (by serde name, like the ids above); the
+/// TSBuffer codec refuses them rather than read a field into another.
+static UNNUMBERED: RwLock<BTreeSet<&'static str>> = RwLock::new(BTreeSet::new());
+/// Whether [`UNNUMBERED`] has any: the codec's check costs one load.
+static ANY_UNNUMBERED: AtomicBool = AtomicBool::new(false);
+
+/// Notes that struct `name` has `#[serde(alias)]` names (see [`UNNUMBERED`]).
+pub(crate) fn mark_unnumbered(name: &'static str) {
+    let mut set = UNNUMBERED.write().unwrap_or_else(PoisonError::into_inner);
+    set.insert(name);
+    ANY_UNNUMBERED.store(true, Ordering::Release);
+}
+
+/// True for a struct TSBuffer cannot number the fields of (see [`UNNUMBERED`]).
+#[inline]
+pub(crate) fn unnumbered(name: &str) -> bool {
+    ANY_UNNUMBERED.load(Ordering::Acquire)
+        && UNNUMBERED
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(name)
 }
 
 /// A property id (without TSBuffer's base of 10) of a struct's field.

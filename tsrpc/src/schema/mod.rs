@@ -439,6 +439,9 @@ mod tests {
                 .contains("struct Aliased has 2 fields but deserializes 3 names (w, x, y): `#[serde(alias)]` is not supported"),
             "{err}"
         );
+        // And the TSBuffer codec is told.
+        assert!(super::ids::unnumbered("Aliased"));
+        assert!(!super::ids::unnumbered("MsgLevels"));
     }
 
     #[test]

@@ -647,6 +647,7 @@ impl<'de> de::Deserializer<'de> for De<'_> {
         if result.is_ok() && read < fields.len() {
             // serde lists a field's aliases among its names: names and
             // fields no longer line up, which TSBuffer's property ids need.
+            super::ids::mark_unnumbered(name);
             return Err(TraceError::Custom(format!(
                 "struct {name} has {read} fields but deserializes {} names ({}): `#[serde(alias)]` is not supported (TSBuffer names fields by position)",
                 fields.len(),

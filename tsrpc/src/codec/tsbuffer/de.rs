@@ -406,6 +406,7 @@ impl<'de> Deserializer<'de> for &mut De<'de> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
+        ids::check_numbered(name).map_err(|e| self.error(e))?;
         self.properties(fields, ids::fields(name, None), visitor)
     }
 

@@ -34,6 +34,24 @@ pub(super) fn fields(name: &str, variant: Option<&str>) -> Option<&'static [u64]
     installed()?.fields(name, variant)
 }
 
+/// An error when TSBuffer cannot number the fields of struct `name`: it
+/// has `#[serde(alias)]` names, which shift the positions serde gives its
+/// fields when they are read.
+#[inline]
+pub(super) fn check_numbered(name: &str) -> Result<(), String> {
+    if crate::schema::ids::unnumbered(name) {
+        return Err(unnumbered(name));
+    }
+    Ok(())
+}
+
+#[cold]
+fn unnumbered(name: &str) -> String {
+    format!(
+        "TSBuffer mode cannot carry struct `{name}`: its `#[serde(alias)]` names shift its fields' positions, which TSBuffer numbers them by (JSON and binary modes carry it)"
+    )
+}
+
 /// The member ids of enum `name`, when not the variants' indexes.
 #[inline]
 pub(super) fn members(name: &str) -> Option<&'static [u64]> {

@@ -356,6 +356,7 @@ impl<'a> ser::Serializer for Ser<'a> {
     }
 
     fn serialize_struct(self, name: &'static str, _len: usize) -> Result<Struct<'a>, Error> {
+        ids::check_numbered(name).map_err(Error::new)?;
         Ok(Struct::open(self.out, ids::fields(name, None)))
     }
 

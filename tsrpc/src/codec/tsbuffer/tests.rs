@@ -395,3 +395,26 @@ fn nested_options_are_one_nullable_union() {
     both_ways(F { f: Some(Some(2)) }, "01 2b 01 01 02");
     both_ways(F { f: None }, "00");
 }
+
+/// A struct the tracer found `#[serde(alias)]` names in is refused both
+/// ways, saying why, rather than read with its fields shifted.
+#[test]
+fn structs_with_aliases_are_refused() {
+    #[derive(Serialize, Deserialize, Debug)]
+    struct AliasedInCodec {
+        #[serde(alias = "z")]
+        b: u32,
+        c: Option<u32>,
+    }
+    let bytes = encoded(&AliasedInCodec { b: 2, c: None });
+    crate::schema::ids::mark_unnumbered("AliasedInCodec");
+    let err = decode_payload::<AliasedInCodec>(&bytes).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("cannot carry struct `AliasedInCodec`"),
+        "{err}"
+    );
+    let mut out = Vec::new();
+    let err = write_payload(&AliasedInCodec { b: 2, c: None }, &mut out).unwrap_err();
+    assert!(err.to_string().contains("#[serde(alias)]"), "{err}");
+}
