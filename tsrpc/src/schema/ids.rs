@@ -61,30 +61,34 @@ pub(crate) fn install(ids: Ids) -> Result<(), String> {
     }
 }
 
-/// Structs whose fields have no positions TSBuffer can number: serde
-/// lists `#[serde(alias)]` names among a struct's field names, so the
-/// decoder's positions there are no longer the encoder's. The tracer notes
-/// each such struct it meets (by serde name, like the ids above); the
-/// TSBuffer codec refuses them rather than read a field into another.
-static UNNUMBERED: RwLock<BTreeSet<&'static str>> = RwLock::new(BTreeSet::new());
+/// Structs (and struct variants) whose fields have no positions TSBuffer
+/// can number: serde lists `#[serde(alias)]` names among a struct's field
+/// names, so the decoder's positions there are no longer the encoder's.
+/// The tracer notes each one it meets, by serde name and variant (like the
+/// ids above); the TSBuffer codec refuses them rather than read a field
+/// into another.
+static UNNUMBERED: RwLock<BTreeSet<(&'static str, Option<&'static str>)>> =
+    RwLock::new(BTreeSet::new());
 /// Whether [`UNNUMBERED`] has any: the codec's check costs one load.
 static ANY_UNNUMBERED: AtomicBool = AtomicBool::new(false);
 
-/// Notes that struct `name` has `#[serde(alias)]` names (see [`UNNUMBERED`]).
-pub(crate) fn mark_unnumbered(name: &'static str) {
+/// Notes that struct `name` (its `variant`, for an enum's struct variant)
+/// has `#[serde(alias)]` names (see [`UNNUMBERED`]).
+pub(crate) fn mark_unnumbered(name: &'static str, variant: Option<&'static str>) {
     let mut set = UNNUMBERED.write().unwrap_or_else(PoisonError::into_inner);
-    set.insert(name);
+    set.insert((name, variant));
     ANY_UNNUMBERED.store(true, Ordering::Release);
 }
 
-/// True for a struct TSBuffer cannot number the fields of (see [`UNNUMBERED`]).
+/// True for a struct (or struct variant) TSBuffer cannot number the
+/// fields of (see [`UNNUMBERED`]).
 #[inline]
-pub(crate) fn unnumbered(name: &str) -> bool {
-    ANY_UNNUMBERED.load(Ordering::Acquire)
-        && UNNUMBERED
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(name)
+pub(crate) fn unnumbered(name: &str, variant: Option<&str>) -> bool {
+    ANY_UNNUMBERED.load(Ordering::Acquire) && {
+        let set = UNNUMBERED.read().unwrap_or_else(PoisonError::into_inner);
+        let set: &BTreeSet<(&str, Option<&str>)> = &set;
+        set.contains(&(name, variant))
+    }
 }
 
 /// A property id (without TSBuffer's base of 10) of a struct's field.

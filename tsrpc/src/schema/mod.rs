@@ -440,8 +440,42 @@ mod tests {
             "{err}"
         );
         // And the TSBuffer codec is told.
-        assert!(super::ids::unnumbered("Aliased"));
-        assert!(!super::ids::unnumbered("MsgLevels"));
+        assert!(super::ids::unnumbered("Aliased", None));
+        assert!(!super::ids::unnumbered("MsgLevels", None));
+    }
+
+    #[derive(Serialize, Deserialize)]
+    enum WithAliasedVariant {
+        Plain {
+            x: u32,
+        },
+        Renamed {
+            #[serde(alias = "old")]
+            new: u32,
+            more: Option<u32>,
+        },
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct MsgAliasedVariant {
+        e: WithAliasedVariant,
+    }
+
+    #[test]
+    fn aliases_in_struct_variants_are_reported() {
+        let err = msg::<MsgAliasedVariant>().unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "variant WithAliasedVariant::Renamed has 2 fields but deserializes 3 names"
+            ),
+            "{err}"
+        );
+        assert!(super::ids::unnumbered(
+            "WithAliasedVariant",
+            Some("Renamed")
+        ));
+        assert!(!super::ids::unnumbered("WithAliasedVariant", Some("Plain")));
+        assert!(!super::ids::unnumbered("WithAliasedVariant", None));
     }
 
     #[test]

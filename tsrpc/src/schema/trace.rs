@@ -647,7 +647,7 @@ impl<'de> de::Deserializer<'de> for De<'_> {
         if result.is_ok() && read < fields.len() {
             // serde lists a field's aliases among its names: names and
             // fields no longer line up, which TSBuffer's property ids need.
-            super::ids::mark_unnumbered(name);
+            super::ids::mark_unnumbered(name, None);
             return Err(TraceError::Custom(format!(
                 "struct {name} has {read} fields but deserializes {} names ({}): `#[serde(alias)]` is not supported (TSBuffer names fields by position)",
                 fields.len(),
@@ -691,6 +691,7 @@ impl<'de> de::Deserializer<'de> for De<'_> {
         let mut learned = None;
         let result = visitor.visit_enum(OneVariant {
             tracer: &mut *self.tracer,
+            enum_name: name,
             name: variants[index],
             expected,
             out: &mut learned,
@@ -854,6 +855,8 @@ impl<'de> SeqAccess<'de> for Fixed<'_, '_> {
 /// One variant of an enum, chosen by [`Tracer::pick_variant`].
 struct OneVariant<'t> {
     tracer: &'t mut Tracer,
+    /// The enum's serde name.
+    enum_name: &'static str,
     name: &'static str,
     expected: Option<PartialVariant>,
     out: &'t mut Option<PartialVariant>,
@@ -932,12 +935,25 @@ impl<'de> VariantAccess<'de> for OneVariant<'_> {
             _ => vec![None; fields.len()],
         };
         let mut slots = vec![None; fields.len()];
-        let result = visitor.visit_seq(Fixed {
+        let mut seq = Fixed {
             tracer: &mut *self.tracer,
             expected: &expected,
             out: &mut slots,
             index: 0,
-        });
+        };
+        let result = visitor.visit_seq(&mut seq);
+        let read = seq.index;
+        if result.is_ok() && read < fields.len() {
+            // Aliases, as for a struct (`deserialize_struct`).
+            super::ids::mark_unnumbered(self.enum_name, Some(self.name));
+            return Err(TraceError::Custom(format!(
+                "variant {}::{} has {read} fields but deserializes {} names ({}): `#[serde(alias)]` is not supported (TSBuffer names fields by position)",
+                self.enum_name,
+                self.name,
+                fields.len(),
+                fields.join(", ")
+            )));
+        }
         learn_all(&mut slots, expected);
         *self.out = Some(PartialVariant::Struct(
             fields.iter().copied().zip(slots).collect(),

@@ -406,7 +406,7 @@ impl<'de> Deserializer<'de> for &mut De<'de> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        ids::check_numbered(name).map_err(|e| self.error(e))?;
+        ids::check_numbered(name, None).map_err(|e| self.error(e))?;
         self.properties(fields, ids::fields(name, None), visitor)
     }
 
@@ -645,6 +645,7 @@ impl<'de> de::VariantAccess<'de> for VariantOf<'_, 'de> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
+        ids::check_numbered(self.name, Some(self.variant)).map_err(|e| self.de.error(e))?;
         let ids = ids::fields(self.name, Some(self.variant));
         self.carried(|de| de.properties(fields, ids, visitor))
     }

@@ -34,21 +34,25 @@ pub(super) fn fields(name: &str, variant: Option<&str>) -> Option<&'static [u64]
     installed()?.fields(name, variant)
 }
 
-/// An error when TSBuffer cannot number the fields of struct `name`: it
-/// has `#[serde(alias)]` names, which shift the positions serde gives its
-/// fields when they are read.
+/// An error when TSBuffer cannot number the fields of struct `name`
+/// (`variant` of enum `name`): it has `#[serde(alias)]` names, which shift
+/// the positions serde gives its fields when they are read.
 #[inline]
-pub(super) fn check_numbered(name: &str) -> Result<(), String> {
-    if crate::schema::ids::unnumbered(name) {
-        return Err(unnumbered(name));
+pub(super) fn check_numbered(name: &str, variant: Option<&str>) -> Result<(), String> {
+    if crate::schema::ids::unnumbered(name, variant) {
+        return Err(unnumbered(name, variant));
     }
     Ok(())
 }
 
 #[cold]
-fn unnumbered(name: &str) -> String {
+fn unnumbered(name: &str, variant: Option<&str>) -> String {
+    let what = match variant {
+        Some(variant) => format!("struct variant `{name}::{variant}`"),
+        None => format!("struct `{name}`"),
+    };
     format!(
-        "TSBuffer mode cannot carry struct `{name}`: its `#[serde(alias)]` names shift its fields' positions, which TSBuffer numbers them by (JSON and binary modes carry it)"
+        "TSBuffer mode cannot carry {what}: its `#[serde(alias)]` names shift its fields' positions, which TSBuffer numbers them by (JSON and binary modes carry it)"
     )
 }
 

@@ -356,7 +356,7 @@ impl<'a> ser::Serializer for Ser<'a> {
     }
 
     fn serialize_struct(self, name: &'static str, _len: usize) -> Result<Struct<'a>, Error> {
-        ids::check_numbered(name).map_err(Error::new)?;
+        ids::check_numbered(name, None).map_err(Error::new)?;
         Ok(Struct::open(self.out, ids::fields(name, None)))
     }
 
@@ -367,6 +367,7 @@ impl<'a> ser::Serializer for Ser<'a> {
         variant: &'static str,
         _len: usize,
     ) -> Result<Variant<Struct<'a>>, Error> {
+        ids::check_numbered(name, Some(variant)).map_err(Error::new)?;
         Variant::open(self.out, member(name, index), |out| {
             Ok(Struct::open(out, ids::fields(name, Some(variant))))
         })

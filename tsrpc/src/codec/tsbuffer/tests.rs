@@ -407,7 +407,7 @@ fn structs_with_aliases_are_refused() {
         c: Option<u32>,
     }
     let bytes = encoded(&AliasedInCodec { b: 2, c: None });
-    crate::schema::ids::mark_unnumbered("AliasedInCodec");
+    crate::schema::ids::mark_unnumbered("AliasedInCodec", None);
     let err = decode_payload::<AliasedInCodec>(&bytes).unwrap_err();
     assert!(
         err.to_string()
@@ -417,4 +417,37 @@ fn structs_with_aliases_are_refused() {
     let mut out = Vec::new();
     let err = write_payload(&AliasedInCodec { b: 2, c: None }, &mut out).unwrap_err();
     assert!(err.to_string().contains("#[serde(alias)]"), "{err}");
+}
+
+/// The same for an enum's struct variant; its other variants still go.
+#[test]
+fn struct_variants_with_aliases_are_refused() {
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    enum AliasedVariantInCodec {
+        Plain {
+            x: u32,
+        },
+        Renamed {
+            #[serde(alias = "old")]
+            new: u32,
+            more: Option<u32>,
+        },
+    }
+    let renamed = AliasedVariantInCodec::Renamed { new: 1, more: None };
+    let bytes = encoded(&renamed);
+    crate::schema::ids::mark_unnumbered("AliasedVariantInCodec", Some("Renamed"));
+    let err = decode_payload::<AliasedVariantInCodec>(&bytes).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("cannot carry struct variant `AliasedVariantInCodec::Renamed`"),
+        "{err}"
+    );
+    let mut out = Vec::new();
+    assert!(write_payload(&renamed, &mut out).is_err());
+    let plain = AliasedVariantInCodec::Plain { x: 3 };
+    let bytes = encoded(&plain);
+    assert_eq!(
+        decode_payload::<AliasedVariantInCodec>(&bytes).unwrap(),
+        plain
+    );
 }
