@@ -14,9 +14,10 @@
 //! hold one serde name to one shape. The TSBuffer codec reads the ids
 //! (`codec/tsbuffer/ids.rs`); the export writes and checks them.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{OnceLock, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use fnv::FnvHashMap;
 
@@ -67,28 +68,50 @@ pub(crate) fn install(ids: Ids) -> Result<(), String> {
 /// The tracer notes each one it meets, by serde name and variant (like the
 /// ids above); the TSBuffer codec refuses them rather than read a field
 /// into another.
-static UNNUMBERED: RwLock<BTreeSet<(&'static str, Option<&'static str>)>> =
-    RwLock::new(BTreeSet::new());
-/// Whether [`UNNUMBERED`] has any: the codec's check costs one load.
-static ANY_UNNUMBERED: AtomicBool = AtomicBool::new(false);
+static UNNUMBERED: RwLock<Option<Arc<Unnumbered>>> = RwLock::new(None);
+/// Bumped by each note: a thread reads [`UNNUMBERED`] again (under its
+/// lock) only when this moved, so the codec's check of every struct shares
+/// no lock between threads, and costs one load while nothing is noted.
+static UNNUMBERED_NOTES: AtomicU64 = AtomicU64::new(0);
+
+type Unnumbered = BTreeSet<(&'static str, Option<&'static str>)>;
+
+thread_local! {
+    /// This thread's copy of [`UNNUMBERED`], as of a count of notes.
+    static SEEN: RefCell<(u64, Option<Arc<Unnumbered>>)> = const { RefCell::new((0, None)) };
+}
 
 /// Notes that struct `name` (its `variant`, for an enum's struct variant)
 /// has `#[serde(alias)]` names (see [`UNNUMBERED`]).
 pub(crate) fn mark_unnumbered(name: &'static str, variant: Option<&'static str>) {
     let mut set = UNNUMBERED.write().unwrap_or_else(PoisonError::into_inner);
-    set.insert((name, variant));
-    ANY_UNNUMBERED.store(true, Ordering::Release);
+    let mut next = set.as_deref().cloned().unwrap_or_default();
+    if next.insert((name, variant)) {
+        *set = Some(Arc::new(next));
+        UNNUMBERED_NOTES.fetch_add(1, Ordering::Release);
+    }
 }
 
 /// True for a struct (or struct variant) TSBuffer cannot number the
 /// fields of (see [`UNNUMBERED`]).
 #[inline]
 pub(crate) fn unnumbered(name: &str, variant: Option<&str>) -> bool {
-    ANY_UNNUMBERED.load(Ordering::Acquire) && {
-        let set = UNNUMBERED.read().unwrap_or_else(PoisonError::into_inner);
-        let set: &BTreeSet<(&str, Option<&str>)> = &set;
-        set.contains(&(name, variant))
-    }
+    let notes = UNNUMBERED_NOTES.load(Ordering::Acquire);
+    notes != 0 && noted(notes, name, variant)
+}
+
+fn noted(notes: u64, name: &str, variant: Option<&str>) -> bool {
+    SEEN.with_borrow_mut(|(seen, set)| {
+        if *seen != notes {
+            *set = UNNUMBERED
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            *seen = notes;
+        }
+        let set: Option<&BTreeSet<(&str, Option<&str>)>> = set.as_deref();
+        set.is_some_and(|set| set.contains(&(name, variant)))
+    })
 }
 
 /// A property id (without TSBuffer's base of 10) of a struct's field.
@@ -144,5 +167,27 @@ impl Ids {
     /// The table id of the service whose wire id is `wire_id`.
     pub(crate) fn service_of_wire(&self, wire_id: u32) -> Option<u32> {
         self.from_wire.get(&wire_id).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{mark_unnumbered, unnumbered};
+
+    /// A thread that looked before a struct was noted sees the note after,
+    /// in this thread and in another.
+    #[test]
+    fn a_note_reaches_threads_that_looked_before() {
+        assert!(!unnumbered("LateNoted", None));
+        mark_unnumbered("LateNoted", None);
+        assert!(unnumbered("LateNoted", None));
+        let other = std::thread::spawn(|| {
+            let before = unnumbered("LateNotedElsewhere", Some("V"));
+            mark_unnumbered("LateNotedElsewhere", Some("V"));
+            (before, unnumbered("LateNotedElsewhere", Some("V")))
+        });
+        assert_eq!(other.join().unwrap(), (false, true));
+        assert!(unnumbered("LateNotedElsewhere", Some("V")));
+        assert!(!unnumbered("LateNotedElsewhere", None));
     }
 }
